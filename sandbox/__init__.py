@@ -1,0 +1,1 @@
+"""sandbox: find memory leaks and resource-cleanup bugs in long-running browser workloads."""
