@@ -1,0 +1,124 @@
+"""Host facts, discovered once per harness process: what a run can use on this machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+
+from sandbox.host.cgroups import CgroupLayout, discover_layout
+
+TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Everything the harness needs to know about the host before a run."""
+
+    cgroup: CgroupLayout
+    is_root: bool
+    kernel: str
+    systemd_pid1: bool
+    in_delegated_cgroup: bool
+    bpftrace: str | None
+    tracefs: str | None
+    proc_connector: bool
+    chromium: str | None
+    playwright_version: str | None
+
+    @property
+    def bpftrace_usable(self) -> bool:
+        return bool(self.bpftrace and self.tracefs and self.is_root)
+
+    def problems(self, needs_browser: bool = False) -> list[str]:
+        """Reasons a run cannot be made (empty when it can)."""
+        found = []
+        if not self.is_root:
+            found.append("must run as root (cgroups, eBPF and network namespaces need it)")
+        if needs_browser and not self.chromium:
+            found.append(f"Chromium not found: install it (apt-get install chromium) "
+                         f"or set SANDBOX_CHROMIUM (looked for {DEFAULT_CHROMIUM})")
+        if needs_browser and not self.playwright_version:
+            found.append("the playwright Python package is not installed")
+        return found
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["cgroup"] = self.cgroup.to_dict()
+        data["bpftrace_usable"] = self.bpftrace_usable
+        return data
+
+
+def _systemd_is_pid1() -> bool:
+    try:
+        return Path("/proc/1/comm").read_text().strip() == "systemd"
+    except OSError:
+        return False
+
+
+def _in_delegated_cgroup(layout: CgroupLayout) -> bool:
+    """systemd marks a delegated cgroup with the trusted.delegate xattr (systemd >= 251)."""
+    own = layout.parents.get("unified")
+    if own is None:
+        return False
+    for path in (own, *own.parents):
+        try:
+            if os.getxattr(path, "trusted.delegate") == b"1":
+                return True
+        except OSError:
+            continue
+        if layout.unified_mount and path == layout.unified_mount:
+            break
+    return False
+
+
+def _tracefs() -> str | None:
+    for path in TRACEFS_DIRS:
+        if (path / "events" / "sched").is_dir():
+            return str(path)
+    return None
+
+
+def _proc_connector_usable(is_root: bool) -> bool:
+    if not is_root:
+        return False
+    try:
+        from pyroute2 import ProcEventSocket  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _chromium() -> str | None:
+    candidate = os.environ.get("SANDBOX_CHROMIUM") or DEFAULT_CHROMIUM
+    resolved = shutil.which(candidate)
+    return resolved if resolved and os.access(resolved, os.X_OK) else None
+
+
+def _playwright_version() -> str | None:
+    try:
+        return metadata.version("playwright")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def discover(force_mode: str | None = None) -> HostFacts:
+    """Read the host's facts; ``force_mode`` steps the cgroup mode down (for tests and users)."""
+    layout = discover_layout(force_mode or os.environ.get("SANDBOX_CGROUP_MODE") or None)
+    is_root = os.geteuid() == 0
+    return HostFacts(
+        cgroup=layout,
+        is_root=is_root,
+        kernel=platform.release(),
+        systemd_pid1=_systemd_is_pid1(),
+        in_delegated_cgroup=_in_delegated_cgroup(layout),
+        bpftrace=shutil.which("bpftrace"),
+        tracefs=_tracefs(),
+        proc_connector=_proc_connector_usable(is_root),
+        chromium=_chromium(),
+        playwright_version=_playwright_version(),
+    )

@@ -1,0 +1,79 @@
+"""On-disk registry of live slices, so a SIGKILLed harness's leftovers can be found and removed.
+
+Each slice gets ``<state dir>/<slice name>.json`` written BEFORE its cgroup directories are made
+and removed after they are gone. It names the harness (pid + start time, so a reused pid is not
+mistaken for a live harness), the cgroup directories and the run's environment marker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import psutil
+
+SLICE_PREFIX = "sandbox-"
+
+
+def state_dir() -> Path:
+    """Where slice records live: $SANDBOX_STATE_DIR, else /run/sandbox (tmpfs: gone on reboot,
+    as the cgroups are)."""
+    return Path(os.environ.get("SANDBOX_STATE_DIR", "/run/sandbox"))
+
+
+@dataclass
+class SliceRecord:
+    name: str
+    harness_pid: int
+    harness_start: float
+    mode: str
+    marker: str
+    dirs: list[str] = field(default_factory=list)
+    harness_leaf: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return state_dir() / f"{self.name}.json"
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        os.replace(tmp, self.path)
+
+    def delete(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+
+    def harness_alive(self) -> bool:
+        try:
+            return psutil.Process(self.harness_pid).create_time() == self.harness_start
+        except psutil.Error:
+            return False
+
+
+def this_harness() -> tuple[int, float]:
+    me = psutil.Process()
+    return me.pid, me.create_time()
+
+
+def load_records() -> list[SliceRecord]:
+    records = []
+    for path in sorted(state_dir().glob(f"{SLICE_PREFIX}*.json")):
+        try:
+            data = json.loads(path.read_text())
+            records.append(SliceRecord(**data))
+        except (OSError, ValueError, TypeError):
+            continue
+    return records
+
+
+def stale_records() -> list[SliceRecord]:
+    """Records whose harness is gone; only directories named ``sandbox-*`` are ever touched."""
+    return [
+        r for r in load_records()
+        if r.name.startswith(SLICE_PREFIX) and not r.harness_alive()
+    ]
