@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -116,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
         code = EXIT_HARNESS_ERROR
     except (typer.Abort, KeyboardInterrupt):
         print("sandbox: error: interrupted", file=sys.stderr)
+        code = EXIT_HARNESS_ERROR
+    except Exception as exc:  # a bug or an unforeseen host problem: still one line
+        if os.environ.get("SANDBOX_DEBUG"):
+            raise
+        print(f"sandbox: internal error: {type(exc).__name__}: {exc} "
+              "(set SANDBOX_DEBUG=1 for the traceback)", file=sys.stderr)
         code = EXIT_HARNESS_ERROR
     return code if isinstance(code, int) else 0
 

@@ -43,10 +43,10 @@ class CgroupLayout:
         }
 
 
-def _mountinfo() -> list[tuple[str, Path, str, set[str]]]:
+def parse_mountinfo(text: str) -> list[tuple[str, Path, str, set[str]]]:
     """(mount root, mount point, fs type, super options) of every cgroup mount."""
     mounts = []
-    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+    for line in text.splitlines():
         left, _, right = line.partition(" - ")
         fields, rfields = left.split(), right.split()
         if not rfields or rfields[0] not in ("cgroup", "cgroup2"):
@@ -68,10 +68,10 @@ def _v1_mounts_from_cgutils() -> dict[str, Path]:
     return {c: Path(paths[c]) for c in V1_CONTROLLERS if c in paths}
 
 
-def _own_cgroups() -> dict[str, str]:
-    """Hierarchy key -> this process's cgroup path (relative to the hierarchy's root)."""
+def parse_proc_cgroup(text: str) -> dict[str, str]:
+    """Hierarchy key -> a process's cgroup path (relative to the hierarchy's root)."""
     own: dict[str, str] = {}
-    for line in Path("/proc/self/cgroup").read_text().splitlines():
+    for line in text.splitlines():
         hier_id, controllers, path = line.split(":", 2)
         if hier_id == "0" and controllers == "":
             own[UNIFIED] = path
@@ -88,14 +88,28 @@ def _under_mount(mount: Path, mount_root: str, cgroup_path: str) -> Path:
     return mount / rel.lstrip("/")
 
 
-def discover_layout(force_mode: str | None = None) -> CgroupLayout:
-    """Find the cgroup mode; ``force_mode`` may only step down (v2/hybrid -> v1 -> none)."""
+def discover_layout(
+    force_mode: str | None = None,
+    mountinfo: str | None = None,
+    proc_cgroup: str | None = None,
+) -> CgroupLayout:
+    """Find the cgroup mode; ``force_mode`` may only step down (v2/hybrid -> v1 -> none).
+
+    ``mountinfo`` and ``proc_cgroup`` default to this process's /proc files (tests pass the
+    contents of other hosts')."""
+    if force_mode not in (None, "v2", "hybrid", "v1", "none"):
+        raise ValueError(f"unknown cgroup mode {force_mode!r} (v2, hybrid, v1 or none)")
     if os.geteuid() != 0:
         return CgroupLayout(mode="none", reason="not root: cgroups cannot be created")
     if force_mode == "none":
         return CgroupLayout(mode="none", reason="forced by configuration")
-    mounts = _mountinfo()
-    own = _own_cgroups()
+    this_host = mountinfo is None
+    if mountinfo is None:
+        mountinfo = Path("/proc/self/mountinfo").read_text()
+    if proc_cgroup is None:
+        proc_cgroup = Path("/proc/self/cgroup").read_text()
+    mounts = parse_mountinfo(mountinfo)
+    own = parse_proc_cgroup(proc_cgroup)
     unified = next(((root, mp) for root, mp, fs, _ in mounts if fs == "cgroup2"), None)
     v1: dict[str, tuple[str, Path]] = {}
     for root, mp, fs, opts in mounts:
@@ -103,7 +117,7 @@ def discover_layout(force_mode: str | None = None) -> CgroupLayout:
             for c in V1_CONTROLLERS:
                 if c in opts:
                     v1[c] = (root, mp)
-    cgutils_mounts = _v1_mounts_from_cgutils()
+    cgutils_mounts = _v1_mounts_from_cgutils() if v1 and this_host else {}
     v1_mounts = {c: cgutils_mounts.get(c, mp) for c, (_, mp) in v1.items()}
 
     controllers: tuple[str, ...] = ()

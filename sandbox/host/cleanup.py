@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.host.reaper import reap
 from sandbox.host.registry import SliceRecord, stale_records
 from sandbox.host.slice import SliceError, _read_pids, _rmtree_cgroup, marked_pids
 
@@ -49,6 +50,7 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> list[int]:
 def clean_record(record: SliceRecord) -> CleanedSlice:
     result = CleanedSlice(record.name)
     result.killed = _kill_all(record)
+    reap(result.killed)  # those reparented to this harness (a subreaper) would stay zombies
     try:
         for directory in record.dirs:
             if Path(directory).exists():

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 
+from sandbox.errors import HarnessError
 from sandbox.host.cgroups import CgroupLayout, discover_layout
 
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
@@ -78,8 +79,11 @@ def _in_delegated_cgroup(layout: CgroupLayout) -> bool:
 
 def _tracefs() -> str | None:
     for path in TRACEFS_DIRS:
-        if (path / "events" / "sched").is_dir():
-            return str(path)
+        try:
+            if (path / "events" / "sched").is_dir():
+                return str(path)
+        except OSError:  # not root: tracefs is not readable
+            continue
     return None
 
 
@@ -108,7 +112,10 @@ def _playwright_version() -> str | None:
 
 def discover(force_mode: str | None = None) -> HostFacts:
     """Read the host's facts; ``force_mode`` steps the cgroup mode down (for tests and users)."""
-    layout = discover_layout(force_mode or os.environ.get("SANDBOX_CGROUP_MODE") or None)
+    try:
+        layout = discover_layout(force_mode or os.environ.get("SANDBOX_CGROUP_MODE") or None)
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from exc
     is_root = os.geteuid() == 0
     return HostFacts(
         cgroup=layout,

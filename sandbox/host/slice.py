@@ -75,6 +75,7 @@ class Slice:
         pid, start = this_harness()
         self.record = SliceRecord(self.name, pid, start, self.backend, run_id)
         self.removed = False
+        self.seen: set[int] = set()
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Slice:
@@ -107,10 +108,27 @@ class Slice:
             for proc in self.spawned:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=1.0)
-            reap(pids - {p.pid for p in self.spawned})
+            self.reap(pids)
         finally:
             self.remove()
         return survivors
+
+    def reap(self, pids: set[int]) -> None:
+        """Reap the run's dead processes that were reparented to the harness, including
+        those that died before anyone listed them (found among our zombie children)."""
+        own = {p.pid for p in self.spawned}
+        reap(pids - own)
+        for _ in range(100):
+            zombies = {
+                child.pid for child in psutil.Process().children()
+                if child.pid not in own and _is_zombie(child) and self._owned_zombie(child.pid)
+            }
+            if not zombies:
+                return
+            reap(zombies, timeout=0.1)
+
+    def _owned_zombie(self, pid: int) -> bool:
+        return pid in self.seen
 
     # -- spawning --------------------------------------------------------------------------
     def spawn(
@@ -161,6 +179,12 @@ class Slice:
         raise NotImplementedError
 
     def pids(self) -> set[int]:
+        """The processes in the slice now (also remembered, to reap them later)."""
+        found = self._pids()
+        self.seen |= found
+        return found
+
+    def _pids(self) -> set[int]:
         raise NotImplementedError
 
     def freeze(self) -> None:
@@ -261,7 +285,19 @@ class CgroupSlice(Slice):
         for directory in self.dirs.values():
             _write(directory / "cgroup.procs", pid)
 
-    def pids(self) -> set[int]:
+    def _owned_zombie(self, pid: int) -> bool:
+        """A zombie leaves cgroup.procs but keeps its unified cgroup in /proc/PID/cgroup."""
+        if self.backend == "v1":
+            return super()._owned_zombie(pid)
+        try:
+            text = Path(f"/proc/{pid}/cgroup").read_text()
+        except OSError:
+            return False
+        mine = "/" + str(self.membership.relative_to(self.layout.unified_mount))
+        return any(line == f"0::{mine}" or line.startswith(f"0::{mine}/")
+                   for line in text.splitlines())
+
+    def _pids(self) -> set[int]:
         found: set[int] = set()
         if not self.membership.is_dir():
             return found
@@ -375,7 +411,7 @@ class ProcessTreeSlice(Slice):
     def _join(self) -> None:
         return None
 
-    def pids(self) -> set[int]:
+    def _pids(self) -> set[int]:
         return marked_pids(self.run_id) | self._descendants()
 
     def _descendants(self) -> set[int]:
@@ -420,6 +456,13 @@ class ProcessTreeSlice(Slice):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.01)
+
+
+def _is_zombie(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian/Ubuntu host for sandbox, as root: system packages (Chromium, bpftrace,
+# bpftool), tracefs for the eBPF tracer, and the project's venv in .venv. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: must run as root (apt-get, tracefs mount, cgroups)" >&2
+  exit 3
+fi
+
+packages=(chromium bpftrace bpftool python3-venv iproute2 util-linux fonts-dejavu-core)
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# The eBPF tracer's tracepoints live in tracefs.
+mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
+echo "setup: ready ($(.venv/bin/sandbox doctor --json | .venv/bin/python -c \
+  'import json,sys; print("cgroup mode", json.load(sys.stdin)["cgroup"]["mode"])'))"

@@ -1,0 +1,64 @@
+"""Shared fixtures: host facts, root/cgroup requirements, and a guard that no run leaves
+a cgroup directory or a marked process behind."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from sandbox.host import discover
+from sandbox.host.registry import SLICE_PREFIX
+
+REPO = Path(__file__).resolve().parent.parent
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def run_slices_on_disk() -> list[Path]:
+    """Every cgroup directory named sandbox-* in any hierarchy (ours or a leftover)."""
+    found = []
+    for hierarchy in CGROUP_ROOT.iterdir():
+        if hierarchy.is_dir():
+            found += [p for p in hierarchy.rglob(f"{SLICE_PREFIX}*") if p.is_dir()]
+    return found
+
+
+@pytest.fixture(scope="session")
+def facts():
+    return discover()
+
+
+@pytest.fixture
+def needs_cgroups(facts):
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    if facts.cgroup.mode == "none":
+        pytest.skip(f"no usable cgroup hierarchy: {facts.cgroup.reason}")
+    return facts
+
+
+@pytest.fixture
+def needs_chromium(facts):
+    if not facts.chromium:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    return facts
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_state_dir(tmp_path_factory):
+    """Slice records of the test session live apart from a real harness's /run/sandbox."""
+    state = tmp_path_factory.mktemp("state")
+    os.environ["SANDBOX_STATE_DIR"] = str(state)
+    yield state
+    shutil.rmtree(state, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_slices():
+    """Fail any test that leaves a cgroup directory of a run behind."""
+    before = set(run_slices_on_disk())
+    yield
+    left = set(run_slices_on_disk()) - before
+    assert not left, f"cgroup directories left behind: {sorted(map(str, left))}"

@@ -1,0 +1,63 @@
+"""The command line: bad input gives one clear line and exit 3; a command run leaves a run
+directory and nothing else behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+SANDBOX = [sys.executable, "-m", "sandbox"]
+
+
+def sandbox(*args: str, user: str | None = None, cwd=None) -> subprocess.CompletedProcess:
+    prefix = []
+    if user:
+        if not shutil.which("setpriv"):
+            pytest.skip("setpriv not installed")
+        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+    return subprocess.run(prefix + SANDBOX + list(args), capture_output=True, text=True,
+                          cwd=cwd, check=False, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--no-such-option"], "No such option: --no-such-option"),
+        (["run"], "no command given"),
+        (["run", "--duration", "3x", "--", "true"], "not a duration"),
+        (["run", "--cgroup-mode", "v3", "--", "true"], "unknown cgroup mode"),
+        (["frobnicate"], "No such command"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_3(args, message, tmp_path):
+    out = sandbox(*args, cwd=tmp_path)
+    assert out.returncode == 3
+    assert out.stderr.count("\n") == 1, out.stderr
+    assert message in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_non_root_gets_one_line_and_exit_3(tmp_path):
+    tmp_path.chmod(0o777)
+    out = sandbox("run", "--", "true", user="nobody", cwd=tmp_path)
+    assert out.returncode == 3
+    assert out.stderr.strip() == (
+        "sandbox: error: must run as root (cgroups, eBPF and network namespaces need it)"
+    )
+
+
+def test_command_run_writes_run_json(needs_cgroups, tmp_path):
+    out = sandbox("run", "--duration", "5s", "--runs-dir", str(tmp_path), "--",
+                  "sh", "-c", "echo hello; sleep 0.2", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.endswith("-sh")
+    meta = json.loads((run_dir / "run.json").read_text())
+    assert meta["config"]["command"] == ["sh", "-c", "echo hello; sleep 0.2"]
+    assert meta["host"]["cgroup"]["mode"] == needs_cgroups.cgroup.mode
+    assert meta["workload_returncode"] == 0
+    assert (run_dir / "workload.log").read_text() == "hello\n"

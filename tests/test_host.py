@@ -1,0 +1,203 @@
+"""Host layer, for real: discovery, the slice lifecycle in every mode this host offers, stale
+slices of a SIGKILLed harness, limits, and teardown on errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sandbox.host import Limits, discover, open_slice
+from sandbox.host.cgroups import discover_layout, parse_mountinfo
+from sandbox.host.cleanup import cleanup_stale
+from sandbox.host.reaper import reap
+from sandbox.host.registry import load_records
+from sandbox.host.slice import marked_pids
+
+from .conftest import run_slices_on_disk
+
+# A double fork + setsid daemon, a plain background child and a grandchild in a new session.
+DAEMONS = (
+    "sleep 300 & "
+    "python3 -c 'import os,time\nif os.fork()==0:\n os.setsid()\n if os.fork()==0:\n"
+    "  time.sleep(300)\n os._exit(0)\nos._exit(0)' ; "
+    "setsid sleep 300 & echo started; sleep 300"
+)
+
+# Real contents of /proc/self/mountinfo and /proc/self/cgroup on a pure cgroup v2 host
+# (Debian 12, systemd 252, a login session); MOUNT is replaced by the fixture's directory.
+PURE_V2_MOUNTINFO = (
+    "22 27 0:21 / /proc rw,nosuid,nodev,noexec,relatime shared:12 - proc proc rw\n"
+    "29 21 0:26 / MOUNT rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 "
+    "rw,nsdelegate,memory_recursiveprot\n"
+)
+PURE_V2_PROC_CGROUP = "0::/user.slice/user-0.slice/session-1.scope\n"
+PURE_V2_ROOT_CONTROLLERS = "cpuset cpu io memory hugetlb pids rdma misc\n"
+
+
+def expected_mode() -> str:
+    """What the mounts on this host say, read independently of the code under test."""
+    fstypes = {}
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        _, mountpoint, fstype, *_ = line.split()
+        fstypes[mountpoint] = fstype
+    if fstypes.get("/sys/fs/cgroup") == "cgroup2":
+        return "v2"
+    if fstypes.get("/sys/fs/cgroup/unified") == "cgroup2" and fstypes.get(
+        "/sys/fs/cgroup/memory"
+    ) == "cgroup":
+        return "hybrid"
+    return "v1"
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_doctor_reports_this_hosts_mode(needs_cgroups):
+    assert discover().cgroup.mode == expected_mode()
+
+
+def test_doctor_json_and_exit_code(needs_cgroups):
+    out = subprocess.run([sys.executable, "-m", "sandbox", "doctor", "--json"],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert f'"mode": "{expected_mode()}"' in out.stdout
+
+
+def test_pure_v2_layout_from_real_file_contents(tmp_path):
+    """Fixture tree of a pure v2 host (this host is hybrid and cannot produce one)."""
+    if os.geteuid() != 0:
+        pytest.skip("layout discovery needs root")
+    own = tmp_path / "user.slice/user-0.slice/session-1.scope"
+    own.mkdir(parents=True)
+    (tmp_path / "cgroup.controllers").write_text(PURE_V2_ROOT_CONTROLLERS)
+    mountinfo = PURE_V2_MOUNTINFO.replace("MOUNT", str(tmp_path))
+    assert [m[2] for m in parse_mountinfo(mountinfo)] == ["cgroup2"]
+    layout = discover_layout(mountinfo=mountinfo, proc_cgroup=PURE_V2_PROC_CGROUP)
+    assert layout.mode == "v2"
+    assert layout.parents == {"unified": own}
+    assert {"memory", "pids"} <= set(layout.v2_controllers)
+
+
+def test_unknown_forced_mode_is_an_error():
+    with pytest.raises(ValueError, match="unknown cgroup mode"):
+        discover_layout("v3")
+
+
+def modes_here() -> list[str]:
+    mode = expected_mode()
+    return {"hybrid": ["hybrid", "v1", "none"], "v2": ["v2", "none"]}.get(mode, [mode, "none"])
+
+
+@pytest.mark.parametrize("mode", modes_here())
+def test_slice_holds_every_descendant_and_kill_empties_it(needs_cgroups, mode):
+    facts = discover(mode)
+    assert facts.cgroup.mode == mode
+    slice_ = open_slice(f"t-desc-{mode}", facts.cgroup)
+    with slice_:
+        proc = slice_.spawn(["sh", "-c", DAEMONS], stdout=subprocess.PIPE)
+        assert proc.stdout.readline() == b"started\n"
+        # sh, sleep, the double-forked daemon, setsid sleep, the last sleep
+        assert wait_for(lambda: len(slice_.pids()) == 5
+                        and marked_pids(slice_.run_id) == slice_.pids())
+        members = slice_.pids()
+        slice_.kill()
+        assert slice_.wait_empty(10)
+    proc.stdout.close()
+    alive = [p for p in members if psutil.pid_exists(p)
+             and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert alive == []
+    assert not [p for p in members if psutil.pid_exists(p)], "zombies were reaped"
+    assert marked_pids(slice_.run_id) == set()
+    if mode != "none":
+        assert not any(d.exists() for d in slice_.dirs.values())
+
+
+def test_child_is_in_the_slice_before_exec(needs_cgroups):
+    with open_slice("t-exec", needs_cgroups.cgroup) as slice_:
+        proc = slice_.spawn(["cat", "/proc/self/cgroup"], stdout=subprocess.PIPE)
+        text = proc.communicate()[0].decode()
+    for key in slice_.dirs:
+        assert slice_.name in text, key
+    lines = [line for line in text.splitlines() if line.startswith("0::")]
+    if "unified" in slice_.dirs:
+        assert lines == [f"0::/{slice_.name}"] or lines[0].endswith(f"/{slice_.name}")
+
+
+def test_workload_as_nobody_cannot_leave_the_slice(needs_cgroups):
+    if "unified" not in needs_cgroups.cgroup.parents:
+        pytest.skip("needs the unified hierarchy")
+    root_procs = needs_cgroups.cgroup.parents["unified"] / "cgroup.procs"
+    with open_slice("t-nobody", needs_cgroups.cgroup) as slice_:
+        proc = slice_.spawn(["sh", "-c", f"echo $$ > {root_procs}"], user="nobody",
+                            stderr=subprocess.PIPE)
+        _, err = proc.communicate()
+    assert proc.returncode != 0
+    assert b"Permission denied" in err
+
+
+def test_pids_limit_is_enforced(needs_cgroups):
+    with open_slice("t-limit", needs_cgroups.cgroup, Limits(pids_max=4)) as slice_:
+        proc = slice_.spawn(
+            ["sh", "-c", "for i in 1 2 3 4 5 6 7 8; do sleep 30 & done; wait"],
+            stderr=subprocess.DEVNULL,
+        )
+        assert wait_for(lambda: proc.poll() is not None or len(slice_.pids()) >= 4)
+        time.sleep(0.3)
+        assert len(slice_.pids()) <= 4
+
+
+def test_teardown_runs_on_keyboard_interrupt(needs_cgroups):
+    slice_ = open_slice("t-interrupt", needs_cgroups.cgroup)
+    with pytest.raises(KeyboardInterrupt), slice_:
+        slice_.spawn(["sleep", "300"])
+        raise KeyboardInterrupt
+    assert not any(d.exists() for d in slice_.dirs.values())
+    assert marked_pids(slice_.run_id) == set()
+
+
+HARNESS = """
+import sys, time
+from sandbox.host import discover, open_slice
+s = open_slice("t-stale", discover().cgroup).create()
+s.spawn(["sh", "-c", "sleep 300 & setsid sleep 300 & sleep 300"])
+time.sleep(0.3)
+print("ready", flush=True)
+time.sleep(300)
+"""
+
+
+def test_stale_slice_of_killed_harness_is_cleaned(needs_cgroups):
+    harness = subprocess.Popen([sys.executable, "-c", HARNESS], stdout=subprocess.PIPE)
+    try:
+        assert harness.stdout.readline() == b"ready\n"
+    finally:
+        harness.send_signal(signal.SIGKILL)
+        harness.wait()
+        harness.stdout.close()
+    members = marked_pids("t-stale")
+    assert len(members) == 4  # sh and three sleeps, one of them in its own session
+    assert [r.name for r in load_records()] == ["sandbox-t-stale"]
+    assert any(p.name == "sandbox-t-stale" for p in run_slices_on_disk())
+
+    out = subprocess.run([sys.executable, "-m", "sandbox", "cleanup"], capture_output=True,
+                         text=True, check=True)
+    assert "removed sandbox-t-stale: killed 4 processes" in out.stdout
+    assert wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status()
+                                    != psutil.STATUS_ZOMBIE for p in members))
+    assert not any(p.name == "sandbox-t-stale" for p in run_slices_on_disk())
+    assert load_records() == []
+    reap(members)  # they were reparented to this test process, a subreaper
+    assert cleanup_stale() == []
