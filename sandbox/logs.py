@@ -1,0 +1,38 @@
+"""Logging in the seed's format, to stderr and to the run's memory_leak_detection.log."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+SEED_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+LOG_FILE = "memory_leak_detection.log"
+
+
+def configure(verbosity: int = 0) -> None:
+    """stderr handler: -q shows errors only, default warnings and up, -v info, -vv debug."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG)
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG)
+    handler = logging.StreamHandler()
+    handler.setLevel(level)
+    handler.setFormatter(logging.Formatter(SEED_FORMAT))
+    root.addHandler(handler)
+
+
+def add_run_log(run_dir: Path) -> logging.Handler:
+    """Log everything from INFO up into the run directory; remove it with remove_run_log."""
+    handler = logging.FileHandler(run_dir / LOG_FILE)
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter(SEED_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.getEffectiveLevel() > logging.INFO:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def remove_run_log(handler: logging.Handler) -> None:
+    logging.getLogger().removeHandler(handler)
+    handler.close()

@@ -1,0 +1,100 @@
+"""Scenarios: named run shapes. The seed's quick, medium and endurance, a 20 s smoke run, and
+custom ones from a TOML file::
+
+    [scenario.nightly]
+    description = "30 minutes, fresh context per screenshot"
+    duration = "30m"
+    operations_per_minute = 20
+    context_policy = "fresh"      # optional: any RunConfig workload setting below
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sandbox.durations import parse_duration
+from sandbox.errors import HarnessError
+
+#: Workload settings a scenario file may set besides duration and rate.
+SCENARIO_SETTINGS = {
+    "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
+    "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    duration_s: float
+    operations_per_minute: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+BUILT_IN = {
+    s.name: s
+    for s in (
+        Scenario("smoke", "Smoke test: a first look in 20 seconds", 20, 30),
+        Scenario("quick", "Quick Stability Test", 120, 30),
+        Scenario("medium", "Medium Load Test", 300, 20),
+        Scenario("endurance", "Extended Endurance Test", 600, 15),
+    )
+}
+
+
+def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
+    where = f"{source}: scenario {name!r}"
+    known = {"description", "duration", "operations_per_minute", *SCENARIO_SETTINGS}
+    if unknown := sorted(set(table) - known):
+        raise HarnessError(f"{where}: unknown setting {unknown[0]!r} "
+                           f"(known: {', '.join(sorted(known))})")
+    try:
+        duration = parse_duration(str(table["duration"]))
+        rate = float(table["operations_per_minute"])
+    except KeyError as exc:
+        raise HarnessError(f"{where}: missing {exc.args[0]!r}") from exc
+    except ValueError as exc:
+        raise HarnessError(f"{where}: {exc}") from exc
+    if duration <= 0 or rate <= 0:
+        raise HarnessError(f"{where}: duration and operations_per_minute must be positive")
+    settings = {}
+    for key, kind in SCENARIO_SETTINGS.items():
+        if key in table:
+            value = table[key]
+            if kind is float and isinstance(value, int):
+                value = float(value)
+            if not isinstance(value, kind):
+                raise HarnessError(f"{where}: {key} must be a {kind.__name__}")
+            settings[key] = value
+    return Scenario(name, str(table.get("description", name)), duration, rate, settings)
+
+
+def load_file(path: Path) -> dict[str, Scenario]:
+    """Custom scenarios of a TOML file (one clear error for any problem in it)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise HarnessError(f"cannot read scenario file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise HarnessError(f"scenario file {path} is not valid TOML: {exc}") from exc
+    tables = data.get("scenario")
+    if not isinstance(tables, dict) or not tables:
+        raise HarnessError(f"scenario file {path} has no [scenario.NAME] tables")
+    return {name: _parse(name, table, path) for name, table in tables.items()}
+
+
+def available(scenario_file: Path | None = None) -> dict[str, Scenario]:
+    scenarios = dict(BUILT_IN)
+    if scenario_file is not None:
+        scenarios.update(load_file(scenario_file))
+    return scenarios
+
+
+def get(name: str, scenario_file: Path | None = None) -> Scenario:
+    scenarios = available(scenario_file)
+    if name not in scenarios:
+        raise HarnessError(f"unknown scenario {name!r} (known: {', '.join(scenarios)})")
+    return scenarios[name]
