@@ -1,0 +1,253 @@
+"""Read a slice's cgroup files: kept open, ``pread`` on every sample, parsed into one record.
+
+Two layouts share one reader: pure cgroup v2 (every file in one unified directory) and v1 /
+hybrid (memory, pids and cpuacct controllers in their own hierarchies; on a hybrid host the
+unified directory adds memory PSI and ``cpu.stat``). A file that is absent, or vanishes
+mid-run (ENOENT, ENODEV once the cgroup is removed), reads as ``None``: no value, no crash.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+_CHUNK = 65536
+
+#: Pure v2: role -> file name in the slice's unified directory.
+V2_FILES = {
+    "current": "memory.current",
+    "stat": "memory.stat",
+    "peak": "memory.peak",
+    "events": "memory.events",
+    "pids": "pids.current",
+    "cpu": "cpu.stat",
+    "pressure": "memory.pressure",
+}
+
+
+class ControlFile:
+    """One control file, opened once and re-read from offset 0 with ``pread``."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.fd: int | None = None
+        if path is not None:
+            try:
+                self.fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self.fd = None
+
+    def read(self) -> bytes | None:
+        if self.fd is None:
+            return None
+        try:
+            data = os.pread(self.fd, _CHUNK, 0)
+            while len(data) % _CHUNK == 0 and data:
+                more = os.pread(self.fd, _CHUNK, len(data))
+                if not more:
+                    break
+                data += more
+            return data
+        except OSError:
+            return None
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def parse_int(data: bytes | None) -> int | None:
+    """A single-number file (``memory.current``, ``pids.current``); ``max`` reads as None."""
+    if not data:
+        return None
+    try:
+        return int(data.split()[0])
+    except (ValueError, IndexError):
+        return None
+
+
+def parse_keyed(data: bytes | None) -> dict[str, int]:
+    """A flat-keyed file (``memory.stat``, ``memory.events``, ``cpu.stat``, ``oom_control``)."""
+    if not data:
+        return {}
+    tokens = data.split()
+    out: dict[str, int] = {}
+    for key, value in zip(tokens[::2], tokens[1::2], strict=False):
+        try:
+            out[key.decode()] = int(value)
+        except ValueError:
+            continue
+    return out
+
+
+def parse_psi(data: bytes | None) -> tuple[float | None, float | None]:
+    """``some``/``full`` avg10 from a PSI file (``memory.pressure``)."""
+    some = full = None
+    if not data:
+        return some, full
+    for line in data.splitlines():
+        kind, _, rest = line.partition(b" ")
+        for field in rest.split():
+            if field.startswith(b"avg10="):
+                try:
+                    value = float(field[6:])
+                except ValueError:
+                    break
+                if kind == b"some":
+                    some = value
+                elif kind == b"full":
+                    full = value
+                break
+    return some, full
+
+
+def v2_files(directory: Path) -> dict[str, Path]:
+    """Role -> path for a pure cgroup v2 slice directory."""
+    return {role: directory / name for role, name in V2_FILES.items()}
+
+
+def v1_files(
+    memory: Path | None, pids: Path | None, cpuacct: Path | None, unified: Path | None
+) -> dict[str, Path | None]:
+    """Role -> path for a v1 or hybrid slice (``unified`` only on hybrid hosts)."""
+
+    def under(directory: Path | None, name: str) -> Path | None:
+        return directory / name if directory is not None else None
+
+    return {
+        "current": under(memory, "memory.usage_in_bytes"),
+        "stat": under(memory, "memory.stat"),
+        "peak": under(memory, "memory.max_usage_in_bytes"),
+        "oom_control": under(memory, "memory.oom_control"),
+        "kmem": under(memory, "memory.kmem.usage_in_bytes"),
+        "pids": under(pids, "pids.current"),
+        "cpuacct": under(cpuacct, "cpuacct.usage"),
+        "cpu": under(unified, "cpu.stat"),
+        "pressure": under(unified, "memory.pressure"),
+    }
+
+
+class Members:
+    """The pids in a membership cgroup and all cgroups below it (``cgroup.procs``)."""
+
+    def __init__(self, directory: Path | None) -> None:
+        self.directory = directory
+        self.procs = ControlFile(directory / "cgroup.procs" if directory else None)
+        # cgroup.stat (v2 core, present on hybrid too) says whether any child cgroup exists.
+        self.stat = ControlFile(directory / "cgroup.stat" if directory else None)
+
+    def pids(self) -> list[int] | None:
+        data = self.procs.read()
+        if data is None:
+            return None
+        found = [int(x) for x in data.split()]
+        if self.stat.fd is not None and parse_keyed(self.stat.read()).get("nr_descendants") == 0:
+            return found
+        for root, dirs, _ in os.walk(self.directory):
+            if root == str(self.directory):
+                continue
+            try:
+                with open(os.path.join(root, "cgroup.procs"), "rb") as f:
+                    found.extend(int(x) for x in f.read().split())
+            except OSError:
+                dirs[:] = []
+        return found
+
+    def close(self) -> None:
+        self.procs.close()
+        self.stat.close()
+
+
+class CgroupReader:
+    """Reads one sample's cgroup values. ``kind`` is ``v2`` or ``v1`` (v1 and hybrid hosts)."""
+
+    def __init__(self, kind: str, files: dict[str, Path | None],
+                 membership: Path | None = None) -> None:
+        if kind not in ("v2", "v1"):
+            raise ValueError(f"unknown cgroup reader kind {kind!r}")
+        self.kind = kind
+        self.source = f"cgroup-{kind}"
+        self.files = {role: ControlFile(path) for role, path in files.items()}
+        self.members = Members(membership)
+
+    @classmethod
+    def for_slice(cls, slice_: Any) -> CgroupReader:
+        """The reader for a ``CgroupSlice`` (backend ``v2``, ``hybrid`` or ``v1``)."""
+        dirs = slice_.dirs
+        if slice_.backend == "v2":
+            return cls("v2", dict(v2_files(dirs["unified"])), slice_.membership)
+        return cls("v1", v1_files(dirs.get("memory"), dirs.get("pids"), dirs.get("cpuacct"),
+                                  dirs.get("unified")), slice_.membership)
+
+    def read(self) -> tuple[dict[str, Any], list[int] | None]:
+        """(record of documented sample fields, pids in the slice or None)."""
+        raw = {role: f.read() for role, f in self.files.items()}
+        record = v2_record(raw) if self.kind == "v2" else v1_record(raw)
+        pids = self.members.pids()
+        record["nprocs"] = len(pids) if pids is not None else None
+        return record, pids
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+        self.members.close()
+
+
+def _working_set(current: int | None, inactive_file: int | None) -> int | None:
+    if current is None or inactive_file is None:
+        return None
+    return max(current - inactive_file, 0)
+
+
+def v2_record(raw: dict[str, bytes | None]) -> dict[str, Any]:
+    """Sample fields from pure-v2 file contents (role -> bytes or None)."""
+    stat = parse_keyed(raw.get("stat"))
+    events = parse_keyed(raw.get("events")) if raw.get("events") is not None else None
+    current = parse_int(raw.get("current"))
+    some, full = parse_psi(raw.get("pressure"))
+    return {
+        "memory_current": current,
+        "anon": stat.get("anon"),
+        "file": stat.get("file"),
+        "shmem": stat.get("shmem"),
+        "inactive_file": stat.get("inactive_file"),
+        "kernel": stat.get("kernel"),
+        "working_set": _working_set(current, stat.get("inactive_file")),
+        "peak": parse_int(raw.get("peak")),
+        "pids_current": parse_int(raw.get("pids")),
+        "cpu_usage_usec": parse_keyed(raw.get("cpu")).get("usage_usec"),
+        "oom": events.get("oom") if events is not None else None,
+        "oom_kill": events.get("oom_kill") if events is not None else None,
+        "psi_some_avg10": some,
+        "psi_full_avg10": full,
+    }
+
+
+def v1_record(raw: dict[str, bytes | None]) -> dict[str, Any]:
+    """Sample fields from v1 (or hybrid) file contents. memory.stat's ``total_*`` keys are
+    hierarchical (they include child cgroups); ``oom`` is ``under_oom`` (1 while in OOM)."""
+    stat = parse_keyed(raw.get("stat"))
+    oom = parse_keyed(raw.get("oom_control")) if raw.get("oom_control") is not None else None
+    current = parse_int(raw.get("current"))
+    cpu_ns = parse_int(raw.get("cpuacct"))
+    cpu_usec = cpu_ns // 1000 if cpu_ns is not None else parse_keyed(raw.get("cpu")).get(
+        "usage_usec")
+    some, full = parse_psi(raw.get("pressure"))
+    return {
+        "memory_current": current,
+        "anon": stat.get("total_rss"),
+        "file": stat.get("total_cache"),
+        "shmem": stat.get("total_shmem"),
+        "inactive_file": stat.get("total_inactive_file"),
+        "kernel": parse_int(raw.get("kmem")),
+        "working_set": _working_set(current, stat.get("total_inactive_file")),
+        "peak": parse_int(raw.get("peak")),
+        "pids_current": parse_int(raw.get("pids")),
+        "cpu_usage_usec": cpu_usec,
+        "oom": oom.get("under_oom") if oom is not None else None,
+        "oom_kill": oom.get("oom_kill") if oom is not None else None,
+        "psi_some_avg10": some,
+        "psi_full_avg10": full,
+    }

@@ -1,0 +1,256 @@
+"""``MemoryProfiler``: a background thread that samples a run's slice into samples.jsonl."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sandbox.sampler.alerts import MB, AlertMonitor
+from sandbox.sampler.cgroup_reader import CgroupReader
+from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
+
+log = logging.getLogger("sandbox.sampler")
+
+MIN_INTERVAL_S = 0.01
+MAX_INTERVAL_S = 10.0
+#: The run's TMPDIR is walked at most this often; samples in between repeat the last value.
+TMP_SCAN_PERIOD_S = 1.0
+
+#: samples.jsonl fields, in file order (docs/run-directory.md).
+RECORD_FIELDS = (
+    "t", "wall", "source", "memory_current", "anon", "file", "shmem", "inactive_file",
+    "kernel", "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom",
+    "oom_kill", "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss", "pss",
+    "caveat",
+)
+
+
+@dataclass
+class MemorySnapshot:
+    """One sample. The seed's fields first (``memory_mb`` is the working set in MB), then the
+    fields of a samples.jsonl line; a value the backend cannot read is None."""
+
+    timestamp: datetime
+    process_id: int
+    memory_mb: float | None
+    cpu_percent: float | None
+    thread_count: int | None
+    file_descriptors: int | None
+    browser_processes: list[int]
+    temp_files_count: int | None
+    temp_files_size_mb: float | None
+    t: float = 0.0
+    wall: float = 0.0
+    source: str = ""
+    memory_current: int | None = None
+    anon: int | None = None
+    file: int | None = None
+    shmem: int | None = None
+    inactive_file: int | None = None
+    kernel: int | None = None
+    working_set: int | None = None
+    peak: int | None = None
+    pids_current: int | None = None
+    nprocs: int | None = None
+    cpu_usage_usec: int | None = None
+    oom: int | None = None
+    oom_kill: int | None = None
+    psi_some_avg10: float | None = None
+    psi_full_avg10: float | None = None
+    tmp_bytes: int | None = None
+    tmp_files: int | None = None
+    uss: int | None = None
+    pss: int | None = None
+    caveat: str | None = field(default=None, repr=False)
+
+    def to_record(self) -> dict[str, Any]:
+        """The samples.jsonl line of this snapshot."""
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+
+def tmp_usage(directory: Path | None) -> tuple[int | None, int | None]:
+    """(bytes, regular files) under ``directory``, symlinks not followed; None if absent."""
+    if directory is None or not directory.is_dir():
+        return None, None
+    total = count = 0
+    stack = [str(directory)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_size
+                    count += 1
+            except OSError:
+                continue
+    return total, count
+
+
+def tree_pids(slice_: Any, root_pids: Callable[[], set[int]] | None) -> Callable[[], set[int]]:
+    """The psutil fallback's process set: the slice's pids plus descendants of ``root_pids``."""
+
+    def pids() -> set[int]:
+        found = set(slice_.pids())
+        for pid in root_pids() if root_pids else ():
+            try:
+                root = psutil.Process(pid)
+                found.add(pid)
+                found.update(c.pid for c in root.children(recursive=True))
+            except psutil.Error:
+                continue
+        return found
+
+    return pids
+
+
+def reader_for(slice_: Any, root_pids: Callable[[], set[int]] | None = None
+               ) -> CgroupReader | ProcessTreeReader:
+    """The cgroup reader for a cgroup slice, the psutil reader for mode ``none``."""
+    if getattr(slice_, "backend", "none") in ("v2", "hybrid", "v1"):
+        return CgroupReader.for_slice(slice_)
+    return ProcessTreeReader(tree_pids(slice_, root_pids))
+
+
+class MemoryProfiler:
+    """Samples a slice every ``sample_interval`` seconds on a background thread.
+
+    Each sample is appended to ``out_path`` (samples.jsonl) and flushed to the kernel as it is
+    taken; alerts go to the log, to ``alerts`` and to alerts.jsonl next to ``out_path``.
+    """
+
+    def __init__(self, sample_interval: float = 0.5, alert_threshold_mb: float = 1024.0, *,
+                 rate_window_s: float = 30.0, rate_warmup_s: float = 30.0) -> None:
+        if not MIN_INTERVAL_S <= sample_interval <= MAX_INTERVAL_S:
+            raise ValueError(f"sample interval must be between {MIN_INTERVAL_S} and "
+                             f"{MAX_INTERVAL_S:g} seconds, got {sample_interval:g}")
+        if not alert_threshold_mb > 0:
+            raise ValueError(f"alert threshold must be a positive number of MB, "
+                             f"got {alert_threshold_mb:g}")
+        if not rate_window_s > 0 or rate_warmup_s < 0:
+            raise ValueError("growth-rate window must be > 0 s and warm-up >= 0 s")
+        self.sample_interval = sample_interval
+        self.alert_threshold_mb = alert_threshold_mb
+        self.rate_window_s = rate_window_s
+        self.rate_warmup_s = rate_warmup_s
+        self.sample_count = 0
+        self.error_count = 0
+        self._alerts: list[dict[str, Any]] = []
+        self._latest: MemorySnapshot | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def alerts(self) -> list[dict[str, Any]]:
+        """Alerts raised so far (a copy)."""
+        return list(self._alerts)
+
+    def latest(self) -> MemorySnapshot | None:
+        """The most recent sample, or None before the first."""
+        return self._latest
+
+    def start(self, slice_: Any, out_path: Path, tmp_dir: Path | None = None,
+              root_pids: Callable[[], set[int]] | None = None) -> None:
+        """Open the slice's files and ``out_path`` and start the sampling thread."""
+        if self._thread is not None:
+            raise RuntimeError("profiler already started")
+        out_path = Path(out_path)
+        self._out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
+                            0o644)
+        self._reader = reader_for(slice_, root_pids)
+        self._alerts_path = out_path.with_name("alerts.jsonl")
+        self._monitor = AlertMonitor(self.alert_threshold_mb, window_s=self.rate_window_s,
+                                     warmup_s=self.rate_warmup_s)
+        self._tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
+        self._tmp: tuple[int | None, int | None] = (None, None)
+        self._tmp_scanned = float("-inf")
+        self._process_id = slice_.spawned[0].pid if getattr(slice_, "spawned", None) else 0
+        self._prev_cpu: tuple[float, int] | None = None
+        self._t0 = time.monotonic()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sandbox-sampler", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and close every file (idempotent)."""
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._thread = None
+        self._reader.close()
+        os.close(self._out)
+
+    # -- sampling ----------------------------------------------------------------------------
+    def _run(self) -> None:
+        deadline = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.sample()
+            except Exception:  # a sampler must never take the run down
+                self.error_count += 1
+                if self.error_count == 1:
+                    log.exception("sampling failed (further failures counted, not logged)")
+            deadline += self.sample_interval
+            now = time.monotonic()
+            if deadline < now:  # fell behind (slow psutil walk): skip the missed ticks
+                deadline = now + self.sample_interval - (now - deadline) % self.sample_interval
+            self._stop.wait(deadline - now)
+
+    def sample(self) -> MemorySnapshot:
+        """Take one sample now: read, append to samples.jsonl, check alerts."""
+        mono, wall = time.monotonic(), time.time()
+        record, pids = self._reader.read()
+        fds = record.pop("file_descriptors", None)
+        t = round(mono - self._t0, 4)
+        if mono - self._tmp_scanned >= TMP_SCAN_PERIOD_S:
+            self._tmp = tmp_usage(self._tmp_dir)
+            self._tmp_scanned = mono
+        tmp_bytes, tmp_files = self._tmp
+        snap = MemorySnapshot(
+            timestamp=datetime.fromtimestamp(wall),
+            process_id=self._process_id,
+            memory_mb=record["working_set"] / MB if record["working_set"] is not None else None,
+            cpu_percent=self._cpu_percent(mono, record["cpu_usage_usec"]),
+            thread_count=record["pids_current"],
+            file_descriptors=fds,
+            browser_processes=sorted(pids) if pids is not None else [],
+            temp_files_count=tmp_files,
+            temp_files_size_mb=tmp_bytes / MB if tmp_bytes is not None else None,
+            t=t, wall=round(wall, 3), source=self._reader.source,
+            tmp_bytes=tmp_bytes, tmp_files=tmp_files,
+            caveat=CAVEAT if self._reader.source == "psutil" else None,
+            **record,
+        )
+        os.write(self._out, (json.dumps(snap.to_record()) + "\n").encode())
+        self.sample_count += 1
+        self._latest = snap
+        for alert in self._monitor.update(t, wall, snap.working_set):
+            self._alerts.append(alert)
+            with open(self._alerts_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(alert) + "\n")
+        return snap
+
+    def _cpu_percent(self, mono: float, usage_usec: int | None) -> float | None:
+        """Share of one core used by the slice since the previous sample."""
+        if usage_usec is None:
+            return None
+        prev, self._prev_cpu = self._prev_cpu, (mono, usage_usec)
+        if prev is None or mono <= prev[0]:
+            return 0.0
+        return round(max(usage_usec - prev[1], 0) / 1e6 / (mono - prev[0]) * 100, 2)

@@ -1,0 +1,230 @@
+"""MemoryProfiler for real: workloads in real slices on this host (cgroup and psutil
+fallback), alerts on a workload that grows past the threshold and not on one that stays under,
+a cgroup removed under a running sampler, and a SIGKILLed sampler's file read back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import psutil
+import pytest
+
+from sandbox.host import discover, open_slice
+from sandbox.sampler import MemoryProfiler, read_samples
+from sandbox.sampler.alerts import MB
+
+# Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
+# PAUSE_S), says "done" and holds the memory.
+WORKLOAD = textwrap.dedent("""
+    import sys, time
+    total, step, pause = (float(a) for a in sys.argv[1:4])
+    print("ready", flush=True)
+    sys.stdin.readline()
+    keep = []
+    while sum(map(len, keep)) < total * 2**20:
+        b = bytearray(int(step * 2**20))
+        for i in range(0, len(b), 4096):
+            b[i] = 1
+        keep.append(b)
+        time.sleep(pause)
+    print("done", flush=True)
+    time.sleep(60)
+""")
+
+
+def spawn(slice_, total_mb: float, step_mb: float | None = None, pause_s: float = 0.0):
+    proc = slice_.spawn(
+        [sys.executable, "-c", WORKLOAD, str(total_mb), str(step_mb or total_mb), str(pause_s)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    return proc
+
+
+def go(proc) -> None:
+    proc.stdin.write(b"go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == b"done"
+
+
+def settled(profiler: MemoryProfiler, interval: float):
+    """A sample taken after everything so far has happened."""
+    count = profiler.sample_count
+    while profiler.sample_count < count + 2:
+        time.sleep(interval)
+    return profiler.latest()
+
+
+def close_pipes(proc) -> None:
+    proc.stdin.close()
+    proc.stdout.close()
+
+
+def measure_50mb(slice_, tmp_path):
+    profiler = MemoryProfiler(sample_interval=0.05)
+    proc = spawn(slice_, 50)
+    profiler.start(slice_, tmp_path / "samples.jsonl", tmp_dir=tmp_path)
+    try:
+        before = settled(profiler, 0.05)
+        go(proc)
+        after = settled(profiler, 0.05)
+    finally:
+        profiler.stop()
+        close_pipes(proc)
+    return before, after, read_samples(tmp_path / "samples.jsonl")
+
+
+def test_cgroup_sampler_sees_50mb_in_anon_and_working_set(needs_cgroups, tmp_path):
+    with open_slice("test-sampler-50mb", needs_cgroups.cgroup) as slice_:
+        before, after, arrays = measure_50mb(slice_, tmp_path)
+    expected = "cgroup-v2" if needs_cgroups.cgroup.mode == "v2" else "cgroup-v1"
+    assert after.source == expected
+    for field in ("anon", "working_set", "memory_current"):
+        delta = (getattr(after, field) - getattr(before, field)) / MB
+        assert 45 <= delta <= 55, f"{field} moved {delta:.1f} MB"
+    assert after.peak >= after.memory_current
+    assert after.nprocs == 1 and after.browser_processes == [slice_.spawned[0].pid]
+    assert after.pids_current >= 1 and after.cpu_usage_usec > before.cpu_usage_usec
+    assert after.oom_kill == 0
+    if needs_cgroups.cgroup.mode != "v1":  # hybrid and v2 have PSI in the unified directory
+        assert after.psi_some_avg10 is not None
+    assert after.uss is None and after.caveat is None
+    # The file holds every sample, in order, as arrays.
+    assert len(arrays["t"]) >= 4 and (arrays["t"][1:] > arrays["t"][:-1]).all()
+    assert arrays["anon"].max() >= after.anon
+
+
+def test_psutil_fallback_sees_50mb_too(tmp_path):
+    facts = discover("none")
+    with open_slice("test-sampler-psutil", facts.cgroup) as slice_:
+        before, after, _ = measure_50mb(slice_, tmp_path)
+    assert after.source == "psutil" and "over-counts" in after.caveat
+    for field in ("anon", "working_set", "uss", "memory_current"):
+        delta = (getattr(after, field) - getattr(before, field)) / MB
+        assert 45 <= delta <= 55, f"{field} moved {delta:.1f} MB"
+    assert after.nprocs == 1 and after.file_descriptors >= 3
+    assert after.peak is None and after.oom is None
+
+
+def run_alert_workload(layout, tmp_path, total_mb, step_mb) -> list[dict]:
+    profiler = MemoryProfiler(sample_interval=0.02, alert_threshold_mb=40.0,
+                              rate_window_s=0.5, rate_warmup_s=0.2)
+    tmp_path.mkdir(exist_ok=True)
+    with open_slice(f"test-sampler-alert-{int(total_mb)}", layout) as slice_:
+        proc = spawn(slice_, total_mb, step_mb, pause_s=0.05)
+        profiler.start(slice_, tmp_path / "samples.jsonl")
+        try:
+            time.sleep(0.4)  # the window fills with the idle interpreter first
+            go(proc)
+            time.sleep(1.0)
+        finally:
+            profiler.stop()
+            close_pipes(proc)
+    return profiler.alerts
+
+
+def test_alerts_fire_when_growing_past_threshold(needs_cgroups, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="sandbox.sampler")
+    alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path, total_mb=60, step_mb=2)
+    kinds = [(a["kind"], a["severity"]) for a in alerts]
+    assert kinds.count(("threshold", "warning")) == 1, kinds
+    assert ("growth_rate", "critical") in kinds, kinds
+    assert "crossed the alert threshold" in caplog.text
+    assert all(r.name == "sandbox.sampler" for r in caplog.records)
+    on_disk = [line for line in (tmp_path / "alerts.jsonl").read_text().splitlines() if line]
+    assert len(on_disk) == len(alerts)
+
+
+def test_no_alert_for_a_workload_that_stays_under(needs_cgroups, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="sandbox.sampler")
+    # Grows 4 MB at once (a real, short growth burst) but stays far under 40 MB.
+    alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path / "a", total_mb=4, step_mb=4)
+    assert [a for a in alerts if a["kind"] == "threshold"] == []
+    # Flat after start-up: no alert of any kind, nothing logged, no alerts file.
+    caplog.clear()
+    alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path / "b", total_mb=0, step_mb=1)
+    assert alerts == []
+    assert caplog.text == ""
+    assert not (tmp_path / "b" / "alerts.jsonl").exists()
+
+
+def test_cgroup_removed_under_the_sampler_gives_nulls(needs_cgroups, tmp_path):
+    profiler = MemoryProfiler(sample_interval=0.02)
+    slice_ = open_slice("test-sampler-gone", needs_cgroups.cgroup)
+    with slice_:
+        slice_.spawn(["sleep", "30"])
+        profiler.start(slice_, tmp_path / "samples.jsonl")
+        settled(profiler, 0.02)
+    # teardown killed the workload and removed every cgroup directory; keep sampling
+    after = settled(profiler, 0.02)
+    profiler.stop()
+    assert profiler.error_count == 0
+    assert after.memory_current is None and after.anon is None and after.nprocs is None
+    arrays = read_samples(tmp_path / "samples.jsonl")
+    assert (arrays["memory_current"][:2] > 0).all()
+
+
+def test_nprocs_counts_nested_cgroups(needs_cgroups, tmp_path):
+    profiler = MemoryProfiler(sample_interval=0.02)
+    with open_slice("test-sampler-nested", needs_cgroups.cgroup) as slice_:
+        slice_.spawn(["sleep", "30"])
+        inner = slice_.spawn(["sleep", "30"])
+        child = slice_.membership / "inner"
+        child.mkdir()
+        (child / "cgroup.procs").write_text(str(inner.pid))
+        profiler.start(slice_, tmp_path / "samples.jsonl")
+        snap = settled(profiler, 0.02)
+        profiler.stop()
+    assert snap.nprocs == 2
+    assert set(snap.browser_processes) == {p.pid for p in slice_.spawned}
+
+
+SIGKILLED_HARNESS = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from sandbox.sampler import MemoryProfiler
+
+    class OwnProcess:
+        backend = "none"
+        spawned = []
+        def pids(self):
+            return {os.getpid()}
+
+    profiler = MemoryProfiler(sample_interval=0.01)
+    profiler.start(OwnProcess(), Path(sys.argv[1]))
+    print("sampling", flush=True)
+    while True:
+        junk = [bytearray(100_000) for _ in range(50)]
+""")
+
+
+def test_sigkilled_sampler_leaves_a_readable_file(tmp_path):
+    out = tmp_path / "samples.jsonl"
+    proc = subprocess.Popen([sys.executable, "-c", SIGKILLED_HARNESS, str(out)],
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline().strip() == b"sampling"
+        while not out.exists() or out.stat().st_size < 5000:
+            time.sleep(0.05)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert not psutil.pid_exists(proc.pid) or psutil.Process(proc.pid).status() == "zombie"
+    lines = out.read_bytes().split(b"\n")
+    arrays = read_samples(out)
+    complete = len(lines) - 1
+    assert len(arrays["t"]) in (complete, complete - 1) and len(arrays["t"]) >= 5
+    assert (arrays["memory_current"] > 0).all()
+
+
+def test_unwritable_output_fails_at_start(tmp_path):
+    profiler = MemoryProfiler()
+    with open_slice("test-sampler-badout", discover("none").cgroup) as slice_, \
+            pytest.raises(IsADirectoryError):
+        profiler.start(slice_, tmp_path)  # a directory, not a file
+    profiler.stop()  # never started: a no-op
