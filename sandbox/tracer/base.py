@@ -1,0 +1,115 @@
+"""The tracer interface and its event log (events.jsonl), common to every backend."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from sandbox.errors import HarnessError
+from sandbox.tracer.target import SliceTarget
+
+
+class TracerError(HarnessError):
+    """A tracer backend cannot start here (one line: why)."""
+
+
+class Tracer:
+    """Follows the processes of one run's slice and appends one JSON line per event to
+    ``out_path``. Events: ``{t, wall, kind, pid, ppid, comm, cgroup}`` with ``kind`` one of
+    fork, exec, exit, attach (``cgroup`` = destination, ``hierarchy`` names it) or seen."""
+
+    backend = "abstract"
+    limitations: tuple[str, ...] = ()
+
+    def __init__(self, target: SliceTarget, out_path: Path, t0: float | None = None) -> None:
+        self.target = target
+        self.out_path = Path(out_path)
+        self.t0 = time.monotonic() if t0 is None else t0
+        self._clock = (time.monotonic(), time.time())
+        self._lock = threading.Lock()
+        self._events: list[dict[str, Any]] = []
+        self._pids: set[int] = set()
+        self._out: IO[str] | None = None
+        self.notes: list[str] = []
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> Tracer:
+        """Open the event log and start following; returns once no event can be missed."""
+        self._out = open(self.out_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
+        try:
+            self._start()
+        except BaseException:
+            self._close()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop following (idempotent); the events gathered so far stay readable."""
+        if self._out is None:
+            return
+        try:
+            self._stop()
+        finally:
+            self._close()
+
+    def __enter__(self) -> Tracer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._out is not None:
+                self._out.close()
+                self._out = None
+
+    # -- backend interface -----------------------------------------------------------------
+    def _start(self) -> None:
+        raise NotImplementedError
+
+    def _stop(self) -> None:
+        raise NotImplementedError
+
+    # -- events ----------------------------------------------------------------------------
+    def emit(self, kind: str, pid: int, ppid: int | None, comm: str | None,
+             cgroup: str | None = None, mono: float | None = None,
+             **extra: Any) -> None:
+        """Record one event; ``mono`` is its CLOCK_MONOTONIC time (default: now)."""
+        mono = time.monotonic() if mono is None else mono
+        event = {"t": round(mono - self.t0, 6),
+                 "wall": round(self._clock[1] + (mono - self._clock[0]), 6),
+                 "kind": kind, "pid": pid, "ppid": ppid, "comm": comm, "cgroup": cgroup,
+                 **extra}
+        with self._lock:
+            self._events.append(event)
+            self._pids.add(pid)
+            if self._out is not None:
+                self._out.write(json.dumps(event) + "\n")
+                self._out.flush()
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event so far, in arrival order."""
+        with self._lock:
+            return list(self._events)
+
+    def seen_pids(self) -> set[int]:
+        """Every pid the tracer followed (processes of the run, also those that left it)."""
+        with self._lock:
+            return set(self._pids)
+
+    def moves_out(self) -> list[dict[str, Any]]:
+        """Events that place a followed process outside the slice's membership cgroup:
+        attach events naming the destination, or a scan's sighting with its location."""
+        hierarchy = self.target.hierarchy
+        return [e for e in self.events()
+                if e["cgroup"] is not None and e.get("hierarchy") == hierarchy
+                and not self.target.inside(e["cgroup"])]
+
+    def to_dict(self) -> dict[str, Any]:
+        """For run.json and the report: which backend ran and what it cannot see."""
+        return {"backend": self.backend, "limitations": list(self.limitations),
+                "notes": list(self.notes), "events": len(self._events)}
