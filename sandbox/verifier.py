@@ -1,0 +1,470 @@
+"""ResourceCleanupVerifier: at teardown, find what a run left behind and clean it up.
+
+Order: state before (at start) -> orphans after the workload's main process ended and a grace
+period passed (decided by slice membership, not parent pid) -> escapes (processes of the run
+alive outside the slice, critical) -> leftover files -> kill the slice and the escapes, remove
+the files, check nothing of the run remains -> state after. The result goes to cleanup.json.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sandbox.host.reaper import reap
+from sandbox.host.slice import CgroupSlice, Slice, SliceError, marked_pids
+from sandbox.rundir import write_json
+from sandbox.tracer.base import Tracer
+from sandbox.tracer.target import SliceTarget, proc_cgroups
+
+#: Seed thresholds: an orphan older than this is a process-leak alert ...
+ORPHAN_ALERT_S = 30.0
+#: ... and a leftover temp file older than this a file-leak alert.
+FILE_ALERT_S = 60.0
+DEFAULT_GRACE_S = 5.0
+KNOWN_PATTERNS = ("playwright_chromiumdev_profile-*", "playwright-artifacts-*",
+                  "org.chromium.Chromium.*", ".org.chromium.Chromium.*")
+BROWSER = re.compile(r"chrom|headless_shell|crashpad", re.IGNORECASE)
+TMP = Path("/tmp")
+SHM = Path("/dev/shm")
+
+
+def _is_browser(comm: str, cmdline: list[str]) -> bool:
+    return bool(BROWSER.search(comm) or (cmdline and BROWSER.search(Path(cmdline[0]).name)))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _describe(pid: int, now: float) -> dict[str, Any] | None:
+    """pid, ppid, comm, cmdline, age and browser flag of a live process (None if gone)."""
+    try:
+        proc = psutil.Process(pid)
+        with proc.oneshot():
+            comm, ppid, created = proc.name(), proc.ppid(), proc.create_time()
+            cmdline = proc.cmdline()
+            user = proc.username()
+    except psutil.Error:
+        return None
+    return {"pid": pid, "ppid": ppid, "comm": comm, "cmdline": cmdline, "user": user,
+            "age_s": round(now - created, 3), "created": created,
+            "is_browser": _is_browser(comm, cmdline)}
+
+
+def _tree_size(path: Path) -> int:
+    """Bytes under ``path`` (symlinks not followed)."""
+    try:
+        if not path.is_dir() or path.is_symlink():
+            return path.lstat().st_size
+    except OSError:
+        return 0
+    total = 0
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def _entry(path: Path, now: float, where: str) -> dict[str, Any] | None:
+    try:
+        st = path.lstat()
+    except OSError:
+        return None
+    return {"path": str(path), "where": where, "size": _tree_size(path),
+            "age_s": round(now - min(st.st_mtime, st.st_ctime), 3),
+            "is_dir": path.is_dir() and not path.is_symlink(), "uid": st.st_uid}
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _fs_free(path: Path) -> dict[str, int] | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return {"free_bytes": st.f_bavail * st.f_frsize, "free_inodes": st.f_favail,
+            "total_bytes": st.f_blocks * st.f_frsize, "total_inodes": st.f_files}
+
+
+def _shmem_charged(slice_: Slice) -> int | None:
+    """Shared memory (tmpfs, /dev/shm) still charged to the slice's memory cgroup."""
+    if not isinstance(slice_, CgroupSlice):
+        return None
+    v2 = slice_.backend == "v2"
+    stat = slice_.path("unified" if v2 else "memory", "memory.stat")
+    try:
+        text = stat.read_text() if stat else ""
+    except OSError:
+        return None
+    wanted = "shmem" if v2 else "total_shmem"
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == wanted:
+            return int(value)
+    return None
+
+
+@dataclass
+class ResourceState:
+    """The host's resources at one moment (the seed's fields, plus free space and inodes of
+    /tmp and /dev/shm and the /dev/shm entries)."""
+
+    timestamp: datetime
+    total_processes: int
+    browser_processes: list[int]
+    temp_directories: list[str]
+    temp_files: list[str]
+    open_file_descriptors: int
+    system_memory_mb: float
+    system_memory_percent: float
+    filesystems: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    shm_entries: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timestamp"] = self.timestamp.isoformat()
+        return data
+
+
+@dataclass
+class CleanupReport:
+    """What the verifier found and did; ``to_dict`` has the seed's keys."""
+
+    orphans: list[dict[str, Any]]
+    escapes: list[dict[str, Any]]
+    leftover_files: list[dict[str, Any]]
+    home_files: list[dict[str, Any]]
+    shmem_charged_bytes: int | None
+    alerts: list[dict[str, Any]]
+    after_teardown: dict[str, Any]
+    grace_s: float
+    waited_s: float
+    tracer: dict[str, Any] | None
+    state_before: ResourceState | None
+    state_after: ResourceState | None
+    issues: list[str]
+
+    @property
+    def process_leak_detected(self) -> bool:
+        return bool(self.orphans)
+
+    @property
+    def file_leak_detected(self) -> bool:
+        return bool(self.leftover_files)
+
+    @property
+    def cleanup_successful(self) -> bool:
+        return not (self.orphans or self.escapes or self.leftover_files
+                    or not self.after_teardown["clean"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "process_cleanup": {
+                "orphaned_browser_processes": [o["pid"] for o in self.orphans
+                                               if o["is_browser"]],
+                "orphans": self.orphans,
+                "process_leak_detected": self.process_leak_detected,
+                "grace_s": self.grace_s,
+                "waited_s": self.waited_s,
+            },
+            "escapes": self.escapes,
+            "file_cleanup": {
+                "remaining_temp_files": [f["path"] for f in self.leftover_files],
+                "leftover_files": self.leftover_files,
+                "home_files": self.home_files,
+                "shmem_charged_bytes": self.shmem_charged_bytes,
+                "file_leak_detected": self.file_leak_detected,
+            },
+            "alerts": self.alerts,
+            "tracer": self.tracer,
+            "after_teardown": self.after_teardown,
+            "state_before": self.state_before.to_dict() if self.state_before else None,
+            "state_after": self.state_after.to_dict() if self.state_after else None,
+            "cleanup_successful": self.cleanup_successful,
+            "issues_found": self.issues or ["No cleanup issues detected"],
+        }
+
+
+class ResourceCleanupVerifier:
+    """Verifies a run's teardown. Call ``capture_initial_state()`` before the workload starts
+    and ``verify(slice_, ...)`` once its main process has ended (or was stopped)."""
+
+    def __init__(self, temp_dir_prefix: str = "playwright", *,
+                 grace_s: float = DEFAULT_GRACE_S, orphan_alert_s: float = ORPHAN_ALERT_S,
+                 file_alert_s: float = FILE_ALERT_S, keep_escapes: bool = False,
+                 remove_files: bool = True, tmp_dir: Path = TMP, shm_dir: Path = SHM) -> None:
+        if grace_s < 0:
+            raise ValueError(f"grace period must be >= 0 s, got {grace_s}")
+        self.temp_dir_prefix = temp_dir_prefix
+        self.grace_s = grace_s
+        self.orphan_alert_s = orphan_alert_s
+        self.file_alert_s = file_alert_s
+        self.keep_escapes = keep_escapes
+        self.remove_files = remove_files
+        self.tmp_dir = Path(tmp_dir)
+        self.shm_dir = Path(shm_dir)
+        self.patterns = (f"{temp_dir_prefix}*", *KNOWN_PATTERNS) if temp_dir_prefix \
+            else KNOWN_PATTERNS
+        self.initial_state: ResourceState | None = None
+        self.started: float | None = None
+
+    # -- state -----------------------------------------------------------------------------
+    def _known_temp(self) -> list[Path]:
+        try:
+            entries = list(self.tmp_dir.iterdir())
+        except OSError:
+            return []
+        return sorted(p for p in entries
+                      if any(fnmatch.fnmatchcase(p.name, pat) for pat in self.patterns))
+
+    def capture_state(self) -> ResourceState:
+        """The host's resources now."""
+        browsers, total = [], 0
+        for proc in psutil.process_iter(["name", "cmdline"]):
+            total += 1
+            if _is_browser(proc.info["name"] or "", proc.info["cmdline"] or []):
+                browsers.append(proc.pid)
+        temps = self._known_temp()
+        try:
+            shm = sorted(str(p) for p in self.shm_dir.iterdir())
+        except OSError:
+            shm = []
+        memory = psutil.virtual_memory()
+        return ResourceState(
+            timestamp=datetime.now(UTC),
+            total_processes=total,
+            browser_processes=sorted(browsers),
+            temp_directories=[str(p) for p in temps if p.is_dir()],
+            temp_files=[str(p) for p in temps if not p.is_dir()],
+            open_file_descriptors=psutil.Process().num_fds(),
+            system_memory_mb=round(memory.used / 2**20, 1),
+            system_memory_percent=memory.percent,
+            filesystems={str(self.tmp_dir): _fs_free(self.tmp_dir),
+                         str(self.shm_dir): _fs_free(self.shm_dir)},
+            shm_entries=shm,
+        )
+
+    def capture_initial_state(self) -> ResourceState:
+        """The state before the run; also marks the run's start for "created during the run"."""
+        self.started = time.time()
+        self.initial_state = self.capture_state()
+        return self.initial_state
+
+    # -- the teardown sequence -------------------------------------------------------------
+    def verify(self, slice_: Slice, *, run_dir: Path | None = None,
+               main: subprocess.Popen | None = None, tracer: Tracer | None = None,
+               workload_uid: int | None = None) -> CleanupReport:
+        """Find orphans, escapes and leftover files; tear the slice down; clean up; check.
+        Writes ``<run_dir>/cleanup.json`` when ``run_dir`` is given."""
+        started = self.started if self.started is not None else time.time()
+        issues: list[str] = []
+        if main is not None and main.poll() is None:
+            issues.append(f"the workload's main process {main.pid} was still running at "
+                          "teardown; the verifier sent it SIGTERM")
+            main.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                main.wait(self.grace_s)
+        target = SliceTarget.of(slice_)
+        orphans, waited = self._orphans(slice_, main)
+        escapes = self._escapes(slice_, target, tracer, started)
+        leftovers, home = self._leftover_files(run_dir, started, workload_uid, slice_.run_id)
+        shmem = _shmem_charged(slice_)
+
+        # Escapes first: on hybrid hosts one still sits in the slice's v1 directories.
+        if not self.keep_escapes:
+            self._kill_escapes(escapes)
+        teardown_error = None
+        try:
+            survivors = slice_.teardown()
+        except SliceError as exc:
+            survivors, teardown_error = set(), str(exc)
+        if self.remove_files:
+            for entry in leftovers + home:
+                _remove(Path(entry["path"]))
+        after = self._after_teardown(slice_, escapes, leftovers + home, survivors)
+        after["teardown_error"] = teardown_error
+        after["clean"] = after["clean"] and teardown_error is None
+
+        alerts = self._alerts(orphans, leftovers)
+        issues += self._issues(orphans, escapes, leftovers, alerts, after)
+        report = CleanupReport(
+            orphans=orphans, escapes=escapes, leftover_files=leftovers, home_files=home,
+            shmem_charged_bytes=shmem, alerts=alerts, after_teardown=after,
+            grace_s=self.grace_s, waited_s=round(waited, 3),
+            tracer=tracer.to_dict() if tracer else None,
+            state_before=self.initial_state, state_after=self.capture_state(), issues=issues)
+        if run_dir is not None:
+            write_json(Path(run_dir) / "cleanup.json", report.to_dict())
+        return report
+
+    def _orphans(self, slice_: Slice, main: subprocess.Popen | None
+                 ) -> tuple[list[dict[str, Any]], float]:
+        """Wait up to the grace period for the slice to empty; what stays is orphaned."""
+        begin = time.monotonic()
+        main_pid = main.pid if main is not None else None
+        while True:
+            alive = {p for p in slice_.pids() if p != main_pid and _alive(p)}
+            waited = time.monotonic() - begin
+            if not alive or waited >= self.grace_s:
+                break
+            time.sleep(0.05)
+        now = time.time()
+        found = [d for p in sorted(alive) if (d := _describe(p, now)) is not None]
+        return found, waited
+
+    def _escapes(self, slice_: Slice, target: SliceTarget, tracer: Tracer | None,
+                 started: float) -> list[dict[str, Any]]:
+        """Processes of the run alive outside the slice: followed by the tracer, carrying the
+        run's marker, or descending from one of those."""
+        if target.hierarchy is None:
+            return []
+        seen = tracer.seen_pids() if tracer else set()
+        marked = marked_pids(slice_.run_id)
+        candidates = {p: ["tracer"] for p in seen}
+        for pid in marked:
+            candidates.setdefault(pid, []).append("marker")
+        now = time.time()
+        escapes: dict[int, dict[str, Any]] = {}
+        for pid, found_by in sorted(candidates.items()):
+            if pid in escapes or not _alive(pid) or target.contains(pid):
+                continue
+            desc = _describe(pid, now)
+            # A pid only the tracer knew may have been reused by an unrelated process.
+            if desc is None or ("marker" not in found_by and desc["created"] < started - 1):
+                continue
+            escapes[pid] = {**desc, "found_by": found_by}
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(pid).children(recursive=True):
+                    if (child.pid not in escapes and not target.contains(child.pid)
+                            and (cd := _describe(child.pid, now)) is not None):
+                        escapes[child.pid] = {**cd, "found_by": ["descendant"]}
+        moves = {e["pid"]: e for e in tracer.moves_out()} if tracer else {}
+        for pid, record in escapes.items():
+            groups = proc_cgroups(pid) or {}
+            record["cgroup"] = groups.get(target.hierarchy)
+            record["cgroups"] = groups
+            move = moves.get(pid)
+            record["moved"] = ({"t": move["t"], "wall": move["wall"], "kind": move["kind"],
+                                "destination": move["cgroup"]} if move else None)
+            record["killed"] = False
+        return [escapes[p] for p in sorted(escapes)]
+
+    def _kill_escapes(self, escapes: list[dict[str, Any]], timeout: float = 5.0) -> None:
+        """SIGKILL each escaped process (by pid, checking it is still the same process)."""
+        for record in escapes:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(record["pid"])
+                if proc.create_time() == record["created"]:
+                    os.kill(record["pid"], signal.SIGKILL)
+                    record["killed"] = True
+        pids = {r["pid"] for r in escapes if r["killed"]}
+        deadline = time.monotonic() + timeout
+        while pids and time.monotonic() < deadline:
+            reap(pids, timeout=0.05)
+            pids = {p for p in pids if _alive(p)}
+
+    def _leftover_files(self, run_dir: Path | None, started: float, workload_uid: int | None,
+                        run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Leftovers: the private TMPDIR's contents, /dev/shm entries of the run, known
+        patterns new in /tmp. The private HOME's contents are listed apart (caches)."""
+        now = time.time()
+        leftovers: list[dict[str, Any]] = []
+        home: list[dict[str, Any]] = []
+        if run_dir is not None:
+            for sub, into in (("tmp", leftovers), ("home", home)):
+                with contextlib.suppress(OSError):
+                    for path in sorted((Path(run_dir) / sub).iterdir()):
+                        if (entry := _entry(path, now, f"run {sub}")) is not None:
+                            into.append(entry)
+        before = set()
+        if self.initial_state is not None:
+            before = set(self.initial_state.temp_directories + self.initial_state.temp_files
+                         + self.initial_state.shm_entries)
+        for path in self._known_temp():
+            entry = _entry(path, now, "tmp")
+            if entry and str(path) not in before and now - entry["age_s"] >= started - 1:
+                leftovers.append(entry)
+        with contextlib.suppress(OSError):
+            for path in sorted(self.shm_dir.iterdir()):
+                entry = _entry(path, now, "shm")
+                if entry is None or str(path) in before:
+                    continue
+                new = now - entry["age_s"] >= started - 1
+                ours = (run_id in path.name
+                        or (new and any(fnmatch.fnmatchcase(path.name, p)
+                                        for p in self.patterns))
+                        or (new and workload_uid not in (None, 0)
+                            and entry["uid"] == workload_uid))
+                if ours:
+                    leftovers.append(entry)
+        return leftovers, home
+
+    def _after_teardown(self, slice_: Slice, escapes: list[dict[str, Any]],
+                        files: list[dict[str, Any]], survivors: set[int]) -> dict[str, Any]:
+        """Check that nothing of the run remains anywhere."""
+        marked = sorted(p for p in marked_pids(slice_.run_id) if _alive(p))
+        escaped = sorted(r["pid"] for r in escapes if _alive(r["pid"]))
+        dirs = (sorted(str(d) for d in slice_.dirs.values() if d.exists())
+                if isinstance(slice_, CgroupSlice) else [])
+        left = sorted(f["path"] for f in files if os.path.lexists(f["path"]))
+        after = {"slice_survivors": sorted(survivors), "marked_alive": marked,
+                 "escapes_alive": escaped, "cgroup_dirs_left": dirs, "files_left": left}
+        after["clean"] = not any(after.values())
+        return after
+
+    def _alerts(self, orphans: list[dict[str, Any]], leftovers: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+        """The seed's thresholds: old orphans are process leaks, old temp files file leaks."""
+        alerts = [{"type": "process_leak", "pid": o["pid"], "comm": o["comm"],
+                   "age_s": o["age_s"], "threshold_s": self.orphan_alert_s}
+                  for o in orphans if o["age_s"] > self.orphan_alert_s]
+        alerts += [{"type": "file_leak", "path": f["path"], "age_s": f["age_s"],
+                    "threshold_s": self.file_alert_s}
+                   for f in leftovers if f["age_s"] > self.file_alert_s]
+        return alerts
+
+    def _issues(self, orphans: list[dict[str, Any]], escapes: list[dict[str, Any]],
+                leftovers: list[dict[str, Any]], alerts: list[dict[str, Any]],
+                after: dict[str, Any]) -> list[str]:
+        issues = []
+        if escapes:
+            issues.append("CRITICAL: {} process(es) escaped the slice: {}".format(
+                len(escapes), ", ".join(f"{e['pid']} ({e['comm']}) in {e['cgroup']}"
+                                        for e in escapes)))
+        if orphans:
+            issues.append("{} orphaned process(es) in the slice after {} s: {}".format(
+                len(orphans), self.grace_s,
+                ", ".join(f"{o['pid']} ({o['comm']})" for o in orphans)))
+        if leftovers:
+            issues.append("{} leftover temp file(s): {}".format(
+                len(leftovers), ", ".join(f["path"] for f in leftovers)))
+        issues += [f"{a['type']} alert: {a.get('comm') or a.get('path')} is {a['age_s']} s "
+                   f"old (> {a['threshold_s']} s)" for a in alerts]
+        for key in ("slice_survivors", "marked_alive", "escapes_alive", "cgroup_dirs_left",
+                    "files_left", "teardown_error"):
+            if after[key]:
+                issues.append(f"after teardown, {key.replace('_', ' ')}: {after[key]}")
+        return issues
