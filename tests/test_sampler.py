@@ -4,6 +4,7 @@ a cgroup removed under a running sampler, and a SIGKILLed sampler's file read ba
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from sandbox.host import discover, open_slice
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
+from sandbox.sampler.profiler import RECORD_FIELDS
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
 # PAUSE_S), says "done" and holds the memory.
@@ -93,7 +95,9 @@ def test_cgroup_sampler_sees_50mb_in_anon_and_working_set(needs_cgroups, tmp_pat
     if needs_cgroups.cgroup.mode != "v1":  # hybrid and v2 have PSI in the unified directory
         assert after.psi_some_avg10 is not None
     assert after.uss is None and after.caveat is None
-    # The file holds every sample, in order, as arrays.
+    # Every line has exactly the documented fields, in order; the reader gives them as arrays.
+    lines = (tmp_path / "samples.jsonl").read_text().splitlines()
+    assert all(list(json.loads(line)) == list(RECORD_FIELDS) for line in lines)
     assert len(arrays["t"]) >= 4 and (arrays["t"][1:] > arrays["t"][:-1]).all()
     assert arrays["anon"].max() >= after.anon
 
@@ -107,6 +111,8 @@ def test_psutil_fallback_sees_50mb_too(tmp_path):
         delta = (getattr(after, field) - getattr(before, field)) / MB
         assert 45 <= delta <= 55, f"{field} moved {delta:.1f} MB"
     assert after.nprocs == 1 and after.file_descriptors >= 3
+    lines = (tmp_path / "samples.jsonl").read_text().splitlines()
+    assert all(list(json.loads(line)) == list(RECORD_FIELDS) for line in lines)
     assert after.peak is None and after.oom is None
 
 
