@@ -2,8 +2,8 @@
 
 Order: state before (at start) -> orphans after the workload's main process ended and a grace
 period passed (decided by slice membership, not parent pid) -> escapes (processes of the run
-alive outside the slice, critical) -> leftover files -> kill the slice and the escapes, remove
-the files, check nothing of the run remains -> state after. The result goes to cleanup.json.
+alive outside the slice, critical) -> leftover files -> kill the escapes, then the slice; remove
+the files; check nothing of the run remains -> state after. The result goes to cleanup.json.
 """
 
 from __future__ import annotations
