@@ -1,0 +1,62 @@
+"""On a systemd host, run the harness in a delegated scope instead of writing into systemd's tree.
+
+systemd owns the cgroup tree below the root; a process may only create cgroups where systemd
+delegated a subtree to it (``Delegate=yes``). ``sandbox run`` started from a shell or a plain
+service is not delegated, so it re-executes itself once under ``systemd-run --scope -p
+Delegate=yes`` (in ``sandbox.slice``) and creates its per-run cgroups there. The scope's only
+process is the harness; before it enables controllers for its runs it moves itself into a leaf
+cgroup (see ``CgroupSlice._prepare_v2_parent``, systemd#26311).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+
+from sandbox.host.facts import HostFacts
+
+log = logging.getLogger(__name__)
+
+#: Set in the re-executed harness: never ask for a scope twice, whatever systemd answered.
+SCOPE_ENV = "SANDBOX_DELEGATED_SCOPE"
+#: The slice unit the scopes (and sandbox-run@.service) go to; systemd creates it on demand.
+SLICE_UNIT = "sandbox.slice"
+
+
+def scope_command(argv: Sequence[str]) -> list[str]:
+    """The systemd-run command line that runs ``argv`` in a fresh delegated scope."""
+    return [
+        "systemd-run", "--scope", "--quiet", "--collect", f"--slice={SLICE_UNIT}",
+        "-p", "Delegate=yes", "--description=sandbox harness", "--", *argv,
+    ]
+
+
+def needs_delegated_scope(facts: HostFacts) -> bool:
+    """True when systemd is PID 1, the harness uses cgroups, is not in a delegated cgroup and
+    has not been re-executed for that already."""
+    return (
+        facts.systemd_pid1
+        and facts.is_root
+        and facts.cgroup.mode != "none"
+        and not facts.in_delegated_cgroup
+        and not os.environ.get(SCOPE_ENV)
+    )
+
+
+def ensure_delegated_scope(facts: HostFacts, argv: Sequence[str]) -> None:
+    """Re-execute ``argv`` in a delegated scope when :func:`needs_delegated_scope`; otherwise
+    return. ``argv`` must start with an executable, e.g. ``[sys.executable, "-m", "sandbox",
+    *args]``. Does not return when it re-executes; returns (after a warning) when systemd-run
+    is missing, and the run then creates its cgroups where it stands."""
+    if not needs_delegated_scope(facts):
+        return
+    if shutil.which("systemd-run") is None:
+        log.warning("systemd is PID 1 but systemd-run is missing: running outside a delegated "
+                    "scope (systemd may move or remove the run's cgroups)")
+        return
+    os.environ[SCOPE_ENV] = "1"
+    command = scope_command(argv)
+    log.debug("re-executing in a delegated scope: %s", " ".join(command))
+    os.execvp(command[0], command)
