@@ -170,7 +170,7 @@ class MemoryProfiler:
         ws, tmp_bytes = record["working_set"], record["tmp_bytes"]
         return MemorySnapshot(
             timestamp=datetime.fromtimestamp(record["wall"]),
-            process_id=self._process_id,
+            process_id=self._workload_pid(),
             memory_mb=ws / MB if ws is not None else None,
             cpu_percent=cpu_percent,
             thread_count=record["pids_current"],
@@ -180,6 +180,11 @@ class MemoryProfiler:
             temp_files_size_mb=tmp_bytes / MB if tmp_bytes is not None else None,
             **record,
         )
+
+    def _workload_pid(self) -> int:
+        """The workload's main process (the slice's first spawned process), 0 if none yet."""
+        spawned = getattr(self._slice, "spawned", None)
+        return spawned[0].pid if spawned else 0
 
     def start(self, slice_: Any, out_path: Path, tmp_dir: Path | None = None,
               root_pids: Callable[[], set[int]] | None = None) -> None:
@@ -196,7 +201,7 @@ class MemoryProfiler:
         self._tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
         self._tmp: tuple[int | None, int | None] = (None, None)
         self._tmp_scanned = float("-inf")
-        self._process_id = slice_.spawned[0].pid if getattr(slice_, "spawned", None) else 0
+        self._slice = slice_
         self._prev_cpu: tuple[float, int] | None = None
         self._t0 = time.monotonic()
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
