@@ -36,7 +36,7 @@ def test_pages_injection_grows_the_process_count(needs_cgroups, needs_chromium):
 
 def test_heap_injection_grows_anonymous_memory(needs_cgroups, needs_chromium):
     """A kept page retains inject_rate_mb of JS arrays per operation: the slice's anonymous
-    memory grows by at least half of what was pushed (a clean run grows a few MB)."""
+    memory grows by at least 3/4 of what was pushed (a clean run: ~2.5 MB per operation)."""
     rate_mb = 16
     spec = ScreenshotSpec(duration_s=10, operations_per_minute=60, inject=["heap"],
                           inject_rate_mb=rate_mb)
@@ -49,7 +49,7 @@ def test_heap_injection_grows_anonymous_memory(needs_cgroups, needs_chromium):
         code = run.wait_exit(60)
     assert code == 0, run.log()
     pushed = (late[0] - early[0]) * rate_mb * 2**20
-    assert late[1] - early[1] >= pushed / 2, (early, late, pushed)
+    assert late[1] - early[1] >= pushed * 3 / 4, (early, late, pushed)
 
 
 def test_orphan_injection_outlives_the_workload(needs_cgroups, needs_chromium):
