@@ -23,7 +23,8 @@ fi
 # The eBPF tracer's tracepoints live in tracefs.
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 
-python=${PYTHON:-python3}
+# Debian's interpreter, so the workload's unprivileged user can run the venv's Python.
+python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 echo "setup: ready ($(.venv/bin/sandbox doctor --json | .venv/bin/python -c \

@@ -187,8 +187,9 @@ class MemoryProfiler:
         return spawned[0].pid if spawned else 0
 
     def start(self, slice_: Any, out_path: Path, tmp_dir: Path | None = None,
-              root_pids: Callable[[], set[int]] | None = None) -> None:
-        """Open the slice's files and ``out_path`` and start the sampling thread."""
+              root_pids: Callable[[], set[int]] | None = None, t0: float | None = None) -> None:
+        """Open the slice's files and ``out_path`` and start the sampling thread. ``t0`` is
+        the run's start on the monotonic clock (samples' ``t``); default: now."""
         if self._thread is not None:
             raise RuntimeError("profiler already started")
         out_path = Path(out_path)
@@ -203,7 +204,7 @@ class MemoryProfiler:
         self._tmp_scanned = float("-inf")
         self._slice = slice_
         self._prev_cpu: tuple[float, int] | None = None
-        self._t0 = time.monotonic()
+        self._t0 = time.monotonic() if t0 is None else t0
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="sandbox-sampler", daemon=True)
         self._thread.start()

@@ -14,6 +14,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
+from sandbox.host.reaper import die_with_parent
 from sandbox.tracer.base import Tracer, TracerError
 from sandbox.tracer.target import SliceTarget, hierarchy_names
 
@@ -77,7 +78,7 @@ class EbpfTracer(Tracer):
         try:
             self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          stdin=subprocess.DEVNULL, env=env,
-                                         start_new_session=True)
+                                         start_new_session=True, preexec_fn=die_with_parent)
         except OSError as exc:
             raise TracerError(f"cannot start {self.bpftrace}: {exc.strerror}") from exc
         for target in (self._read_stdout, self._read_stderr):

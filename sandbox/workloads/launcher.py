@@ -53,6 +53,7 @@ class Workload:
     reader: threading.Thread | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
     operations: int = 0
+    failed: int = 0
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -171,6 +172,7 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
                 ops.write(raw if raw.endswith(b"\n") else raw + b"\n")
                 ops.flush()
                 workload.operations += 1
+                workload.failed += not record.get("ok", False)
             elif isinstance(record, dict):
                 workload.records.append(record)
             else:
