@@ -53,7 +53,7 @@ def _read_pids(procs: Path) -> set[int]:
         return set()
 
 
-def _resolve_user(user: str | int | None) -> pwd.struct_passwd | None:
+def resolve_user(user: str | int | None) -> pwd.struct_passwd | None:
     if user is None:
         return None
     try:
@@ -146,7 +146,7 @@ class Slice:
         """Start ``argv`` inside the slice: the child joins before exec, then (optionally)
         runs ``before_exec`` as root and drops to ``user``. Every process carries the run's
         marker in its environment (``SANDBOX_RUN_ID``)."""
-        account = _resolve_user(user)
+        account = resolve_user(user)
         child_env = dict(os.environ if env is None else env)
         child_env[MARKER_ENV] = self.run_id
         join = self._join

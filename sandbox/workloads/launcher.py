@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.host.cgroups import UNIFIED
-from sandbox.host.slice import CgroupSlice, Slice, SliceError
+from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
@@ -80,12 +80,10 @@ class Workload:
 
 
 def _account(user: str | int | None) -> pwd.struct_passwd | None:
-    if user is None:
-        return None
     try:
-        return pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
-    except KeyError as exc:
-        raise LaunchError(f"unknown user {user!r}") from exc
+        return resolve_user(user)
+    except SliceError as exc:
+        raise LaunchError(str(exc)) from exc
 
 
 def _blocker(path: Path, account: pwd.struct_passwd, leaf_bit: int) -> Path | None:
