@@ -9,16 +9,8 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 3
 fi
 
-packages=(chromium bpftrace bpftool python3-venv iproute2 util-linux fonts-dejavu-core)
-missing=()
-for pkg in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+bash scripts/apt-ensure.sh chromium bpftrace bpftool python3-venv iproute2 util-linux \
+  fonts-dejavu-core
 
 # The eBPF tracer's tracepoints live in tracefs.
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
