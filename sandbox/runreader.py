@@ -1,0 +1,132 @@
+"""Read a run directory back from disk (also of a killed run) for analysis and reports."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Numeric fields of samples.jsonl (docs/run-directory.md); unknown numeric keys are kept too.
+SAMPLE_FIELDS = (
+    "t", "wall", "memory_current", "anon", "file", "shmem", "inactive_file", "kernel",
+    "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom", "oom_kill",
+    "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss",
+)
+
+
+class RunReadError(Exception):
+    """A run directory or one of its files cannot be read."""
+
+
+@dataclass
+class RunData:
+    """Everything a run left on disk, as plain Python and numpy values."""
+
+    path: Path
+    run: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, np.ndarray] = field(default_factory=dict)
+    operations: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    cleanup: dict[str, Any] | None = None
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    sample_source: str | None = None
+
+    @property
+    def n_samples(self) -> int:
+        """Number of samples read."""
+        return len(self.samples.get("t", ()))
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file of objects; skip blank lines and a last line cut mid-write.
+
+    A malformed line that is not the last one is skipped with a warning (it cannot be a cut write).
+    A missing file reads as an empty list.
+    """
+    path = Path(path)
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    rows: list[dict[str, Any]] = []
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            if i != len(lines) - 1:
+                log.warning("%s:%d: skipping malformed line", path, i + 1)
+            continue
+        if isinstance(obj, dict):
+            rows.append(obj)
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunReadError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(obj, dict):
+        raise RunReadError(f"{path}: expected a JSON object")
+    return obj
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    return float("nan")
+
+
+def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Turn sample rows into float arrays keyed by field (NaN for null or missing), sorted by t.
+
+    Rows without a numeric ``t`` are dropped.
+    """
+    rows = [r for r in rows if isinstance(r.get("t"), int | float) and not isinstance(r["t"], bool)]
+    keys = [k for k in SAMPLE_FIELDS if any(k in r for r in rows)]
+    extra = sorted(
+        {k for r in rows for k, v in r.items()
+         if k not in SAMPLE_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)}
+    )
+    arrays = {k: np.array([_to_float(r.get(k)) for r in rows], dtype=float) for k in keys + extra}
+    if "t" not in arrays:
+        arrays["t"] = np.empty(0, dtype=float)
+    order = np.argsort(arrays["t"], kind="stable")
+    return {k: v[order] for k, v in arrays.items()}
+
+
+def read_run(run_dir: str | Path) -> RunData:
+    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json and alerts.
+
+    Missing files read as empty. Alerts come from ``run.json["alerts"]`` and ``alerts.jsonl``.
+    Raises RunReadError when the directory does not exist or a JSON document is corrupt.
+    """
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise RunReadError(f"{path}: not a run directory")
+    run = _read_json(path / "run.json") or {}
+    sample_rows = read_jsonl(path / "samples.jsonl")
+    sources = {r.get("source") for r in sample_rows if r.get("source")}
+    alerts = [a for a in run.get("alerts", []) if isinstance(a, dict)]
+    alerts += read_jsonl(path / "alerts.jsonl")
+    return RunData(
+        path=path,
+        run=run,
+        samples=samples_to_arrays(sample_rows),
+        operations=read_jsonl(path / "operations.jsonl"),
+        events=read_jsonl(path / "events.jsonl"),
+        cleanup=_read_json(path / "cleanup.json"),
+        alerts=alerts,
+        sample_source=",".join(sorted(str(s) for s in sources)) or None,
+    )
