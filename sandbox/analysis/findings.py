@@ -1,0 +1,95 @@
+"""Summaries of what a run left besides memory: operations, processes events, cleanup."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class OperationsSummary:
+    """Count, failures and latency percentiles (seconds) of the workload's operations."""
+
+    count: int = 0
+    failed: int = 0
+    latency_p50_s: float | None = None
+    latency_p95_s: float | None = None
+    latency_max_s: float | None = None
+    errors: dict[str, int] = field(default_factory=dict)  # error message -> count (top 5)
+
+    @property
+    def failed_fraction(self) -> float:
+        """Share of failed operations (0 when there were none)."""
+        return self.failed / self.count if self.count else 0.0
+
+
+def operation_latencies(operations: list[dict[str, Any]]) -> np.ndarray:
+    """Latencies (s) of the operations that report one."""
+    vals = [o.get("latency_s") for o in operations]
+    return np.array([v for v in vals if isinstance(v, int | float)], dtype=float)
+
+
+def summarize_operations(operations: list[dict[str, Any]]) -> OperationsSummary:
+    """Count operations, failures (``ok`` false) and latency p50/p95/max."""
+    lat = operation_latencies(operations)
+    failed = [o for o in operations if o.get("ok") is False]
+    errors = Counter(str(o.get("error") or "unknown error") for o in failed)
+    summary = OperationsSummary(count=len(operations), failed=len(failed),
+                                errors=dict(errors.most_common(5)))
+    if len(lat):
+        p50, p95 = np.percentile(lat, [50, 95])
+        summary.latency_p50_s, summary.latency_p95_s = float(p50), float(p95)
+        summary.latency_max_s = float(lat.max())
+    return summary
+
+
+def summarize_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Event counts by kind, distinct pids, and the most frequent process names."""
+    kinds = Counter(str(e.get("kind")) for e in events)
+    comms = Counter(str(e["comm"]) for e in events if e.get("comm"))
+    pids = {e.get("pid") for e in events if e.get("pid") is not None}
+    return {
+        "count": len(events),
+        "by_kind": dict(sorted(kinds.items())),
+        "distinct_pids": len(pids),
+        "top_comms": dict(comms.most_common(10)),
+    }
+
+
+@dataclass
+class CleanupFindings:
+    """The verifier's cleanup.json, with the seed's keys and the escapes list."""
+
+    available: bool
+    orphans: list[Any] = field(default_factory=list)
+    process_leak_detected: bool = False
+    remaining_temp_files: list[Any] = field(default_factory=list)
+    file_leak_detected: bool = False
+    escapes: list[Any] = field(default_factory=list)
+    cleanup_successful: bool | None = None
+    issues_found: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+def cleanup_findings(cleanup: dict[str, Any] | None) -> CleanupFindings:
+    """Read the seed's cleanup keys (missing keys read as 'nothing found')."""
+    if cleanup is None:
+        return CleanupFindings(available=False)
+    proc = cleanup.get("process_cleanup") or {}
+    files = cleanup.get("file_cleanup") or {}
+    orphans = list(proc.get("orphaned_browser_processes") or [])
+    remaining = list(files.get("remaining_temp_files") or [])
+    return CleanupFindings(
+        available=True,
+        orphans=orphans,
+        process_leak_detected=bool(proc.get("process_leak_detected", bool(orphans))),
+        remaining_temp_files=remaining,
+        file_leak_detected=bool(files.get("file_leak_detected", bool(remaining))),
+        escapes=list(cleanup.get("escapes") or []),
+        cleanup_successful=cleanup.get("cleanup_successful"),
+        issues_found=[str(i) for i in cleanup.get("issues_found") or []],
+        raw=cleanup,
+    )

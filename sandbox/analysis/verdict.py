@@ -1,0 +1,137 @@
+"""Thresholds, severity, findings per check, the exit-code mapping and recommendations.
+
+Exit codes live in ONE place, :func:`exit_code`:
+0 no issue; 1 critical; 2 warnings (3, harness error, is raised by the CLI, not decided here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.analysis.core import AnalysisResult
+
+CHECKS = ("trend", "orphans", "escapes", "files", "operations")
+LEVELS = ("critical", "warning", "note")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision thresholds (MB/s as in the seed)."""
+
+    minor_mb_s: float = 0.01
+    warning_mb_s: float = 0.1
+    critical_mb_s: float = 0.5
+    alpha: float = 0.01
+    min_samples: int = 20
+    min_steady_s: float = 30.0
+    max_failed_fraction: float = 0.05  # more failed operations than this is critical
+
+
+@dataclass
+class Finding:
+    """One judged fact. ``level`` is critical, warning or note; ``check`` one of CHECKS."""
+
+    check: str
+    level: str
+    message: str
+
+
+def severity(label: str, slope_mb_s: float | None, th: Thresholds) -> str:
+    """Severity of a robust verdict: only a ``leak`` has one, graded on the Theil-Sen slope."""
+    if label != "leak" or slope_mb_s is None:
+        return "none"
+    if slope_mb_s >= th.critical_mb_s:
+        return "critical"
+    if slope_mb_s >= th.warning_mb_s:
+        return "warning"
+    return "minor" if slope_mb_s >= th.minor_mb_s else "none"
+
+
+def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
+    """Every finding of a run, with its level. This is the whole policy of the exit code."""
+    out: list[Finding] = []
+    v = r.verdict
+    rate = f"{v.slope_mb_s:.3f} MB/s" if v.slope_mb_s is not None else "n/a"
+    if v.label == "leak":
+        level = "critical" if v.severity in ("critical", "warning") else "warning"
+        out.append(Finding("trend", level, f"{v.signal} keeps growing: {rate} "
+                           f"({v.severity}), p={v.p_value:.2g}"))
+    elif v.label in ("step", "decelerating", "inconclusive"):
+        why = "; ".join(v.reasons) or rate
+        out.append(Finding("trend", "note", f"{v.signal}: {v.label} ({why})"))
+    for name, tr in r.resource_trends.items():
+        if tr.label == "leak":
+            check = "orphans" if name == "processes" else "files"
+            out.append(Finding(check, "warning", f"{name} keep growing: {tr.slope:.3g}/s"))
+    if r.oom_kills:
+        out.append(Finding("trend", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))
+    if r.alerts:
+        out.append(Finding("trend", "warning", f"{len(r.alerts)} memory alert(s) during the run"))
+    c = r.cleanup
+    if not c.available:
+        out.append(Finding("orphans", "note", "no cleanup.json: cleanup was not verified"))
+    if c.escapes:
+        out.append(Finding("escapes", "critical",
+                           f"{len(c.escapes)} process(es) escaped the run's cgroup"))
+    if c.orphans or c.process_leak_detected:
+        out.append(Finding("orphans", "warning",
+                           f"{len(c.orphans)} process(es) outlived the workload"))
+    if c.remaining_temp_files or c.file_leak_detected:
+        out.append(Finding("files", "warning",
+                           f"{len(c.remaining_temp_files)} temporary file(s) left behind"))
+    if c.available and c.cleanup_successful is False and not (c.orphans or c.escapes
+                                                                or c.remaining_temp_files):
+        out.append(Finding("files", "warning", "verifier reports cleanup not successful"))
+    ops = r.operations
+    if ops.failed:
+        level = "critical" if ops.failed_fraction > th.max_failed_fraction else "warning"
+        out.append(Finding("operations", level,
+                           f"{ops.failed} of {ops.count} operations failed"))
+    return out
+
+
+def exit_code(findings: list[Finding]) -> int:
+    """0 no issue; 1 any critical finding; 2 any warning. Notes (inconclusive, step) never fail."""
+    levels = {f.level for f in findings}
+    if "critical" in levels:
+        return 1
+    return 2 if "warning" in levels else 0
+
+
+def recommendations(r: AnalysisResult) -> list[str]:
+    """Plain-word advice from the findings (the seed's list as a start)."""
+    v, out = r.verdict, []
+    per_op = f", {v.mb_per_op:.2f} MB per operation" if v.mb_per_op is not None else ""
+    if v.label == "leak" and v.severity == "minor":
+        out.append("Continue monitoring - minor memory growth detected "
+                   f"({v.slope_mb_s:.3f} MB/s{per_op})")
+    elif v.label == "leak":
+        out.append(f"Memory leak: {v.signal} grows {v.slope_mb_s:.3f} MB/s{per_op} after warm-up - "
+                   "implement browser recycling, close pages and contexts, review DOM reference "
+                   "cleanup")
+    elif v.label == "step":
+        out.append("Memory rose in a step and then stayed flat: a one-time allocation, not a leak")
+    elif v.label == "decelerating":
+        out.append("Memory growth slowed down during the run - run longer to see it level off")
+    elif v.label == "inconclusive":
+        out.append("Leak verdict inconclusive (" + "; ".join(v.reasons) + ") - run longer: the "
+                   "detection limit shrinks with the steady-state length to the power 1.5")
+    if r.file_trend is not None and r.file_trend.label == "leak":
+        out.append(f"Page cache grew {r.file_trend.slope:.3f} MB/s (files written or read); "
+                   "not counted as a leak")
+    if r.cleanup.escapes:
+        out.append("Processes escaped the sandbox cgroup - run the workload as an unprivileged "
+                   "user so it cannot move itself out")
+    if r.cleanup.orphans:
+        out.append("Review browser termination procedures and add timeouts: processes outlived "
+                   "the workload")
+    if r.cleanup.remaining_temp_files:
+        out.append("Remove browser profiles and artifacts on exit: temporary files were left")
+    if r.operations.failed:
+        out.append("Review screenshot service stability, check network connectivity, verify "
+                   "browser initialization: operations failed")
+    if not out:
+        out.append("No memory leak or cleanup issue detected")
+    return out
