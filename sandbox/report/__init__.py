@@ -1,0 +1,46 @@
+"""Reports: one renderer per format from one AnalysisResult."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from sandbox.analysis import AnalysisResult
+from sandbox.report.html_report import render_html
+from sandbox.report.json_report import render_json
+from sandbox.report.junit import render_junit
+from sandbox.report.openmetrics import render_openmetrics
+from sandbox.report.text import render_text
+
+#: format name -> (file name, renderer)
+FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
+    "json": ("report.json", render_json),
+    "text": ("report.txt", render_text),
+    "html": ("report.html", render_html),
+    "junit": ("junit.xml", render_junit),
+    "openmetrics": ("metrics.prom", render_openmetrics),
+}
+
+
+class ReportInputError(Exception):
+    """Bad input for a report (no run directory, no samples); the CLI maps it to exit 3."""
+
+
+def write_all(result: AnalysisResult, run_dir: str | Path,
+              formats: Iterable[str] | None = None) -> list[Path]:
+    """Write each format's file into ``run_dir`` atomically; returns the paths written."""
+    paths = []
+    for fmt in formats or FORMATS:
+        if fmt not in FORMATS:
+            raise ReportInputError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        name, render = FORMATS[fmt]
+        path = Path(run_dir) / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(render(result), encoding="utf-8")
+        os.replace(tmp, path)
+        paths.append(path)
+    return paths
+
+
+__all__ = ["FORMATS", "ReportInputError", "render_text", "write_all"]

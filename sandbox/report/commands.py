@@ -1,0 +1,40 @@
+"""Plain functions behind ``sandbox report`` and ``sandbox compare`` (the CLI wires them in)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sandbox.analysis import analyze
+from sandbox.report import ReportInputError, write_all
+from sandbox.report.compare import compare_runs
+from sandbox.report.text import print_text
+from sandbox.runreader import RunData, RunReadError, read_run
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    """Read a run directory that has samples, or raise ReportInputError."""
+    try:
+        run = read_run(run_dir)
+    except RunReadError as exc:
+        raise ReportInputError(str(exc)) from exc
+    if run.n_samples == 0:
+        raise ReportInputError(f"{run_dir}: no samples in samples.jsonl")
+    return run
+
+
+def report_command(run_dir: str | Path, formats: Iterable[str] | None = None) -> int:
+    """Re-render the reports of RUN_DIR from disk, print the summary; return the exit code."""
+    result = analyze(load_run(run_dir))
+    paths = write_all(result, run_dir, formats)
+    print_text(result)
+    for path in paths:
+        print(f"wrote {path}")
+    return result.exit_code
+
+
+def compare_command(base: str | Path, new: str | Path) -> int:
+    """Print whether NEW is worse than BASE; return 1 when worse, else 0."""
+    result = compare_runs(load_run(base), load_run(new))
+    print(result.render())
+    return result.exit_code

@@ -1,0 +1,80 @@
+"""report.html: one self-contained page (inline CSS and SVG, no network)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from sandbox.analysis import AnalysisResult
+from sandbox.report.svg import memory_svg
+
+_CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
+table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
+text-align:left;font-size:13px}th{background:#f3f3f3}.critical{color:#b00;font-weight:bold}
+.warning{color:#a60}.note{color:#06c}.ok{color:#080;font-weight:bold}"""
+_OUTCOME = {0: ("ok", "PASS"), 1: ("critical", "FAIL (critical)"), 2: ("warning", "WARN")}
+
+
+def _fmt(x: Any, spec: str = ".3f") -> str:
+    if x is None:
+        return "n/a"
+    return format(x, spec) if isinstance(x, float) else escape(str(x))
+
+
+def _table(headers: list[str], rows: list[list[Any]], cls: list[str] | None = None) -> str:
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        attr = f' class="{cls[i]}"' if cls else ""
+        body.append(f"<tr{attr}>" + "".join(f"<td>{_fmt(c)}</td>" for c in row) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def render_html(r: AnalysisResult) -> str:
+    """The report page."""
+    v, lg, ops, c = r.verdict, r.legacy, r.operations, r.cleanup
+    cls, word = _OUTCOME.get(r.exit_code, ("critical", str(r.exit_code)))
+    lo, hi = v.slope_ci_mb_s or (None, None)
+    verdict_rows = [
+        ["label", v.label], ["severity", v.severity], ["signal", v.signal],
+        ["slope (Theil-Sen, MB/s)", v.slope_mb_s], ["95% CI (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
+        ["p-value (one-sided)", v.p_value], ["detection limit (MB/s)", v.detection_limit_mb_s],
+        ["MB per operation", v.mb_per_op], ["warm-up cut (s)", v.warmup_cut_s],
+        ["change points (s)", ", ".join(f"{x:.0f}" for x in v.change_points_s) or "none"],
+        ["reasons", "; ".join(v.reasons) or "-"],
+    ]
+    seed_rows = [
+        ["series", lg.series], ["slope_mb_per_second", lg.slope_mb_per_second],
+        ["correlation", lg.correlation], ["leak_severity", lg.leak_severity],
+        ["initial / final / peak / average MB",
+         f"{lg.initial_mb:.1f} / {lg.final_mb:.1f} / {lg.peak_mb:.1f} / {lg.average_mb:.1f}"],
+    ]
+    trends = [[name, tr.label, tr.slope, tr.detection_limit]
+              for name, tr in [("file cache (MB)", r.file_trend), *r.resource_trends.items()]
+              if tr is not None]
+    cleanup_rows = [["orphans", len(c.orphans)], ["escapes", len(c.escapes)],
+                    ["leftover files", len(c.remaining_temp_files)],
+                    ["cleanup_successful", c.cleanup_successful]]
+    ops_rows = [[ops.count, ops.failed, ops.latency_p50_s, ops.latency_p95_s, ops.latency_max_s]]
+    findings = _table(["level", "check", "finding"],
+                      [[f.level, f.check, f.message] for f in r.findings],
+                      [f.level for f in r.findings]) if r.findings else "<p>None.</p>"
+    details = "".join(
+        f"<li>{escape(str(x))}</li>" for x in [*c.escapes, *c.orphans, *c.remaining_temp_files])
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>sandbox report</title>
+<style>{_CSS}</style></head><body>
+<h1>sandbox report <span class="{cls}">{word}</span></h1>
+<p>{escape(r.run_dir)} - {r.n_samples} samples over {r.duration_s:.0f} s; backend
+{_fmt(r.run.get("backend"))}; source {_fmt(r.sample_source)}; exit code {r.exit_code}</p>
+<h2>Memory</h2>
+{memory_svg(r)}
+<h2>Findings</h2>{findings}
+<h2>Recommendations</h2><ul>{"".join(f"<li>{escape(x)}</li>" for x in r.recommendations)}</ul>
+<h2>Leak verdict</h2>{_table(["", "value"], verdict_rows)}
+<h2>Seed rule (reported, does not decide)</h2>{_table(["", "value"], seed_rows)}
+<h2>Other trends</h2>{_table(["series", "label", "slope /s", "detection limit /s"], trends)}
+<h2>Operations</h2>{_table(["count", "failed", "p50 s", "p95 s", "max s"], ops_rows)}
+<h2>Cleanup</h2>{_table(["", "value"], cleanup_rows)}<ul>{details}</ul>
+</body></html>
+"""

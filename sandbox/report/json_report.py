@@ -1,0 +1,99 @@
+"""report.json: the seed's keys plus the robust verdict (schema in docs/report-format.md)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict
+from typing import Any
+
+from sandbox.analysis import AnalysisResult
+from sandbox.analysis.trend import TrendResult
+
+SCHEMA_VERSION = 1
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN and infinities become null, tuples lists."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _trend(tr: TrendResult | None) -> dict[str, Any] | None:
+    return None if tr is None else asdict(tr)
+
+
+def to_dict(r: AnalysisResult) -> dict[str, Any]:
+    """The report.json document."""
+    lg, v, c = r.legacy, r.verdict, r.cleanup
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "run_dir": r.run_dir,
+        "overall_success": r.overall_success,
+        "exit_code": r.exit_code,
+        "memory_trend": {
+            "slope_mb_per_second": lg.slope_mb_per_second,
+            "correlation": lg.correlation,
+            "leak_severity": lg.leak_severity,
+            "series": lg.series,
+        },
+        "memory_stats": {
+            "initial_mb": lg.initial_mb,
+            "final_mb": lg.final_mb,
+            "peak_mb": lg.peak_mb,
+            "average_mb": lg.average_mb,
+            "kernel_peak_mb": r.kernel_peak_mb,
+        },
+        "recommendations": r.recommendations,
+        "process_cleanup": {
+            "orphaned_browser_processes": c.orphans,
+            "process_leak_detected": c.process_leak_detected,
+        },
+        "file_cleanup": {
+            "remaining_temp_files": c.remaining_temp_files,
+            "file_leak_detected": c.file_leak_detected,
+        },
+        "escapes": c.escapes,
+        "cleanup_successful": c.cleanup_successful,
+        "issues_found": c.issues_found,
+        "cleanup_verified": c.available,
+        "verdict": {
+            "label": v.label,
+            "severity": v.severity,
+            "signal": v.signal,
+            "slope_mb_per_second": v.slope_mb_s,
+            "slope_ci_mb_per_second": v.slope_ci_mb_s,
+            "p_value": v.p_value,
+            "detection_limit_mb_per_second": v.detection_limit_mb_s,
+            "mb_per_operation": v.mb_per_op,
+            "warmup_cut_s": v.warmup_cut_s,
+            "change_points_s": v.change_points_s,
+            "steps": v.steps,
+            "reasons": v.reasons,
+            "trend": _trend(v.trend),
+        },
+        "file_cache_trend": _trend(r.file_trend),
+        "resource_trends": {k: _trend(tr) for k, tr in r.resource_trends.items()},
+        "findings": [asdict(f) for f in r.findings],
+        "host": r.run.get("host"),
+        "backend": r.run.get("backend"),
+        "config": r.run.get("config"),
+        "sample_source": r.sample_source,
+        "duration_s": r.duration_s,
+        "n_samples": r.n_samples,
+        "oom_kills": r.oom_kills,
+        "operations": {**asdict(r.operations), "failed_fraction": r.operations.failed_fraction},
+        "alerts": r.alerts,
+        "events_summary": r.events_summary,
+    }
+    return _clean(doc)
+
+
+def render_json(r: AnalysisResult) -> str:
+    """report.json text."""
+    return json.dumps(to_dict(r), indent=2, default=str) + "\n"

@@ -1,0 +1,76 @@
+"""report.txt: what a person reads in a CI log (rich, no colours when not a tty)."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from rich.console import Console
+from rich.table import Table
+
+from sandbox.analysis import AnalysisResult
+
+_STYLE = {"critical": "bold red", "warning": "yellow", "note": "cyan"}
+_OUTCOME = {0: "[green]PASS[/]", 1: "[bold red]FAIL (critical)[/]", 2: "[yellow]WARN[/]"}
+
+
+def _fmt(x: float | None, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def render(r: AnalysisResult, console: Console) -> None:
+    """Print the summary onto ``console``."""
+    v, lg, ops = r.verdict, r.legacy, r.operations
+    backend = r.run.get("backend") or "unknown backend"
+    console.rule(f"sandbox report - {r.run_dir}")
+    console.print(f"Result: {_OUTCOME.get(r.exit_code, str(r.exit_code))}  (exit {r.exit_code})"
+                  f"   {r.n_samples} samples over {r.duration_s:.0f} s, {backend}, "
+                  f"source {r.sample_source or 'n/a'}")
+    lo, hi = v.slope_ci_mb_s or (None, None)
+    console.print(
+        f"Verdict: [bold]{v.label}[/] severity {v.severity} on {v.signal or 'no signal'}: "
+        f"{_fmt(v.slope_mb_s)} MB/s (95% CI {_fmt(lo)}..{_fmt(hi)}), p={_fmt(v.p_value, '.2g')}, "
+        f"detection limit {_fmt(v.detection_limit_mb_s)} MB/s, "
+        f"{_fmt(v.mb_per_op)} MB/op, warm-up cut {_fmt(v.warmup_cut_s, '.0f')} s"
+    )
+    if v.reasons:
+        console.print("  " + "; ".join(v.reasons))
+    console.print(
+        f"Seed rule (OLS on {lg.series}): slope {lg.slope_mb_per_second:.4f} MB/s, "
+        f"r={lg.correlation:.3f}, leak_severity {lg.leak_severity}; initial {lg.initial_mb:.1f}, "
+        f"final {lg.final_mb:.1f}, peak {lg.peak_mb:.1f}, average {lg.average_mb:.1f} MB"
+    )
+    trends = Table("series", "label", "slope/s", "detection limit/s", title="Other trends")
+    if r.file_trend is not None:
+        trends.add_row("file cache (MB)", r.file_trend.label, _fmt(r.file_trend.slope),
+                       _fmt(r.file_trend.detection_limit))
+    for name, tr in r.resource_trends.items():
+        trends.add_row(name, tr.label, _fmt(tr.slope, ".4f"), _fmt(tr.detection_limit, ".4f"))
+    console.print(trends)
+    console.print(f"Operations: {ops.count}, failed {ops.failed}; latency p50 "
+                  f"{_fmt(ops.latency_p50_s)} s, p95 {_fmt(ops.latency_p95_s)} s, max "
+                  f"{_fmt(ops.latency_max_s)} s")
+    c = r.cleanup
+    console.print(f"Cleanup: orphans {len(c.orphans)}, escapes {len(c.escapes)}, leftover files "
+                  f"{len(c.remaining_temp_files)}, successful {c.cleanup_successful}")
+    if r.findings:
+        table = Table("level", "check", "finding", title="Findings")
+        for f in r.findings:
+            table.add_row(f"[{_STYLE[f.level]}]{f.level}[/]", f.check, f.message)
+        console.print(table)
+    console.print("Recommendations:")
+    for rec in r.recommendations:
+        console.print(f"  - {rec}")
+
+
+def render_text(r: AnalysisResult, width: int = 110) -> str:
+    """The summary as plain text (no colours), as written to report.txt."""
+    console = Console(file=io.StringIO(), record=True, no_color=True, width=width,
+                      force_terminal=False)
+    render(r, console)
+    return console.export_text()
+
+
+def print_text(r: AnalysisResult) -> None:
+    """Print to stdout; colours only when stdout is a tty."""
+    render(r, Console(no_color=not sys.stdout.isatty()))
