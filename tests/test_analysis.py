@@ -1,0 +1,138 @@
+"""The robust verdict, the seed's rule, findings and the exit-code mapping."""
+
+import time
+
+import numpy as np
+import pytest
+
+from sandbox.analysis import Thresholds, analyze, trend_test
+from sandbox.analysis.legacy import seed_severity
+from sandbox.analysis.synthetic import series, write_run
+from sandbox.analysis.verdict import Finding, exit_code, severity
+from sandbox.runreader import read_run
+
+CLEAN_CLEANUP = {
+    "process_cleanup": {"orphaned_browser_processes": [], "process_leak_detected": False},
+    "file_cleanup": {"remaining_temp_files": [], "file_leak_detected": False},
+    "cleanup_successful": True, "issues_found": ["No cleanup issues detected"], "escapes": [],
+}
+
+
+def _run(tmp_path, leak=0.0, step=0.0, duration=600, seed=1, cleanup=CLEAN_CLEANUP, **kw):
+    t, y = series(np.random.default_rng(seed), duration, leak_mb_s=leak, step_mb=step,
+                  noise_sd=3)
+    return read_run(write_run(tmp_path / "run", t, y, cleanup=cleanup, **kw))
+
+
+def test_step_then_flat_is_step_not_leak():
+    t = np.arange(0, 600, 0.5)
+    rng = np.random.default_rng(0)
+    y = 300 + 50 * (t >= 300) + rng.normal(0, 1, len(t))
+    r = trend_test(t, y)
+    assert r.label == "step"
+    assert len(r.steps) == 1 and r.steps[0]["t"] == pytest.approx(300, abs=10)
+    assert r.steps[0]["size"] == pytest.approx(50, rel=0.2)
+
+
+def test_leak_is_found_with_rate_and_severity(tmp_path):
+    res = analyze(_run(tmp_path, leak=0.2))
+    v = res.verdict
+    assert v.label == "leak" and v.severity == "warning" and v.signal == "anon"
+    assert v.slope_mb_s == pytest.approx(0.2, abs=0.03)
+    assert v.slope_ci_mb_s[0] < v.slope_mb_s < v.slope_ci_mb_s[1]
+    assert v.p_value < 0.01 and v.detection_limit_mb_s < 0.1
+    assert v.mb_per_op == pytest.approx(0.2 * 3, rel=0.2)  # one operation every 3 s
+    assert v.warmup_cut_s is not None and v.warmup_cut_s > 0
+    assert res.exit_code == 1 and not res.overall_success
+
+
+def test_clean_run_passes_and_file_cache_is_not_judged(tmp_path):
+    res = analyze(_run(tmp_path))
+    assert res.verdict.label == "none"
+    assert res.exit_code == 0 and res.overall_success
+    assert res.file_trend is not None and res.file_trend.label == "none"
+    assert res.recommendations == ["No memory leak or cleanup issue detected"]
+
+
+def test_seed_rule_reported_and_fooled_by_warmup(tmp_path):
+    res = analyze(_run(tmp_path, duration=120))
+    assert res.legacy.series == "memory_current"
+    assert res.legacy.initial_mb < res.legacy.peak_mb
+    assert res.legacy.initial_mb <= res.legacy.average_mb <= res.legacy.peak_mb
+    assert res.legacy.slope_mb_per_second > 0  # the warm-up ramp looks like growth to OLS
+
+
+@pytest.mark.parametrize(("slope", "r", "sev"), [
+    (0.2, 0.9, "critical"), (0.2, 0.7, "moderate"), (0.2, 0.5, "minor"), (0.2, 0.3, "none"),
+    (0.05, 0.99, "none")])
+def test_seed_severity_table(slope, r, sev):
+    assert seed_severity(slope, r) == sev
+
+
+def test_robust_severity_grades():
+    th = Thresholds()
+    assert severity("leak", 0.6, th) == "critical"
+    assert severity("leak", 0.2, th) == "warning"
+    assert severity("leak", 0.02, th) == "minor"
+    assert severity("step", 0.6, th) == "none"
+
+
+def test_exit_code_mapping():
+    assert exit_code([]) == 0
+    assert exit_code([Finding("trend", "note", "inconclusive")]) == 0
+    assert exit_code([Finding("files", "warning", "x"), Finding("trend", "note", "y")]) == 2
+    assert exit_code([Finding("files", "warning", "x"), Finding("escapes", "critical", "y")]) == 1
+
+
+def test_escape_is_critical_and_orphan_a_warning(tmp_path):
+    cleanup = {**CLEAN_CLEANUP, "escapes": [{"pid": 99, "comm": "sleep", "cgroup": "/"}]}
+    assert analyze(_run(tmp_path, cleanup=cleanup)).exit_code == 1
+    orphan = {**CLEAN_CLEANUP, "process_cleanup": {
+        "orphaned_browser_processes": [{"pid": 7, "comm": "chrome"}],
+        "process_leak_detected": True}, "cleanup_successful": False}
+    res = analyze(_run(tmp_path, cleanup=orphan))
+    assert res.exit_code == 2
+    assert [f.check for f in res.findings if f.level == "warning"] == ["orphans"]
+
+
+def test_short_run_is_inconclusive_and_exits_zero(tmp_path):
+    res = analyze(_run(tmp_path, duration=10))
+    assert res.verdict.label == "inconclusive"
+    assert "too few samples" in res.verdict.reasons[0]
+    assert res.exit_code == 0
+    assert any("inconclusive" in r for r in res.recommendations)
+
+
+def test_missing_cleanup_is_noted(tmp_path):
+    res = analyze(_run(tmp_path, cleanup=None))
+    assert any(f.level == "note" and "cleanup" in f.message for f in res.findings)
+    assert res.exit_code == 0
+
+
+def test_failed_operations_over_limit_are_critical(tmp_path):
+    run = _run(tmp_path)
+    for op in run.operations[:20]:
+        op["ok"], op["error"] = False, "timeout"
+    res = analyze(run)
+    assert res.operations.failed == 20 and res.operations.errors == {"timeout": 20}
+    assert res.exit_code == 1
+    assert res.operations.latency_p50_s == pytest.approx(0.4)
+
+
+def test_growing_process_count_is_a_warning(tmp_path):
+    run = _run(tmp_path)
+    run.samples["pids_current"] = 21 + np.floor(run.samples["t"] / 20)
+    res = analyze(run)
+    assert res.resource_trends["processes"].label == "leak"
+    assert res.resource_trends["processes"].slope == pytest.approx(0.05, rel=0.2)
+    assert res.exit_code == 2
+
+
+def test_one_hour_at_half_second_is_fast(tmp_path):
+    run = _run(tmp_path, duration=3600, leak=0.02)
+    start = time.perf_counter()
+    res = analyze(run)
+    elapsed = time.perf_counter() - start
+    assert res.n_samples == 7200
+    assert res.verdict.label == "leak" and res.verdict.severity == "minor"
+    assert elapsed < 5, f"analysis took {elapsed:.1f} s"

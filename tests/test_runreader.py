@@ -1,0 +1,50 @@
+"""Reading a run directory back, including a run killed mid-write."""
+
+import json
+import math
+
+import pytest
+
+from sandbox.runreader import RunReadError, read_jsonl, read_run
+
+
+def test_read_jsonl_skips_cut_last_line(tmp_path):
+    p = tmp_path / "samples.jsonl"
+    p.write_text('{"t": 0.5, "anon": 1}\n\n{"t": 1.0, "anon": 2}\n{"t": 1.5, "an')
+    assert read_jsonl(p) == [{"t": 0.5, "anon": 1}, {"t": 1.0, "anon": 2}]
+
+
+def test_read_jsonl_missing_file_is_empty(tmp_path):
+    assert read_jsonl(tmp_path / "nope.jsonl") == []
+
+
+def test_read_run_arrays_nan_for_null_and_sorted(tmp_path):
+    rows = [{"t": 1.0, "anon": 200, "kernel": None, "source": "cgroup-v1"},
+            {"t": 0.5, "anon": 100, "kernel": None, "source": "cgroup-v1"}]
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"t"')
+    (tmp_path / "run.json").write_text(json.dumps({"backend": "hybrid", "alerts": [{"a": 1}]}))
+    (tmp_path / "alerts.jsonl").write_text('{"b": 2}\n')
+    (tmp_path / "cleanup.json").write_text(json.dumps({"cleanup_successful": True}))
+    run = read_run(tmp_path)
+    assert run.samples["t"].tolist() == [0.5, 1.0]
+    assert run.samples["anon"].tolist() == [100.0, 200.0]
+    assert all(math.isnan(x) for x in run.samples["kernel"])
+    assert run.run["backend"] == "hybrid"
+    assert run.alerts == [{"a": 1}, {"b": 2}]
+    assert run.cleanup == {"cleanup_successful": True}
+    assert run.operations == [] and run.events == []
+    assert run.sample_source == "cgroup-v1"
+    assert run.n_samples == 2
+
+
+def test_read_run_errors(tmp_path):
+    with pytest.raises(RunReadError):
+        read_run(tmp_path / "missing")
+    (tmp_path / "run.json").write_text("{not json")
+    with pytest.raises(RunReadError):
+        read_run(tmp_path)
+
+
+def test_empty_run_dir_has_no_samples(tmp_path):
+    run = read_run(tmp_path)
+    assert run.n_samples == 0 and run.run == {} and run.cleanup is None
