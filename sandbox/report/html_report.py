@@ -38,7 +38,8 @@ def render_html(r: AnalysisResult) -> str:
     verdict_rows = [
         ["label", v.label], ["severity", v.severity], ["signal", v.signal],
         ["slope (Theil-Sen, MB/s)", v.slope_mb_s], ["95% CI (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
-        ["p-value (one-sided)", v.p_value], ["detection limit (MB/s)", v.detection_limit_mb_s],
+        ["p-value (one-sided)", _fmt(v.p_value, ".2g")],
+        ["detection limit (MB/s)", v.detection_limit_mb_s],
         ["MB per operation", v.mb_per_op], ["warm-up cut (s)", v.warmup_cut_s],
         ["change points (s)", ", ".join(f"{x:.0f}" for x in v.change_points_s) or "none"],
         ["reasons", "; ".join(v.reasons) or "-"],

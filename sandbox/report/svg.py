@@ -80,7 +80,7 @@ def memory_svg(r: AnalysisResult) -> str:
         x = sx(v.warmup_cut_s)
         out.append(f'<line id="warmup-cut" x1="{x:.1f}" x2="{x:.1f}" y1="{T}" y2="{T + ph}" '
                    f'stroke="#ff7f0e" stroke-dasharray="6 3"/><text x="{x + 4:.1f}" '
-                   f'y="{T + 12}" fill="#ff7f0e">warm-up cut</text>')
+                   f'y="{T + ph - 12}" fill="#ff7f0e">warm-up cut</text>')
     for cp in v.change_points_s:
         out.append(f'<line x1="{sx(cp):.1f}" x2="{sx(cp):.1f}" y1="{T + ph - 8}" y2="{T + ph}" '
                    f'stroke="#444"/>')

@@ -1,0 +1,138 @@
+"""Report files, compare, and the report/compare commands."""
+
+import json
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from sandbox.analysis import analyze
+from sandbox.analysis.synthetic import series, write_run
+from sandbox.report import ReportInputError, render_text, write_all
+from sandbox.report.commands import compare_command, report_command
+from sandbox.report.compare import compare_runs
+from sandbox.runreader import read_run
+
+ORPHAN_CLEANUP = {
+    "process_cleanup": {"orphaned_browser_processes": [{"pid": 7, "comm": "chrome_crashpad"}],
+                        "process_leak_detected": True},
+    "file_cleanup": {"remaining_temp_files": ["/tmp/x/playwright-artifacts-1"],
+                     "file_leak_detected": True},
+    "cleanup_successful": False, "issues_found": ["1 orphan", "1 file"], "escapes": [],
+}
+
+
+def make_run(path, leak=0.0, seed=3, duration=600, cleanup=ORPHAN_CLEANUP, **kw):
+    t, y = series(np.random.default_rng(seed), duration, leak_mb_s=leak, noise_sd=3)
+    return write_run(path, t, y, cleanup=cleanup, **kw)
+
+
+@pytest.fixture
+def leaky(tmp_path):
+    run_dir = make_run(tmp_path / "leaky", leak=0.3)
+    return run_dir, analyze(read_run(run_dir))
+
+
+def test_write_all_writes_every_file(leaky):
+    run_dir, res = leaky
+    paths = write_all(res, run_dir)
+    assert sorted(p.name for p in paths) == sorted(
+        ["report.json", "report.txt", "report.html", "junit.xml", "metrics.prom"])
+    assert not list(run_dir.glob("*.tmp"))
+
+
+def test_report_json_has_seed_keys_and_verdict(leaky):
+    run_dir, res = leaky
+    write_all(res, run_dir, ["json"])
+    doc = json.loads((run_dir / "report.json").read_text())
+    assert doc["schema_version"] == 1
+    assert set(doc["memory_trend"]) >= {"slope_mb_per_second", "correlation", "leak_severity"}
+    assert set(doc["memory_stats"]) >= {"initial_mb", "final_mb", "peak_mb", "average_mb"}
+    assert doc["process_cleanup"]["orphaned_browser_processes"][0]["pid"] == 7
+    assert doc["file_cleanup"]["file_leak_detected"] is True
+    assert doc["cleanup_successful"] is False and doc["issues_found"] == ["1 orphan", "1 file"]
+    assert doc["verdict"]["label"] == "leak" and doc["verdict"]["severity"] == "warning"
+    assert doc["verdict"]["slope_mb_per_second"] == pytest.approx(0.3, abs=0.05)
+    assert doc["exit_code"] == 1 and doc["overall_success"] is False
+    assert doc["backend"] == "synthetic" and doc["host"] == {"name": "test"}
+    assert doc["operations"]["count"] == 199 and doc["operations"]["failed"] == 0
+    assert doc["alerts"] == [] and doc["events_summary"]["count"] == 0
+    assert doc["recommendations"]
+
+
+def test_junit_fails_the_failing_checks(leaky):
+    run_dir, res = leaky
+    root = ET.fromstring(write_all(res, run_dir, ["junit"])[0].read_text())
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert list(cases) == ["trend", "orphans", "escapes", "files", "operations"]
+    failed = {n for n, c in cases.items() if c.find("failure") is not None}
+    assert failed == {"trend", "orphans", "files"}
+    assert root.get("failures") == "3"
+
+
+def test_openmetrics_format(leaky):
+    run_dir, res = leaky
+    text = write_all(res, run_dir, ["openmetrics"])[0].read_text()
+    assert text.endswith("# EOF\n")
+    assert "# TYPE sandbox_memory_slope_mb_per_second gauge" in text
+    assert 'sandbox_leak_verdict{label="leak",severity="warning"} 1.0' in text
+    assert 'sandbox_leak_verdict{label="none",severity="none"} 0.0' in text
+    assert "sandbox_orphan_processes 1.0" in text and "sandbox_escaped_processes 0.0" in text
+    assert "sandbox_leftover_files 1.0" in text
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            float(line.rsplit(" ", 1)[1])
+
+
+def test_render_text_is_plain(leaky):
+    _, res = leaky
+    text = render_text(res)
+    assert "\x1b[" not in text
+    assert "Verdict: leak severity warning on anon" in text
+    assert "Seed rule" in text and "Recommendations" in text
+
+
+def test_html_is_self_contained(leaky):
+    run_dir, res = leaky
+    html = write_all(res, run_dir, ["html"])[0].read_text()
+    assert "<svg" in html and 'id="warmup-cut"' in html and 'id="trend-fit"' in html
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html and "<script" not in html
+
+
+def test_compare_flags_a_faster_leak_and_not_a_rerun(tmp_path):
+    base = read_run(make_run(tmp_path / "base", leak=0.0, seed=1))
+    same = read_run(make_run(tmp_path / "same", leak=0.0, seed=2))
+    worse = read_run(make_run(tmp_path / "worse", leak=0.2, seed=2))
+    assert compare_runs(base, same).exit_code == 0
+    res = compare_runs(base, worse)
+    assert res.exit_code == 1
+    assert [c.metric for c in res.items if c.worse][0] == "growth MB/s"
+    assert "NEW is worse" in res.render()
+
+
+def test_compare_latency_with_mann_whitney(tmp_path):
+    base = read_run(make_run(tmp_path / "base", seed=1))
+    slow = read_run(make_run(tmp_path / "slow", seed=1))
+    rng = np.random.default_rng(0)
+    for ops, scale in ((base.operations, 0.4), (slow.operations, 0.6)):
+        for op in ops:
+            op["latency_s"] = float(rng.gamma(20, scale / 20))
+    latency = next(c for c in compare_runs(base, slow).items if c.metric.startswith("latency"))
+    assert latency.worse and latency.new > latency.base
+
+
+def test_commands_exit_codes_and_bad_input(tmp_path, capsys):
+    run_dir = make_run(tmp_path / "r", leak=0.0, cleanup=None)
+    assert report_command(run_dir, ["json", "text"]) == 0
+    out = capsys.readouterr().out
+    assert "report.json" in out and (run_dir / "report.txt").exists()
+    assert not (run_dir / "report.html").exists()
+    assert compare_command(run_dir, run_dir) == 0
+    with pytest.raises(ReportInputError, match="not a run directory"):
+        report_command(tmp_path / "missing", None)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportInputError, match="no samples"):
+        report_command(tmp_path / "empty", None)
+    with pytest.raises(ReportInputError, match="unknown format"):
+        report_command(run_dir, ["pdf"])
