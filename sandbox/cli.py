@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
 
+from sandbox import logs
 from sandbox.durations import parse_duration
 from sandbox.errors import HarnessError
 
@@ -34,32 +35,114 @@ def _duration(value: str) -> float:
         raise typer.BadParameter(str(exc)) from exc
 
 
+ScenarioFile = Annotated[Path | None, typer.Option(help="TOML file of custom scenarios")]
+Verbosity = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more log lines")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="errors only on stderr")]
+
+
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
-    command: Annotated[list[str] | None, typer.Argument(help="command to run (after --)")] = None,
-    duration: Annotated[str, typer.Option(help="how long the run lasts (30s, 2m, 1h)")] = "10s",
-    runs_dir: Annotated[Path, typer.Option(help="where run directories are made")] = Path("runs"),
-    memory_max: Annotated[int | None, typer.Option(help="memory limit of the slice, bytes")] = None,
-    pids_max: Annotated[int | None, typer.Option(help="process limit of the slice")] = None,
+    command: Annotated[
+        list[str] | None, typer.Argument(help="run this command instead of screenshots (after --)")
+    ] = None,
+    scenario: Annotated[str | None, typer.Option(help="smoke, quick, medium, endurance "
+                                                      "or one from --scenario-file")] = None,
+    scenario_file: ScenarioFile = None,
+    duration: Annotated[str | None, typer.Option(help="override the duration: 30s, 2m, 1h")] = None,
+    ops_per_minute: Annotated[float | None, typer.Option(help="screenshots per minute")] = None,
+    url: Annotated[list[str] | None, typer.Option(help="screenshot this URL (repeatable) "
+                                                       "instead of the built-in site")] = None,
+    inject: Annotated[list[str] | None, typer.Option(
+        help="fault injection, a positive control: pages, heap, orphan, escape, tmpfile")] = None,
+    inject_rate: Annotated[float | None, typer.Option(help="leak per operation, MB")] = None,
+    context_policy: Annotated[str | None, typer.Option(help="reuse or fresh")] = None,
+    network: Annotated[str | None, typer.Option(help="isolated or host")] = None,
+    user: Annotated[str | None, typer.Option(help="user the workload runs as")] = None,
+    sample_interval: Annotated[float | None, typer.Option(help="seconds between samples")] = None,
+    alert_threshold_mb: Annotated[float | None, typer.Option(help="working-set alert, MB")] = None,
+    grace: Annotated[str | None, typer.Option(help="wait after the workload ends before "
+                                                   "counting orphans (default 5s)")] = None,
+    keep_escapes: Annotated[bool, typer.Option(help="leave escaped processes alive")] = False,
+    tracer: Annotated[str | None, typer.Option(help="auto, ebpf, proc-connector or scan")] = None,
     cgroup_mode: Annotated[
         str | None, typer.Option(help="step the cgroup mode down: hybrid, v1 or none")
     ] = None,
+    memory_max: Annotated[int | None, typer.Option(help="memory limit of the slice, bytes")] = None,
+    pids_max: Annotated[int | None, typer.Option(help="process limit of the slice")] = None,
+    runs_dir: Annotated[Path | None, typer.Option(help="where run directories go")] = None,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    verbose: Verbosity = 0,
+    quiet: Quiet = False,
 ) -> int:
-    """Run a workload in a fresh slice and tear it down."""
-    from sandbox.runner import RunConfig
+    """Run the workload in a fresh slice, verify cleanup, judge leaks, write every report."""
+    from sandbox import scenarios
+    from sandbox.config import from_scenario
+    from sandbox.host import discover
+    from sandbox.host.systemd import ensure_delegated_scope
     from sandbox.runner import run as run_workload
 
-    config = RunConfig(
-        command=list(command or []),
-        duration_s=_duration(duration),
-        runs_dir=runs_dir,
-        memory_max=memory_max,
-        pids_max=pids_max,
-        cgroup_mode=cgroup_mode,
-    )
-    outcome = run_workload(config)
-    print(f"run directory: {outcome.run_dir}")
+    logs.configure(-1 if quiet else verbose)
+    ensure_delegated_scope(discover(cgroup_mode), [sys.executable, "-m", "sandbox", *sys.argv[1:]])
+    if command and scenario:
+        raise HarnessError("give either --scenario or a command after --, not both")
+    base = scenarios.get(scenario, scenario_file) if scenario else None
+    overrides = {
+        "command": list(command) if command else None,
+        "duration_s": _duration(duration) if duration else None,
+        "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
+        "inject_rate_mb": inject_rate, "context_policy": context_policy, "network": network,
+        "user": user, "sample_interval": sample_interval,
+        "alert_threshold_mb": alert_threshold_mb,
+        "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
+        "tracer": tracer, "cgroup_mode": cgroup_mode, "memory_max": memory_max,
+        "pids_max": pids_max, "runs_dir": runs_dir,
+    }
+    config = from_scenario(base, **overrides)
+    outcome = run_workload(config, show_progress=progress and not quiet)
+    if not quiet:
+        print(outcome.summary)
+    print(f"report: {outcome.run_dir / 'report.html'}")
     return outcome.exit_code
+
+
+@app.command("scenarios")
+def list_scenarios(
+    scenario_file: ScenarioFile = None,
+) -> int:
+    """List the scenarios a run can use."""
+    from sandbox import scenarios
+
+    table = Table(title="scenarios")
+    for column in ("name", "duration", "ops/min", "description"):
+        table.add_column(column)
+    for item in scenarios.available(scenario_file).values():
+        table.add_row(item.name, f"{item.duration_s:g} s", f"{item.operations_per_minute:g}",
+                      item.description)
+    Console().print(table)
+    return 0
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    format: Annotated[list[str] | None, typer.Option(
+        "--format", help="json, text, html, junit, openmetrics (repeatable; default all)")] = None,
+) -> int:
+    """Re-render the reports of a run from its files (also of a killed run)."""
+    from sandbox.report.commands import report_command
+
+    return report_command(run_dir, format or None)
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="the baseline run directory")],
+    new: Annotated[Path, typer.Argument(help="the run directory to judge against it")],
+) -> int:
+    """Say whether NEW's growth rate, peak and latency are worse than BASE's beyond noise."""
+    from sandbox.report.commands import compare_command
+
+    return compare_command(base, new)
 
 
 @app.command()
@@ -93,14 +176,18 @@ def doctor(
 def cleanup() -> int:
     """Kill and remove slices left behind by a harness that died (runs before every run)."""
     from sandbox.host import cleanup_stale
+    from sandbox.workloads.network import cleanup_stale_namespaces
 
     cleaned = cleanup_stale()
     for item in cleaned:
         print(f"removed {item.name}: killed {len(item.killed)} processes, "
               f"{len(item.removed_dirs)} cgroup directories"
               + (f" (error: {item.error})" if item.error else ""))
-    if not cleaned:
-        print("no stale slices")
+    namespaces = cleanup_stale_namespaces()
+    for name in namespaces:
+        print(f"removed network namespace {name}")
+    if not cleaned and not namespaces:
+        print("nothing to clean up")
     return 0
 
 

@@ -1,49 +1,48 @@
-"""One run from start to verdict: run directory, slice, workload, teardown."""
+"""One run from start to verdict.
+
+run directory -> slice -> tracer + sampler -> workload (placed in the slice before exec) ->
+wait for the end (duration, workload exit, or Ctrl-C) -> verifier (orphans, escapes, files,
+kill, remove) -> analysis -> reports -> exit code.
+"""
 
 from __future__ import annotations
 
 import logging
+import pwd
 import secrets
 import signal
-import subprocess
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections import deque
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from scipy.stats import theilslopes
+
+from sandbox import logs
+from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
-from sandbox.host import HostFacts, Limits, SliceError, cleanup_stale, discover, open_slice
+from sandbox.host import HostFacts, Limits, Slice, SliceError, cleanup_stale, discover, open_slice
+from sandbox.progress import RunProgress, Status
 from sandbox.rundir import make_run_dir, write_json
+
+if TYPE_CHECKING:
+    from sandbox.tracer.base import Tracer
+    from sandbox.workloads.launcher import Workload
 
 log = logging.getLogger("sandbox.runner")
 
-
-@dataclass
-class RunConfig:
-    """Everything that defines a run; stored in run.json."""
-
-    command: list[str] = field(default_factory=list)
-    scenario: str | None = None
-    duration_s: float = 10.0
-    runs_dir: Path = Path("runs")
-    memory_max: int | None = None
-    pids_max: int | None = None
-    cgroup_mode: str | None = None
-    stop_timeout_s: float = 5.0
-
-    @property
-    def label(self) -> str:
-        if self.scenario:
-            return self.scenario
-        return Path(self.command[0]).name if self.command else "run"
+STARTUP_ALLOWANCE_S = 30.0
 
 
 @dataclass
 class RunOutcome:
     run_dir: Path
     exit_code: int
-    workload_returncode: int | None
+    summary: str
+    report: dict
 
 
 def new_run_id() -> str:
@@ -51,10 +50,11 @@ def new_run_id() -> str:
 
 
 class StopFlag:
-    """Set by SIGINT/SIGTERM so the run ends early and still tears down and reports."""
+    """Set by SIGINT/SIGTERM so the run ends early and still verifies, analyses and reports."""
 
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.reason: str | None = None
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> StopFlag:
@@ -64,7 +64,8 @@ class StopFlag:
         return self
 
     def _handle(self, signum: int, _frame: object) -> None:
-        log.warning("received %s: ending the run early", signal.Signals(signum).name)
+        self.reason = signal.Signals(signum).name
+        log.warning("received %s: ending the run early; verifying and reporting", self.reason)
         self.event.set()
 
     def __exit__(self, *exc: object) -> None:
@@ -72,49 +73,195 @@ class StopFlag:
             signal.signal(sig, handler)
 
 
-def _stop_workload(proc: subprocess.Popen, timeout: float) -> None:
-    """Ask the workload's main process to end (SIGTERM), then leave the rest to the slice."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        log.warning("workload did not end within %.0f s of SIGTERM", timeout)
-
-
-def run(config: RunConfig, facts: HostFacts | None = None) -> RunOutcome:
-    """Make one run of a generic command workload in its own slice."""
-    if not config.command:
-        raise HarnessError("no command given: sandbox run [OPTIONS] -- CMD [ARGS...]")
-    facts = facts or discover(config.cgroup_mode)
-    if problems := facts.problems():
+def _check_host(config: RunConfig, facts: HostFacts) -> None:
+    if problems := facts.problems(needs_browser=config.workload == "screenshot"):
         raise HarnessError(problems[0])
+
+
+class Run:
+    """The moving parts of one run, started and stopped in order."""
+
+    def __init__(self, config: RunConfig, facts: HostFacts, show_progress: bool) -> None:
+        from sandbox.sampler import MemoryProfiler
+        from sandbox.verifier import ResourceCleanupVerifier
+
+        self.config = config
+        self.facts = facts
+        self.show_progress = show_progress
+        self.run_id = new_run_id()
+        self.run_dir = make_run_dir(config.runs_dir, config.label)
+        self.meta: dict = {
+            "run_id": self.run_id, "config": asdict(config), "host": facts.to_dict(),
+            "started": time.time(), "workload": config.workload,
+        }
+        self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb)
+        self.verifier = ResourceCleanupVerifier(
+            temp_dir_prefix=config.temp_dir_prefix, grace_s=config.grace_s,
+            keep_escapes=config.keep_escapes)
+        self.tracer: Tracer | None = None
+        self.workload: Workload | None = None
+        self.t0 = time.monotonic()
+        self.stopped_by: str | None = None
+        self._recent: deque[tuple[float, float]] = deque()
+
+    def save_meta(self) -> None:
+        write_json(self.run_dir / "run.json", self.meta)
+
+    def execute(self) -> None:
+        limits = Limits(memory_max=self.config.memory_max, pids_max=self.config.pids_max)
+        slice_ = open_slice(self.run_id, self.facts.cgroup, limits)
+        self.meta["slice"] = {"name": slice_.name, "backend": slice_.backend}
+        self.save_meta()
+        self.verifier.capture_initial_state()
+        with StopFlag() as stop, slice_:
+            self.meta["slice"] = slice_.to_dict()
+            try:
+                self._start_watchers(slice_)
+                self.workload = self._start_workload(slice_)
+                self._wait(stop)
+                self.stopped_by = stop.reason or self.stopped_by
+                self.workload.stop(self.config.stop_timeout_s)
+                self.meta["workload_end_t"] = round(time.monotonic() - self.t0, 3)
+                self.meta["workload_returncode"] = self.workload.proc.returncode
+                self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
+                self.verifier.verify(slice_, run_dir=self.run_dir, main=self.workload.proc,
+                                     tracer=self.tracer, workload_uid=self._workload_uid())
+            finally:
+                self._stop_watchers()
+
+    def _start_watchers(self, slice_: Slice) -> None:
+        from sandbox.tracer import start_tracer
+
+        self.t0 = time.monotonic()
+        self.tracer = start_tracer(slice_, self.run_dir / "events.jsonl",
+                                   backend=self.config.tracer, facts=self.facts, t0=self.t0)
+        self.profiler.start(slice_, self.run_dir / "samples.jsonl",
+                            tmp_dir=self.run_dir / "tmp", t0=self.t0)
+        self.meta["backend"] = {
+            "cgroup": slice_.backend,
+            "sampler": "psutil" if slice_.backend == "none" else "cgroup",
+            "tracer": self.tracer.to_dict(),
+        }
+        self.save_meta()
+
+    def _stop_watchers(self) -> None:
+        self.profiler.stop()
+        if self.tracer is not None:
+            self.tracer.stop()
+            self.meta["backend"]["tracer"] = self.tracer.to_dict()
+        if self.workload is not None:
+            self.workload.close()
+
+    def _workload_user(self) -> str:
+        from sandbox.workloads.launcher import DEFAULT_USER
+
+        if self.config.user:
+            return self.config.user
+        return "root" if "escape" in self.config.inject else DEFAULT_USER
+
+    def _workload_uid(self) -> int:
+        return pwd.getpwnam(self._workload_user()).pw_uid
+
+    def _start_workload(self, slice_: Slice) -> Workload:
+        from sandbox.workloads.launcher import launch_command, launch_screenshot
+        from sandbox.workloads.screenshot.spec import ScreenshotSpec
+
+        config = self.config
+        if config.command:
+            return launch_command(slice_, config.command, self.run_dir,
+                                  user=self._workload_user(), network=config.network or "host")
+        spec = ScreenshotSpec(
+            urls=config.urls, duration_s=config.duration_s,
+            operations_per_minute=config.operations_per_minute,
+            context_policy=config.context_policy, inject=config.inject,
+            network=config.network, chromium=self.facts.chromium, clock_origin=self.t0,
+            **({"inject_rate_mb": config.inject_rate_mb} if config.inject_rate_mb else {}),
+        )
+        try:
+            spec.validate()
+        except ValueError as exc:
+            raise HarnessError(str(exc)) from exc
+        return launch_screenshot(slice_, spec, self.run_dir, user=self._workload_user())
+
+    def _wait(self, stop: StopFlag) -> None:
+        """Until the duration is over, the workload ended, or a signal came."""
+        start = time.monotonic()
+        duration = self.config.duration_s
+        # The screenshot workload counts its duration from its first operation and stops by
+        # itself; the browser's start-up (1-2 s, more on a loaded host) comes on top.
+        deadline = duration + (0 if self.config.command else STARTUP_ALLOWANCE_S)
+        with RunProgress(f"{self.config.label}", enabled=self.show_progress) as progress:
+            while not stop.event.is_set():
+                elapsed = time.monotonic() - start
+                if elapsed >= deadline:
+                    self.stopped_by = "duration"
+                    break
+                if self.workload.proc.poll() is not None:
+                    self.stopped_by = "workload exited"
+                    break
+                progress.update(self._status(elapsed, duration))
+                stop.event.wait(0.25)
+
+    def _status(self, elapsed: float, duration: float) -> Status:
+        snap = self.profiler.latest()
+        ws = snap.working_set if snap and snap.working_set is not None else (
+            snap.memory_current if snap else None)
+        return Status(
+            elapsed_s=elapsed, duration_s=duration,
+            operations=self.workload.operations, failed=self.workload.failed,
+            working_set_mb=ws / 2**20 if ws is not None else None,
+            slope_mb_s=self._recent_slope(elapsed, ws),
+        )
+
+    def _recent_slope(self, elapsed: float, working_set: int | None) -> float | None:
+        """Theil-Sen slope of the working set over the last minute, for the progress line."""
+        if working_set is not None:
+            self._recent.append((elapsed, working_set / 2**20))
+        while self._recent and self._recent[0][0] < elapsed - 60:
+            self._recent.popleft()
+        if len(self._recent) < 8:
+            return None
+        t, mb = zip(*self._recent, strict=True)
+        return float(theilslopes(mb, t)[0])
+
+
+def run(config: RunConfig, *, show_progress: bool = True,
+        facts: HostFacts | None = None) -> RunOutcome:
+    """Make one run and judge it. Raises HarnessError when the run cannot be made."""
+    from sandbox.analysis import analyze
+    from sandbox.report import render_text, write_all
+    from sandbox.report.json_report import to_dict
+    from sandbox.runreader import read_run
+    from sandbox.tracer import TracerError
+    from sandbox.workloads.launcher import LaunchError
+    from sandbox.workloads.network import NetworkError, cleanup_stale_namespaces
+
+    config.validate()
+    facts = facts or discover(config.cgroup_mode)
+    _check_host(config, facts)
     for cleaned in cleanup_stale():
         log.warning("removed stale slice %s (killed %d processes)", cleaned.name,
                     len(cleaned.killed))
-    run_id = new_run_id()
-    run_dir = make_run_dir(config.runs_dir, config.label)
-    meta = {"run_id": run_id, "config": asdict(config), "host": facts.to_dict(),
-            "started": time.time()}
-    write_json(run_dir / "run.json", meta)
-    limits = Limits(memory_max=config.memory_max, pids_max=config.pids_max)
+    for namespace in cleanup_stale_namespaces():
+        log.warning("removed stale network namespace %s", namespace)
+    the_run = Run(config, facts, show_progress)
+    handler = logs.add_run_log(the_run.run_dir)
+    log.info("run %s: %s workload, %.0f s, slice backend %s", the_run.run_id,
+             config.workload, config.duration_s, facts.cgroup.mode)
     try:
-        slice_ = open_slice(run_id, facts.cgroup, limits)
-        with StopFlag() as stop, slice_:
-            meta["slice"] = slice_.to_dict()
-            meta["backend"] = {"cgroup": slice_.backend}
-            write_json(run_dir / "run.json", meta)
-            with open(run_dir / "workload.log", "wb") as out:
-                proc = slice_.spawn(config.command, stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.monotonic() + config.duration_s
-            while proc.poll() is None and not stop.event.is_set():
-                if time.monotonic() >= deadline:
-                    break
-                stop.event.wait(0.05)
-            _stop_workload(proc, config.stop_timeout_s)
-    except SliceError as exc:
-        raise HarnessError(str(exc)) from exc
-    meta.update(ended=time.time(), workload_returncode=proc.returncode, exit_code=0)
-    write_json(run_dir / "run.json", meta)
-    return RunOutcome(run_dir, 0, proc.returncode)
+        try:
+            the_run.execute()
+        except (SliceError, LaunchError, NetworkError, TracerError) as exc:
+            raise HarnessError(str(exc)) from exc
+        finally:
+            the_run.meta.update(ended=time.time(), stopped_by=the_run.stopped_by)
+            the_run.save_meta()
+        result = analyze(read_run(the_run.run_dir))
+        write_all(result, the_run.run_dir)
+        log.info("run %s ended (%s): exit code %d", the_run.run_id, the_run.stopped_by,
+                 result.exit_code)
+    finally:
+        logs.remove_run_log(handler)
+    the_run.meta["exit_code"] = result.exit_code
+    the_run.save_meta()
+    return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,16 @@ def needs_chromium(facts):
     if not facts.chromium:
         pytest.skip("Chromium not installed (apt-get install chromium)")
     return facts
+
+
+@pytest.fixture
+def runs_dir():
+    """A runs directory the workload's unprivileged user (nobody) can reach: pytest's own
+    tmp_path lives under /tmp/pytest-of-root (mode 700)."""
+    path = Path("/var/tmp") / f"sandbox-tests-{os.getpid()}-{time.monotonic_ns()}"
+    path.mkdir(mode=0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True, scope="session")

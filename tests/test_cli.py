@@ -27,7 +27,9 @@ def sandbox(*args: str, user: str | None = None, cwd=None) -> subprocess.Complet
     ("args", "message"),
     [
         (["run", "--no-such-option"], "No such option: --no-such-option"),
-        (["run"], "no command given"),
+        (["run", "--scenario", "nope"], "unknown scenario 'nope'"),
+        (["run", "--inject", "bogus"], "unknown injection"),
+        (["run", "--scenario", "smoke", "--", "true"], "not both"),
         (["run", "--duration", "3x", "--", "true"], "not a duration"),
         (["run", "--cgroup-mode", "v3", "--", "true"], "unknown cgroup mode"),
         (["frobnicate"], "No such command"),
@@ -50,11 +52,11 @@ def test_non_root_gets_one_line_and_exit_3(tmp_path):
     )
 
 
-def test_command_run_writes_run_json(needs_cgroups, tmp_path):
-    out = sandbox("run", "--duration", "5s", "--runs-dir", str(tmp_path), "--",
-                  "sh", "-c", "echo hello; sleep 0.2", cwd=tmp_path)
+def test_command_run_writes_run_json(needs_cgroups, runs_dir):
+    out = sandbox("run", "--duration", "5s", "--runs-dir", str(runs_dir), "--",
+                  "sh", "-c", "echo hello; sleep 0.2", cwd=runs_dir)
     assert out.returncode == 0, out.stderr
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = runs_dir.iterdir()
     assert run_dir.name.endswith("-sh")
     meta = json.loads((run_dir / "run.json").read_text())
     assert meta["config"]["command"] == ["sh", "-c", "echo hello; sleep 0.2"]
