@@ -76,6 +76,20 @@ class AnalysisResult:
     exit_code: int = 0
 
     @property
+    def backend_line(self) -> str:
+        """One line naming how the run was watched, e.g. ``hybrid cgroup, ebpf tracer``."""
+        backend = self.run.get("backend")
+        if not isinstance(backend, dict):
+            return "unknown backend"
+        tracer = backend.get("tracer")
+        if isinstance(tracer, dict):
+            lost = f", {tracer['lost_events']} lost" if tracer.get("lost_events") else ""
+            tracer = f"{tracer.get('backend')} tracer ({tracer.get('events', 0)} events{lost})"
+        parts = [f"{backend.get('cgroup', '?')} cgroup", f"{backend.get('sampler', '?')} sampler",
+                 tracer or "no tracer"]
+        return ", ".join(parts)
+
+    @property
     def overall_success(self) -> bool:
         """The seed's ``overall_success``: no critical finding and no warning."""
         return self.exit_code == 0
@@ -99,7 +113,7 @@ def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[s
         if name in samples and np.isfinite(samples[name]).any():
             out[name] = [None if not np.isfinite(v) else round(v / MB, 3)  # type: ignore[misc]
                          for v in samples[name][::step]]
-    pids = _pick(samples, ("pids_current", "nprocs"))
+    pids = _pick(samples, ("nprocs", "pids_current"))
     if pids:
         out["pids"] = [None if not np.isfinite(v) else float(v)  # type: ignore[misc]
                        for v in samples[pids][::step]]
@@ -123,7 +137,7 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], th: Thresholds
     sizes = TrendParams(min_rate=th.minor_mb_s, inconclusive_rate=th.warning_mb_s, alpha=th.alpha,
                         min_samples=th.min_samples, min_steady_s=th.min_steady_s, resolution=0.01)
     out: dict[str, TrendResult] = {}
-    pids = _pick(s, ("pids_current", "nprocs"))
+    pids = _pick(s, ("nprocs", "pids_current"))
     if pids:
         out["processes"] = trend_test(t, s[pids], counts)
     if _pick(s, ("tmp_bytes",)):
@@ -133,10 +147,27 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], th: Thresholds
     return out
 
 
+def workload_window(run: RunData) -> tuple[float, float]:
+    """The part of the run the workload was working: from its first operation's start to its
+    last operation's end (screenshots), else until the runner stopped it (``workload_end_t``
+    in run.json). Browser start-up before it and teardown after it are not the workload's
+    steady state, and the seed's initial/final values would otherwise read an empty slice."""
+    starts = [o["t"] for o in run.operations if isinstance(o.get("t"), int | float)]
+    ends = [o["t"] + (o.get("latency_s") or 0.0) for o in run.operations
+            if isinstance(o.get("t"), int | float)]
+    lo = min(starts) if starts else -np.inf
+    hi = max(ends) if ends else run.run.get("workload_end_t", np.inf)
+    return lo, hi
+
+
 def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResult:
-    """Analyse one run: seed fields, robust verdict, resource trends, findings, exit code."""
+    """Analyse one run: seed fields, robust verdict, resource trends, findings, exit code.
+    Trends are judged on the samples inside :func:`workload_window`; plots show them all."""
     th = thresholds or Thresholds()
-    s = run.samples
+    lo, hi = workload_window(run)
+    t_all = run.samples.get("t", np.empty(0))
+    inside = (t_all >= lo) & (t_all <= hi)
+    s = {name: values[inside] for name, values in run.samples.items()}
     t = s.get("t", np.empty(0))
     mem = TrendParams(min_rate=th.minor_mb_s, inconclusive_rate=th.warning_mb_s, alpha=th.alpha,
                       min_samples=th.min_samples, min_steady_s=th.min_steady_s)
@@ -165,10 +196,10 @@ def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResul
         trend=tr,
     )
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
-    peak = s.get("peak")
+    peak = run.samples.get("peak")
     has_peak = peak is not None and bool(np.isfinite(peak).any())
     kernel_peak = float(np.nanmax(peak)) / MB if has_peak else None
-    oom = s.get("oom_kill")
+    oom = run.samples.get("oom_kill")
     result = AnalysisResult(
         run_dir=str(run.path),
         run=run.run,
@@ -182,10 +213,10 @@ def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResul
         events_summary=summarize_events(run.events),
         oom_kills=int(np.nanmax(oom)) if oom is not None and np.isfinite(oom).any() else 0,
         kernel_peak_mb=kernel_peak,
-        duration_s=float(t[-1] - t[0]) if len(t) else 0.0,
-        n_samples=len(t),
+        duration_s=float(t_all[-1] - t_all[0]) if len(t_all) else 0.0,
+        n_samples=len(t_all),
         sample_source=run.sample_source,
-        series=_downsample(s),
+        series=_downsample(run.samples),
     )
     result.findings = judge(result, th)
     result.recommendations = recommendations(result)

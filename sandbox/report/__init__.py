@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from sandbox.analysis import AnalysisResult
+from sandbox.errors import HarnessError
 from sandbox.report.html_report import render_html
 from sandbox.report.json_report import render_json
 from sandbox.report.junit import render_junit
@@ -23,7 +24,7 @@ FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
 }
 
 
-class ReportInputError(Exception):
+class ReportInputError(HarnessError):
     """Bad input for a report (no run directory, no samples); the CLI maps it to exit 3."""
 
 

@@ -67,7 +67,7 @@ def render_html(r: AnalysisResult) -> str:
 <style>{_CSS}</style></head><body>
 <h1>sandbox report <span class="{cls}">{word}</span></h1>
 <p>{escape(r.run_dir)} - {r.n_samples} samples over {r.duration_s:.0f} s; backend
-{_fmt(r.run.get("backend"))}; source {_fmt(r.sample_source)}; exit code {r.exit_code}</p>
+{escape(r.backend_line)}; source {_fmt(r.sample_source)}; exit code {r.exit_code}</p>
 <h2>Memory</h2>
 {memory_svg(r)}
 <h2>Findings</h2>{findings}

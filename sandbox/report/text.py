@@ -21,10 +21,9 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 def render(r: AnalysisResult, console: Console) -> None:
     """Print the summary onto ``console``."""
     v, lg, ops = r.verdict, r.legacy, r.operations
-    backend = r.run.get("backend") or "unknown backend"
     console.rule(f"sandbox report - {r.run_dir}")
     console.print(f"Result: {_OUTCOME.get(r.exit_code, str(r.exit_code))}  (exit {r.exit_code})"
-                  f"   {r.n_samples} samples over {r.duration_s:.0f} s, {backend}, "
+                  f"   {r.n_samples} samples over {r.duration_s:.0f} s, {r.backend_line}, "
                   f"source {r.sample_source or 'n/a'}")
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
