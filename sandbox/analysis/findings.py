@@ -64,9 +64,9 @@ class CleanupFindings:
     """The verifier's cleanup.json, with the seed's keys and the escapes list."""
 
     available: bool
-    orphans: list[Any] = field(default_factory=list)
+    orphans: list[dict[str, Any]] = field(default_factory=list)
     process_leak_detected: bool = False
-    remaining_temp_files: list[Any] = field(default_factory=list)
+    remaining_temp_files: list[dict[str, Any]] = field(default_factory=list)
     file_leak_detected: bool = False
     escapes: list[Any] = field(default_factory=list)
     cleanup_successful: bool | None = None
@@ -80,8 +80,13 @@ def cleanup_findings(cleanup: dict[str, Any] | None) -> CleanupFindings:
         return CleanupFindings(available=False)
     proc = cleanup.get("process_cleanup") or {}
     files = cleanup.get("file_cleanup") or {}
-    orphans = list(proc.get("orphaned_browser_processes") or [])
-    remaining = list(files.get("remaining_temp_files") or [])
+    # The verifier's detailed lists cover every process and file; the seed's keys only
+    # browser pids and paths (all a seed-format cleanup.json has).
+    orphans = list(proc.get("orphans")
+                   or [{"pid": pid, "is_browser": True}
+                       for pid in proc.get("orphaned_browser_processes") or []])
+    remaining = list(files.get("leftover_files")
+                     or [{"path": path} for path in files.get("remaining_temp_files") or []])
     return CleanupFindings(
         available=True,
         orphans=orphans,

@@ -7,7 +7,7 @@ Exit codes live in ONE place, :func:`exit_code`:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
@@ -49,6 +49,14 @@ def severity(label: str, slope_mb_s: float | None, th: Thresholds) -> str:
     return "minor" if slope_mb_s >= th.minor_mb_s else "none"
 
 
+def _name_processes(processes: list[dict[str, Any]], most: int = 5) -> str:
+    """``pid 123 (sleep), pid 456 (chromium)`` for the first few processes."""
+    names = [f"pid {p.get('pid')}" + (f" ({p['comm']})" if p.get("comm") else "")
+             for p in processes[:most]]
+    return ", ".join(names) + (f" and {len(processes) - most} more" if len(processes) > most
+                               else "")
+
+
 def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
     """Every finding of a run, with its level. This is the whole policy of the exit code."""
     out: list[Finding] = []
@@ -74,13 +82,17 @@ def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
         out.append(Finding("orphans", "note", "no cleanup.json: cleanup was not verified"))
     if c.escapes:
         out.append(Finding("escapes", "critical",
-                           f"{len(c.escapes)} process(es) escaped the run's cgroup"))
+                           f"{len(c.escapes)} process(es) escaped the run's cgroup: "
+                           f"{_name_processes(c.escapes)}"))
     if c.orphans or c.process_leak_detected:
         out.append(Finding("orphans", "warning",
-                           f"{len(c.orphans)} process(es) outlived the workload"))
+                           f"{len(c.orphans)} process(es) outlived the workload: "
+                           f"{_name_processes(c.orphans)}"))
     if c.remaining_temp_files or c.file_leak_detected:
+        paths = ", ".join(str(f.get("path")) for f in c.remaining_temp_files[:5])
         out.append(Finding("files", "warning",
-                           f"{len(c.remaining_temp_files)} temporary file(s) left behind"))
+                           f"{len(c.remaining_temp_files)} temporary file(s) left behind: "
+                           f"{paths}"))
     if c.available and c.cleanup_successful is False and not (c.orphans or c.escapes
                                                                 or c.remaining_temp_files):
         out.append(Finding("files", "warning", "verifier reports cleanup not successful"))

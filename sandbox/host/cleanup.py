@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.host.reaper import reap
-from sandbox.host.registry import SliceRecord, stale_records
+from sandbox.host.registry import SliceRecord, short_tmp_dir, stale_records
 from sandbox.host.slice import SliceError, _read_pids, _rmtree_cgroup, marked_pids
 
 
@@ -63,6 +64,7 @@ def clean_record(record: SliceRecord) -> CleanedSlice:
     except SliceError as exc:
         result.error = str(exc)
         return result
+    shutil.rmtree(short_tmp_dir(record.marker), ignore_errors=True)
     record.delete()
     return result
 

@@ -24,6 +24,12 @@ def state_dir() -> Path:
     return Path(os.environ.get("SANDBOX_STATE_DIR", "/run/sandbox"))
 
 
+def short_tmp_dir(run_id: str) -> Path:
+    """A run's TMPDIR when its run directory is too deep for Chromium's socket paths; named by
+    the run so ``sandbox cleanup`` can remove it after a killed harness."""
+    return Path("/tmp") / f"{SLICE_PREFIX}tmp-{run_id}"
+
+
 @dataclass
 class SliceRecord:
     name: str

@@ -51,12 +51,14 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         },
         "recommendations": r.recommendations,
         "process_cleanup": {
-            "orphaned_browser_processes": c.orphans,
+            "orphaned_browser_processes": [o["pid"] for o in c.orphans if o.get("is_browser")],
             "process_leak_detected": c.process_leak_detected,
+            "orphans": c.orphans,
         },
         "file_cleanup": {
-            "remaining_temp_files": c.remaining_temp_files,
+            "remaining_temp_files": [f["path"] for f in c.remaining_temp_files],
             "file_leak_detected": c.file_leak_detected,
+            "leftover_files": c.remaining_temp_files,
         },
         "escapes": c.escapes,
         "cleanup_successful": c.cleanup_successful,

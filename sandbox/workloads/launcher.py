@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.host.cgroups import UNIFIED
+from sandbox.host.registry import short_tmp_dir
 from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
@@ -35,6 +36,9 @@ _BOOT = ("import runpy, site, sys\n"
          "for d in sys.argv[1].split(':'): site.addsitedir(d)\n"
          "sys.argv = sys.argv[2:]\n"
          "runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)")
+#: Chromium binds $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket, a unix socket whose
+#: path may not exceed 107 bytes: a longer TMPDIR makes Chromium abort at start.
+MAX_TMPDIR_LEN = 60
 OPERATIONS_FILE = "operations.jsonl"
 LOG_FILE = "workload.log"
 
@@ -77,6 +81,10 @@ class Workload:
             self.proc.stdout.close()
         if self.network is not None:
             self.network.remove()
+        tmp = self.run_dir / "tmp"
+        if tmp.is_symlink():  # a short TMPDIR outside the run directory (prepare_dirs)
+            shutil.rmtree(tmp.resolve(), ignore_errors=True)
+            tmp.unlink()
 
 
 def _account(user: str | int | None) -> pwd.struct_passwd | None:
@@ -126,20 +134,26 @@ def python_module(module: str, user: str | int | None) -> list[str]:
                       "(python3 -m venv .venv) or run the workload as root")
 
 
-def prepare_dirs(run_dir: Path, user: str | int | None) -> dict[str, str]:
+def prepare_dirs(run_dir: Path, user: str | int | None, run_id: str) -> dict[str, str]:
     """Make ``home/`` and ``tmp/`` in the run directory, owned by ``user``; the environment
     that points the workload at them."""
     account = _account(user)
     run_dir = run_dir.resolve()
-    home, tmp = run_dir / "home", run_dir / "tmp"
-    for directory in (home, tmp):
-        directory.mkdir(mode=0o700, exist_ok=True)
-        if account is not None:
-            os.chown(directory, account.pw_uid, account.pw_gid)
     if account is not None and account.pw_uid != 0:
         run_dir.chmod(run_dir.stat().st_mode | stat.S_IXOTH)
         _check_searchable(run_dir, account)
-    return {"HOME": str(home), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp),
+    home, tmp = run_dir / "home", run_dir / "tmp"
+    real_tmp = tmp
+    if len(str(tmp)) > MAX_TMPDIR_LEN and not tmp.exists():
+        # A deep runs directory: the TMPDIR lives at a short path, ``tmp`` points at it.
+        real_tmp = short_tmp_dir(run_id)
+        tmp.symlink_to(real_tmp)
+    for directory in (home, real_tmp):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        if account is not None:
+            os.chown(directory, account.pw_uid, account.pw_gid)
+    return {"HOME": str(home), "TMPDIR": str(real_tmp), "TMP": str(real_tmp),
+            "TEMP": str(real_tmp),
             "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
 
 
@@ -187,7 +201,8 @@ def _spawn(
     network: str,
     json_stdout: bool,
 ) -> Workload:
-    env = {**os.environ, **prepare_dirs(run_dir, user), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, **prepare_dirs(run_dir, user, slice_.run_id),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     isolated = None
     if network == "isolated":
         try:
