@@ -56,15 +56,15 @@ def test_ebpf_sees_a_50ms_child(needs_bpftrace, tmp_path):
             tracer.stop()
     kinds = {e["kind"] for e in read_events(out) if e["pid"] == child}
     assert kinds == {"fork", "exec", "exit"}
-    exec_event = next(e for e in tracer.events() if e["pid"] == child and e["kind"] == "exec")
+    exec_event = next(e for e in read_events(out) if e["pid"] == child and e["kind"] == "exec")
     assert exec_event["comm"] == "sleep"
     assert child in tracer.seen_pids()
 
 
 def test_ebpf_ignores_processes_outside_the_slice(needs_bpftrace, tmp_path):
     with control_run(needs_bpftrace, tmp_path) as run:
-        tracer = start_tracer(run.slice_, run.run_dir / "events.jsonl", "ebpf",
-                              facts=needs_bpftrace)
+        out = run.run_dir / "events.jsonl"
+        tracer = start_tracer(run.slice_, out, "ebpf", facts=needs_bpftrace)
         try:
             outside = subprocess.Popen(["sleep", "0.05"])
             outside.wait()
@@ -72,7 +72,8 @@ def test_ebpf_ignores_processes_outside_the_slice(needs_bpftrace, tmp_path):
         finally:
             tracer.stop()
     assert outside.pid not in tracer.seen_pids()
-    assert tracer.events(), "the slice's own processes must be seen"
+    assert read_events(out), "the slice's own processes must be seen"
+    assert tracer.to_dict()["events"] == len(read_events(out))
 
 
 def test_ebpf_sees_the_escape_with_its_destination(needs_bpftrace, tmp_path):

@@ -30,7 +30,10 @@ class Tracer:
         self.t0 = time.monotonic() if t0 is None else t0
         self._clock = (time.monotonic(), time.time())
         self._lock = threading.Lock()
-        self._events: list[dict[str, Any]] = []
+        # Runs last hours: keep counts and the few events the verifier needs, not every event
+        # (they are all in events.jsonl).
+        self._count = 0
+        self._placed: list[dict[str, Any]] = []
         self._pids: set[int] = set()
         self._out: IO[str] | None = None
         self.notes: list[str] = []
@@ -85,16 +88,13 @@ class Tracer:
                  "kind": kind, "pid": pid, "ppid": ppid, "comm": comm, "cgroup": cgroup,
                  **extra}
         with self._lock:
-            self._events.append(event)
+            self._count += 1
+            if cgroup is not None:
+                self._placed.append(event)
             self._pids.add(pid)
             if self._out is not None:
                 self._out.write(json.dumps(event) + "\n")
                 self._out.flush()
-
-    def events(self) -> list[dict[str, Any]]:
-        """Every event so far, in arrival order."""
-        with self._lock:
-            return list(self._events)
 
     def seen_pids(self) -> set[int]:
         """Every pid the tracer followed (processes of the run, also those that left it)."""
@@ -105,11 +105,13 @@ class Tracer:
         """Events that place a followed process outside the slice's membership cgroup:
         attach events naming the destination, or a scan's sighting with its location."""
         hierarchy = self.target.hierarchy
-        return [e for e in self.events()
-                if e["cgroup"] is not None and e.get("hierarchy") == hierarchy
+        with self._lock:
+            placed = list(self._placed)
+        return [e for e in placed
+                if e.get("hierarchy") == hierarchy
                 and not self.target.inside(e["cgroup"])]
 
     def to_dict(self) -> dict[str, Any]:
         """For run.json and the report: which backend ran and what it cannot see."""
         return {"backend": self.backend, "limitations": list(self.limitations),
-                "notes": list(self.notes), "events": len(self._events)}
+                "notes": list(self.notes), "events": self._count}
