@@ -7,6 +7,7 @@ The method is described in docs/statistics.md ("change points + HAC"). One funct
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -25,7 +26,7 @@ class TrendParams:
     inconclusive_rate: float = 0.1  # detection limit above this -> inconclusive
     alpha: float = 0.01  # one-sided significance level of the HAC slope test
     min_samples: int = 20
-    min_steady_s: float = 30.0
+    min_steady_s: float = 20.0
     resolution: float = 0.1  # smallest meaningful change (noise floor), in the series' unit
     penalty_factor: float = 9.0  # Pelt penalty = factor * sigma^2 * ln(n)
     limit_factor: float = 4.0  # detection limit = factor * HAC standard error
@@ -120,7 +121,9 @@ def _slope_test(
     exog = np.column_stack(cols)
     maxlags = max(1, int(np.ceil(len(tb) ** (1 / 3))))
     hac = sm.OLS(yb, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags}, use_t=True)
-    gls = sm.GLSAR(yb, exog, rho=1).iterative_fit(maxiter=5)
+    with warnings.catch_warnings():  # a flat series makes the AR(1) estimate singular
+        warnings.simplefilter("ignore")
+        gls = sm.GLSAR(yb, exog, rho=1).iterative_fit(maxiter=5)
     slope = float(hac.params[1])
     se = float(max(hac.bse[1], gls.bse[1]))
     if not np.isfinite(se) or se <= 0:
@@ -153,7 +156,10 @@ def trend_test(t: np.ndarray, y: np.ndarray, params: TrendParams | None = None) 
         res.n_test_samples, res.growth_total = n, float(y[-1] - y[0])
         return res
 
-    window = max(5.0, (t[-1] - t[0]) / 240.0)
+    # statistics.md: windows of max(5 s, T/240); runs under 2.5 min keep 30 windows instead,
+    # or the change-point search has too few points to place a warm-up cut.
+    span = t[-1] - t[0]
+    window = max(min(5.0, span / 30.0), span / 240.0)
     tb, yb = smooth(t, y, window)
     sigma = _noise_sd(tb, yb, p.resolution)
     res.noise_sd = sigma

@@ -25,7 +25,7 @@ class Thresholds:
     critical_mb_s: float = 0.5
     alpha: float = 0.01
     min_samples: int = 20
-    min_steady_s: float = 30.0
+    min_steady_s: float = 20.0
     max_failed_fraction: float = 0.05  # more failed operations than this is critical
 
 
