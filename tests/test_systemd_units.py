@@ -6,10 +6,12 @@ from __future__ import annotations
 import dataclasses
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from sandbox.host import open_slice
 from sandbox.host.systemd import SCOPE_ENV, ensure_delegated_scope, needs_delegated_scope
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,9 +110,36 @@ def test_scope_wanted_only_on_a_systemd_host_outside_delegation(facts, monkeypat
         pytest.skip(f"no usable cgroup hierarchy: {facts.cgroup.reason}")
     assert needs_delegated_scope(systemd_host)
     assert not needs_delegated_scope(dataclasses.replace(systemd_host, systemd_pid1=False))
-    assert not needs_delegated_scope(dataclasses.replace(systemd_host, in_delegated_cgroup=True))
+    # delegated, but sharing the cgroup (here: the root) with other processes
+    assert needs_delegated_scope(dataclasses.replace(systemd_host, in_delegated_cgroup=True))
     monkeypatch.setenv(SCOPE_ENV, "1")  # already re-executed once: never loop
     assert not needs_delegated_scope(systemd_host)
+
+
+ALONE_PROBE = """
+import dataclasses
+from sandbox.host import discover
+from sandbox.host.systemd import needs_delegated_scope
+facts = dataclasses.replace(discover(), systemd_pid1=True, in_delegated_cgroup=True)
+print(needs_delegated_scope(facts))
+"""
+
+
+@pytest.mark.parametrize(("command", "wanted"), [
+    ([sys.executable, "-c", ALONE_PROBE], "False"),
+    (["sh", "-c", 'sleep 30 >/dev/null & "$0" -c "$1"', sys.executable, ALONE_PROBE],
+     "True"),
+])
+def test_no_scope_only_when_alone_in_a_delegated_cgroup(needs_cgroups, monkeypatch, command,
+                                                        wanted) -> None:
+    """A harness alone in a delegated cgroup stays; one beside other processes (e.g. started
+    by a test inside someone's delegated scope) asks for a scope of its own."""
+    if "unified" not in needs_cgroups.cgroup.parents:
+        pytest.skip("needs the unified hierarchy")
+    monkeypatch.delenv(SCOPE_ENV, raising=False)
+    with open_slice("t-alone", needs_cgroups.cgroup) as slice_:
+        out, _ = slice_.spawn(command, stdout=subprocess.PIPE).communicate(timeout=60)
+    assert out.decode().strip() == wanted
 
 
 def test_ensure_delegated_scope_returns_on_this_host(facts) -> None:

@@ -33,15 +33,27 @@ def scope_command(argv: Sequence[str]) -> list[str]:
     ]
 
 
+def _alone_in_own_cgroup(facts: HostFacts) -> bool:
+    """Whether the harness is the only process of its cgroup: the no-internal-processes rule
+    lets it enable controllers for its runs only then (after moving into a leaf)."""
+    own = facts.cgroup.parents.get("unified")
+    try:
+        return own is not None and (own / "cgroup.procs").read_text().split() == [
+            str(os.getpid())]
+    except OSError:
+        return False
+
+
 def needs_delegated_scope(facts: HostFacts) -> bool:
-    """True when systemd is PID 1, the harness uses cgroups, is not in a delegated cgroup and
-    has not been re-executed for that already."""
+    """True when systemd is PID 1, the harness uses cgroups, has not been re-executed for that
+    already, and is not alone in a delegated cgroup (started from a shell, a plain service, or
+    beside other processes in someone else's delegated scope)."""
     return (
         facts.systemd_pid1
         and facts.is_root
         and facts.cgroup.mode != "none"
-        and not facts.in_delegated_cgroup
         and not os.environ.get(SCOPE_ENV)
+        and not (facts.in_delegated_cgroup and _alone_in_own_cgroup(facts))
     )
 
 

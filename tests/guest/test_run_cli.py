@@ -14,11 +14,11 @@ from tests.guest.conftest import REPO
 pytestmark = pytest.mark.guest
 
 
-def test_sandbox_run_from_plain_service_uses_a_delegated_scope(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
+def test_sandbox_run_from_plain_service_uses_a_delegated_scope(runs_dir: Path) -> None:
+    runs = runs_dir / "runs"
     result = subprocess.run(
         ["systemd-run", "--quiet", "--collect", "--wait", "--pipe", "-p", "Delegate=no",
-         f"--setenv=PYTHONPATH={REPO}", f"--working-directory={tmp_path}", "--",
+         f"--setenv=PYTHONPATH={REPO}", f"--working-directory={runs_dir}", "--",
          "/usr/local/bin/sandbox", "run", "--duration", "3s", "--no-progress",
          "--runs-dir", str(runs), "--", "/bin/sleep", "1"],
         capture_output=True, text=True, timeout=300,
