@@ -63,3 +63,40 @@ def test_command_run_writes_run_json(needs_cgroups, runs_dir):
     assert meta["host"]["cgroup"]["mode"] == needs_cgroups.cgroup.mode
     assert meta["workload_returncode"] == 0
     assert (run_dir / "workload.log").read_text() == "hello\n"
+
+
+SCENARIOS = """
+[scenario.nightly]
+description = "30 minutes, fresh context per screenshot"
+duration = "30m"
+operations_per_minute = 20
+context_policy = "fresh"
+"""
+
+
+def test_custom_scenarios_are_listed(tmp_path):
+    path = tmp_path / "scenarios.toml"
+    path.write_text(SCENARIOS)
+    out = sandbox("scenarios", "--scenario-file", str(path))
+    assert out.returncode == 0, out.stderr
+    for name in ("smoke", "quick", "medium", "endurance", "nightly"):
+        assert name in out.stdout
+    assert "1800 s" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[scenario.x]\nduration = \"1m\"\n", "missing 'operations_per_minute'"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = 5\ncolour = 1\n",
+         "unknown setting 'colour'"),
+        ("[scenario.x\n", "is not valid TOML"),
+        ("[scenario.x]\nduration = \"soon\"\noperations_per_minute = 5\n", "not a duration"),
+    ],
+)
+def test_bad_scenario_file_is_one_line_and_exit_3(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    out = sandbox("run", "--scenario", "x", "--scenario-file", str(path))
+    assert out.returncode == 3
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
