@@ -30,6 +30,17 @@ def only_run_dir(runs_dir: Path) -> Path:
     return run_dir
 
 
+def wait_for_lines(runs_dir: Path, name: str, lines: int, timeout: float = 60) -> None:
+    """Until the run's ``name`` file has ``lines`` lines (the run is under way)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(runs_dir.glob(f"*/{name}"))
+        if found and len(found[0].read_text().splitlines()) >= lines:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{name} did not reach {lines} lines in {timeout:.0f} s")
+
+
 def test_smoke_scenario_end_to_end(needs_cgroups, needs_chromium, runs_dir):
     out = sandbox("run", "--scenario", "smoke", "--runs-dir", str(runs_dir), "--no-progress")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -74,12 +85,7 @@ def test_sigint_still_writes_reports(needs_cgroups, needs_chromium, runs_dir):
          str(runs_dir), "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ops = list(runs_dir.glob("*/operations.jsonl"))
-        if ops and len(ops[0].read_text().splitlines()) >= 3:
-            break
-        time.sleep(0.5)
+    wait_for_lines(runs_dir, "operations.jsonl", 3)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode in (0, 2), stdout + stderr
@@ -95,12 +101,7 @@ def test_sigkilled_harness_leaves_a_reportable_run(needs_cgroups, needs_chromium
          str(runs_dir), "--no-progress"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        samples = list(runs_dir.glob("*/samples.jsonl"))
-        if samples and len(samples[0].read_text().splitlines()) >= 10:
-            break
-        time.sleep(0.5)
+    wait_for_lines(runs_dir, "samples.jsonl", 10)
     proc.kill()
     proc.wait()
     run_dir = only_run_dir(runs_dir)
