@@ -132,3 +132,19 @@ def test_one_hour_slow_leak_is_minor(tmp_path):
     res = analyze(run)
     assert res.n_samples == 7200
     assert res.verdict.label == "leak" and res.verdict.severity == "minor"
+
+
+def test_growth_rate_alerts_are_notes_threshold_crossings_warnings(tmp_path):
+    rate = {"t": 60.0, "kind": "growth_rate", "severity": "warning", "value": 0.2,
+            "limit": 0.1, "unit": "MB/s", "message": "working set growing 0.2 MB/s"}
+    crossing = {"t": 90.0, "kind": "threshold", "severity": "warning", "value": 1100.0,
+                "limit": 1024.0, "unit": "MB", "message": "working set crossed 1024 MB"}
+    run = _run(tmp_path)
+    assert analyze(run).exit_code == 0
+    run.alerts = [rate]
+    res = analyze(run)
+    assert res.exit_code == 0
+    assert [(f.level, f.check) for f in res.findings if "alert" in f.message] == [
+        ("note", "trend")]
+    run.alerts = [rate, crossing]
+    assert analyze(run).exit_code == 2
