@@ -82,7 +82,8 @@ def run(
     from sandbox.runner import run as run_workload
 
     logs.configure(-1 if quiet else verbose)
-    ensure_delegated_scope(discover(cgroup_mode), [sys.executable, "-m", "sandbox", *sys.argv[1:]])
+    facts = discover(cgroup_mode)
+    ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
     if command and scenario:
         raise HarnessError("give either --scenario or a command after --, not both")
     base = scenarios.get(scenario, scenario_file) if scenario else None
@@ -98,7 +99,7 @@ def run(
         "pids_max": pids_max, "runs_dir": runs_dir,
     }
     config = from_scenario(base, **overrides)
-    outcome = run_workload(config, show_progress=progress and not quiet)
+    outcome = run_workload(config, show_progress=progress and not quiet, facts=facts)
     if not quiet:
         print(outcome.summary)
     print(f"report: {outcome.run_dir / 'report.html'}")
