@@ -1,5 +1,5 @@
 """``sandbox`` command line. Errors become exit codes here, in one place:
-0 ok, 1 critical, 2 warnings, 3 harness error (bad input, cannot run)."""
+0 ok, 1 critical, 2 warnings, 3 harness error (bad input, cannot run) or incomplete run."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
 
 from sandbox import logs
-from sandbox.durations import parse_duration
+from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
 
 EXIT_HARNESS_ERROR = 3
@@ -31,6 +31,13 @@ app = typer.Typer(
 def _duration(value: str) -> float:
     try:
         return parse_duration(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _size(value: str) -> int:
+    try:
+        return parse_size(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
 
@@ -57,7 +64,8 @@ def run(
     inject_rate: Annotated[float | None, typer.Option(help="leak per operation, MB")] = None,
     context_policy: Annotated[str | None, typer.Option(help="reuse or fresh")] = None,
     network: Annotated[str | None, typer.Option(help="isolated or host")] = None,
-    user: Annotated[str | None, typer.Option(help="user the workload runs as")] = None,
+    user: Annotated[str | None, typer.Option(
+        help="run the workload as this existing user (default: a UID of the run's own)")] = None,
     sample_interval: Annotated[float | None, typer.Option(help="seconds between samples")] = None,
     alert_threshold_mb: Annotated[float | None, typer.Option(help="working-set alert, MB")] = None,
     grace: Annotated[str | None, typer.Option(help="wait after the workload ends before "
@@ -67,9 +75,14 @@ def run(
     cgroup_mode: Annotated[
         str | None, typer.Option(help="step the cgroup mode down: hybrid, v1 or none")
     ] = None,
-    memory_max: Annotated[int | None, typer.Option(help="memory limit of the slice, bytes")] = None,
+    memory_max: Annotated[str | None, typer.Option(
+        help="memory limit of the slice: bytes, or 512M, 2G")] = None,
     pids_max: Annotated[int | None, typer.Option(help="process limit of the slice")] = None,
     runs_dir: Annotated[Path | None, typer.Option(help="where run directories go")] = None,
+    tmp_size: Annotated[str | None, typer.Option(
+        help="size of the run's private /tmp and /dev/shm (tmpfs; default 1G)")] = None,
+    log_max: Annotated[str | None, typer.Option(
+        help="workload.log size before it rotates (default 16M; two files at most)")] = None,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
     verbose: Verbosity = 0,
     quiet: Quiet = False,
@@ -82,8 +95,6 @@ def run(
     from sandbox.runner import run as run_workload
 
     logs.configure(-1 if quiet else verbose)
-    facts = discover(cgroup_mode)
-    ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
     if command and scenario:
         raise HarnessError("give either --scenario or a command after --, not both")
     base = scenarios.get(scenario, scenario_file) if scenario else None
@@ -95,10 +106,15 @@ def run(
         "user": user, "sample_interval": sample_interval,
         "alert_threshold_mb": alert_threshold_mb,
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
-        "tracer": tracer, "cgroup_mode": cgroup_mode, "memory_max": memory_max,
+        "tracer": tracer, "cgroup_mode": cgroup_mode,
+        "memory_max": _size(memory_max) if memory_max else None,
         "pids_max": pids_max, "runs_dir": runs_dir,
+        "tmp_size": _size(tmp_size) if tmp_size else None,
+        "log_max": _size(log_max) if log_max else None,
     }
-    config = from_scenario(base, **overrides)
+    config = from_scenario(base, **overrides).validate()
+    facts = discover(cgroup_mode)
+    ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
     outcome = run_workload(config, show_progress=progress and not quiet, facts=facts)
     if not quiet:
         print(outcome.summary)
@@ -175,15 +191,19 @@ def doctor(
 
 @app.command()
 def cleanup() -> int:
-    """Kill and remove slices left behind by a harness that died (runs before every run)."""
+    """Kill and remove what a harness that died left behind (runs before every run), and
+    write that run's reports (INCOMPLETE: its cleanup was never verified)."""
     from sandbox.host import cleanup_stale
+    from sandbox.report.commands import finish_reports
     from sandbox.workloads.network import cleanup_stale_namespaces
 
     cleaned = cleanup_stale()
     for item in cleaned:
         print(f"removed {item.name}: killed {len(item.killed)} processes, "
-              f"{len(item.removed_dirs)} cgroup directories"
+              f"{len(item.removed_dirs)} cgroup directories, {len(item.removed_files)} files"
               + (f" (error: {item.error})" if item.error else ""))
+        if item.run_dir and (done := finish_reports(item.run_dir)):
+            print(f"  reports of {item.run_dir}: {done}")
     namespaces = cleanup_stale_namespaces()
     for name in namespaces:
         print(f"removed network namespace {name}")

@@ -3,6 +3,7 @@ command-line overrides."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -13,6 +14,9 @@ INJECTIONS = ("pages", "heap", "orphan", "escape", "tmpfile")
 CONTEXT_POLICIES = ("reuse", "fresh")
 NETWORKS = ("isolated", "host")
 TRACERS = ("auto", "ebpf", "proc-connector", "scan")
+MAX_DURATION_S = 7 * 24 * 3600.0
+MIN_MEMORY_MAX = 16 * 2**20  # below this not even a shell starts in the slice
+MiB = 2**20
 
 
 @dataclass
@@ -28,7 +32,7 @@ class RunConfig:
     inject_rate_mb: float | None = None
     context_policy: str = "reuse"
     network: str | None = None
-    user: str | None = None
+    user: str | None = None  # None: a user of the run's own (a free UID)
     sample_interval: float = 0.5
     alert_threshold_mb: float = 1024.0
     grace_s: float = 5.0
@@ -40,6 +44,8 @@ class RunConfig:
     temp_dir_prefix: str = "playwright"
     runs_dir: Path = Path("runs")
     stop_timeout_s: float = 10.0
+    tmp_size: int = 1 << 30  # the private /tmp + /dev/shm tmpfs, bytes
+    log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
 
     @property
     def workload(self) -> str:
@@ -52,11 +58,30 @@ class RunConfig:
         return Path(self.command[0]).name if self.command else "screenshot"
 
     def validate(self) -> RunConfig:
+        """Every setting checked before anything is made: raises HarnessError (exit 3) with
+        the first problem in one line."""
+        def number(value: object, low: float, high: float) -> bool:
+            return (isinstance(value, int | float) and not isinstance(value, bool)
+                    and math.isfinite(value) and low <= value <= high)
+
         checks = [
-            (self.duration_s > 0, "duration must be positive"),
-            (self.operations_per_minute > 0, "operations per minute must be positive"),
-            (0.01 <= self.sample_interval <= 10, "sample interval must be 0.01-10 s"),
-            (not set(self.inject) - set(INJECTIONS),
+            (number(self.duration_s, 1, MAX_DURATION_S), "duration must be 1 s to 7 days"),
+            (number(self.operations_per_minute, 0.1, 600),
+             "operations per minute must be 0.1-600"),
+            (number(self.sample_interval, 0.01, 10), "sample interval must be 0.01-10 s"),
+            (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
+            (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
+            (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),
+             "inject rate must be 0.001-1024 MB per operation"),
+            (self.memory_max is None or number(self.memory_max, MIN_MEMORY_MAX, 2**62),
+             f"memory limit must be at least {MIN_MEMORY_MAX} bytes (16 MiB)"),
+            (self.pids_max is None or number(self.pids_max, 1, 2**22),
+             "process limit must be 1-4194304"),
+            (number(self.tmp_size, MiB, 2**50), "private tmpfs size must be at least 1 MiB"),
+            (number(self.log_max, 4096, 2**40), "workload log cap must be at least 4 KiB"),
+            (all(isinstance(u, str) and u for u in self.urls), "every URL must be a string"),
+            (all(isinstance(i, str) for i in self.inject)
+             and not set(self.inject) - set(INJECTIONS),
              f"unknown injection (known: {', '.join(INJECTIONS)})"),
             (self.context_policy in CONTEXT_POLICIES,
              f"context policy must be one of {', '.join(CONTEXT_POLICIES)}"),
@@ -64,11 +89,13 @@ class RunConfig:
             (self.tracer in TRACERS, f"tracer must be one of {', '.join(TRACERS)}"),
             (not (self.command and (self.inject or self.urls)),
              "--inject and --url apply to the screenshot workload, not to a command"),
-            (self.grace_s >= 0, "grace period must not be negative"),
         ]
         for ok, message in checks:
             if not ok:
                 raise HarnessError(message)
+        runs = Path(self.runs_dir)
+        if runs.exists() and not runs.is_dir():
+            raise HarnessError(f"runs directory {runs} is not a directory")
         return self
 
 

@@ -1,4 +1,5 @@
-"""Parse human durations: ``90``, ``90s``, ``2m``, ``1h30m``, ``500ms``."""
+"""Parse human durations (``90``, ``90s``, ``2m``, ``1h30m``, ``500ms``) and sizes (``4096``,
+``512K``, ``64M``, ``1G``)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,15 @@ def parse_duration(text: str) -> float:
     if pos != len(text) or not text:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 2m, 1h30m)")
     return total
+
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?")
+
+
+def parse_size(text: str) -> int:
+    """Bytes in ``text``: a bare number is bytes; K, M, G, T are powers of 1024. Raises
+    ValueError on anything else."""
+    match = _SIZE.fullmatch(text.strip().lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r} (use e.g. 4096, 512K, 64M, 1G)")
+    return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2) or " "))

@@ -127,6 +127,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     from sandbox.host.slice import marked_pids
     from sandbox.runner import new_run_id
     from sandbox.sampler import MemoryProfiler, read_samples
+    from sandbox.sampler.profiler import tmp_usage
 
     limits = SandboxLimits(**marker.kwargs)
     if os.geteuid() != 0:
@@ -147,7 +148,8 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                 os.close(read_fd)
                 _run_child(pyfuncitem, slice_._join, write_fd, tmp_dir, run_id)
             os.close(write_fd)
-            profiler.start(slice_, work / "samples.jsonl", tmp_dir=tmp_dir)
+            profiler.start(slice_, work / "samples.jsonl",
+                           tmp_usage=lambda: tmp_usage(tmp_dir))
             try:
                 data = _read_all(read_fd)
                 os.close(read_fd)

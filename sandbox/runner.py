@@ -8,8 +8,8 @@ kill, remove) -> analysis -> reports -> exit code.
 from __future__ import annotations
 
 import logging
-import pwd
 import secrets
+import shutil
 import signal
 import threading
 import time
@@ -25,6 +25,16 @@ from sandbox import logs
 from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
 from sandbox.host import HostFacts, Limits, Slice, SliceError, cleanup_stale, discover, open_slice
+from sandbox.host.isolation import (
+    AREAS,
+    IsolationError,
+    PrivateFs,
+    RunUser,
+    allocate_user,
+    named_user,
+    release_user,
+    uid_pids,
+)
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import make_run_dir, write_json
 
@@ -35,6 +45,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("sandbox.runner")
 
 STARTUP_ALLOWANCE_S = 30.0
+ENDED_BY_ITSELF = "workload exited"
+
+
+def workload_exit(returncode: int | None, by_itself: bool) -> dict:
+    """The workload's own end: exit status or signal, and whether it ended by itself (a
+    non-zero status is then a finding) or was stopped by the harness."""
+    sig = signal.Signals(-returncode).name if returncode is not None and returncode < 0 \
+        and -returncode in signal.valid_signals() else None
+    return {"returncode": returncode, "signal": sig,
+            "ended_by": "itself" if by_itself else "harness"}
 
 
 @dataclass
@@ -100,34 +120,88 @@ class Run:
             keep_escapes=config.keep_escapes)
         self.tracer: Tracer | None = None
         self.workload: Workload | None = None
+        self.user: RunUser | None = None
+        self.private_fs: PrivateFs | None = None
         self.t0 = time.monotonic()
         self.stopped_by: str | None = None
         self._recent: deque[tuple[float, float]] = deque()
 
     def save_meta(self) -> None:
-        write_json(self.run_dir / "run.json", self.meta)
+        if self.run_dir.exists():
+            write_json(self.run_dir / "run.json", self.meta)
+
+    def discard_if_empty(self) -> None:
+        """A run that failed before its first sample leaves no run directory behind."""
+        samples = self.run_dir / "samples.jsonl"
+        if not (samples.exists() and samples.stat().st_size):
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # fd-based: never follows links
 
     def execute(self) -> None:
         limits = Limits(memory_max=self.config.memory_max, pids_max=self.config.pids_max)
         slice_ = open_slice(self.run_id, self.facts.cgroup, limits)
+        self.user = self._allocate_user()
+        self.private_fs = PrivateFs(slice_.name, self.config.tmp_size)
+        slice_.record.uid = self.user.uid if self.user.dynamic else None
+        slice_.record.private_fs = str(self.private_fs.root)
+        slice_.record.run_dir = str(self.run_dir)
         self.meta["slice"] = {"name": slice_.name, "backend": slice_.backend}
+        self.meta["user"] = self.user.to_dict()
+        self.meta["private_tmp"] = {"areas": list(AREAS.values()),
+                                    "size_bytes": self.config.tmp_size}
         self.save_meta()
         self.verifier.capture_initial_state()
-        with StopFlag() as stop, slice_:
-            self.meta["slice"] = slice_.to_dict()
+        reaper_stop = threading.Event()
+        try:
+            with StopFlag() as stop, slice_:
+                self.private_fs.create(self.user, self.run_dir / "home")
+                self.meta["slice"] = slice_.to_dict()
+                reaper = threading.Thread(target=slice_.reap_continuously, args=(reaper_stop,),
+                                          name="sandbox-reaper", daemon=True)
+                reaper.start()
+                try:
+                    self._start_watchers(slice_)
+                    self.workload = self._start_workload(slice_)
+                    self._wait(stop)
+                    self.stopped_by = stop.reason or self.stopped_by
+                    self.workload.stop(self.config.stop_timeout_s)
+                    self.meta["workload_end_t"] = round(time.monotonic() - self.t0, 3)
+                    self.meta["workload_returncode"] = self.workload.proc.returncode
+                    self.meta["workload_exit"] = workload_exit(
+                        self.workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
+                    self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
+                    self.verifier.verify(slice_, run_dir=self.run_dir, main=self.workload.proc,
+                                         tracer=self.tracer, user=self.user,
+                                         private_fs=self.private_fs)
+                finally:
+                    reaper_stop.set()
+                    reaper.join()
+                    self._stop_watchers()
+        finally:
+            self._release()
+
+    def _allocate_user(self) -> RunUser:
+        """The run's own UID, or ``--user NAME``; root for the escape injection (only root
+        can leave a cgroup)."""
+        if self.config.user:
+            return named_user(self.config.user)
+        if "escape" in self.config.inject:
+            return RunUser(0, 0, "root", dynamic=False)
+        return allocate_user(self.run_id)
+
+    def _release(self) -> None:
+        """Unmount the private tmpfs and give the UID back once nothing runs as it (a kept
+        escape keeps it: ``sandbox cleanup`` releases it later)."""
+        if self.private_fs is not None and self.private_fs.mounted:
             try:
-                self._start_watchers(slice_)
-                self.workload = self._start_workload(slice_)
-                self._wait(stop)
-                self.stopped_by = stop.reason or self.stopped_by
-                self.workload.stop(self.config.stop_timeout_s)
-                self.meta["workload_end_t"] = round(time.monotonic() - self.t0, 3)
-                self.meta["workload_returncode"] = self.workload.proc.returncode
-                self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
-                self.verifier.verify(slice_, run_dir=self.run_dir, main=self.workload.proc,
-                                     tracer=self.tracer, workload_uid=self._workload_uid())
-            finally:
-                self._stop_watchers()
+                self.private_fs.remove()
+            except IsolationError as exc:
+                log.error("%s", exc)
+        if self.user is not None and self.user.dynamic:
+            if uid_pids(self.user.uid):
+                log.warning("processes of UID %d are still alive: the UID stays taken until "
+                            "they are gone and sandbox cleanup runs", self.user.uid)
+            else:
+                release_user(self.user)
 
     def _start_watchers(self, slice_: Slice) -> None:
         from sandbox.tracer import start_tracer
@@ -136,7 +210,7 @@ class Run:
         self.tracer = start_tracer(slice_, self.run_dir / "events.jsonl",
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
         self.profiler.start(slice_, self.run_dir / "samples.jsonl",
-                            tmp_dir=self.run_dir / "tmp", t0=self.t0)
+                            tmp_usage=self.private_fs.usage, t0=self.t0)
         self.meta["backend"] = {
             "cgroup": slice_.backend,
             "sampler": "psutil" if slice_.backend == "none" else "cgroup",
@@ -151,25 +225,17 @@ class Run:
             self.meta["backend"]["tracer"] = self.tracer.to_dict()
         if self.workload is not None:
             self.workload.close()
-
-    def _workload_user(self) -> str:
-        from sandbox.workloads.launcher import DEFAULT_USER
-
-        if self.config.user:
-            return self.config.user
-        return "root" if "escape" in self.config.inject else DEFAULT_USER
-
-    def _workload_uid(self) -> int:
-        return pwd.getpwnam(self._workload_user()).pw_uid
+            self.meta["workload_log"] = self.workload.log.to_dict()
 
     def _start_workload(self, slice_: Slice) -> Workload:
         from sandbox.workloads.launcher import launch_command, launch_screenshot
         from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
         config = self.config
+        common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max}
         if config.command:
             return launch_command(slice_, config.command, self.run_dir,
-                                  user=self._workload_user(), network=config.network or "host")
+                                  network=config.network or "host", **common)
         spec = ScreenshotSpec(
             urls=config.urls, duration_s=config.duration_s,
             operations_per_minute=config.operations_per_minute,
@@ -181,7 +247,11 @@ class Run:
             spec.validate()
         except ValueError as exc:
             raise HarnessError(str(exc)) from exc
-        return launch_screenshot(slice_, spec, self.run_dir, user=self._workload_user())
+        return launch_screenshot(slice_, spec, self.run_dir, **common)
+
+    def _disk_error(self) -> str | None:
+        """Why the run's files can no longer be written (a full disk), if so."""
+        return self.profiler.write_error or (self.workload.log.error if self.workload else None)
 
     def _wait(self, stop: StopFlag) -> None:
         """Until the duration is over, the workload ended, or a signal came."""
@@ -197,7 +267,12 @@ class Run:
                     self.stopped_by = "duration"
                     break
                 if self.workload.proc.poll() is not None:
-                    self.stopped_by = "workload exited"
+                    self.stopped_by = ENDED_BY_ITSELF
+                    break
+                if error := self._disk_error():
+                    log.error("%s: ending the run", error)
+                    self.stopped_by = "disk full"
+                    self.meta["disk_error"] = error
                     break
                 progress.update(self._status(elapsed, duration))
                 stop.event.wait(0.25)
@@ -225,6 +300,14 @@ class Run:
         return float(theilslopes(mb, t)[0])
 
 
+def _save_or_log(the_run: Run) -> None:
+    """Save run.json; a full disk is logged (the run is then judged incomplete), not raised."""
+    try:
+        the_run.save_meta()
+    except OSError as exc:
+        log.error("cannot write run.json: %s", exc.strerror or exc)
+
+
 def run(config: RunConfig, *, show_progress: bool = True,
         facts: HostFacts | None = None) -> RunOutcome:
     """Make one run and judge it. Raises HarnessError when the run cannot be made."""
@@ -244,24 +327,33 @@ def run(config: RunConfig, *, show_progress: bool = True,
                     len(cleaned.killed))
     for namespace in cleanup_stale_namespaces():
         log.warning("removed stale network namespace %s", namespace)
-    the_run = Run(config, facts, show_progress)
+    try:
+        the_run = Run(config, facts, show_progress)
+    except OSError as exc:
+        raise HarnessError(f"cannot make a run directory in {config.runs_dir}: "
+                           f"{exc.strerror or exc}") from exc
     handler = logs.add_run_log(the_run.run_dir)
     log.info("run %s: %s workload, %.0f s, slice backend %s", the_run.run_id,
              config.workload, config.duration_s, facts.cgroup.mode)
     try:
         try:
             the_run.execute()
-        except (SliceError, LaunchError, NetworkError, TracerError) as exc:
+        except (SliceError, LaunchError, NetworkError, TracerError, IsolationError) as exc:
+            the_run.discard_if_empty()
             raise HarnessError(str(exc)) from exc
         finally:
             the_run.meta.update(ended=time.time(), stopped_by=the_run.stopped_by)
-            the_run.save_meta()
+            _save_or_log(the_run)
         result = analyze(read_run(the_run.run_dir))
-        write_all(result, the_run.run_dir)
+        try:
+            write_all(result, the_run.run_dir)
+        except OSError as exc:
+            raise HarnessError(f"cannot write the reports in {the_run.run_dir}: "
+                               f"{exc.strerror or exc}") from exc
         log.info("run %s ended (%s): exit code %d", the_run.run_id, the_run.stopped_by,
                  result.exit_code)
     finally:
         logs.remove_run_log(handler)
     the_run.meta["exit_code"] = result.exit_code
-    the_run.save_meta()
+    _save_or_log(the_run)
     return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result))

@@ -10,6 +10,7 @@ custom ones from a TOML file::
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,7 +59,7 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
         raise HarnessError(f"{where}: missing {exc.args[0]!r}") from exc
     except ValueError as exc:
         raise HarnessError(f"{where}: {exc}") from exc
-    if duration <= 0 or rate <= 0:
+    if not (math.isfinite(duration) and math.isfinite(rate)) or duration <= 0 or rate <= 0:
         raise HarnessError(f"{where}: duration and operations_per_minute must be positive")
     settings = {}
     for key, kind in SCENARIO_SETTINGS.items():
@@ -66,8 +67,10 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
             value = table[key]
             if kind is float and isinstance(value, int):
                 value = float(value)
-            if not isinstance(value, kind):
+            if not isinstance(value, kind) or isinstance(value, bool):
                 raise HarnessError(f"{where}: {key} must be a {kind.__name__}")
+            if kind is list and not all(isinstance(item, str) for item in value):
+                raise HarnessError(f"{where}: {key} must be a list of strings")
             settings[key] = value
     return Scenario(name, str(table.get("description", name)), duration, rate, settings)
 

@@ -12,7 +12,6 @@ import contextlib
 import fnmatch
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -23,6 +22,16 @@ from typing import Any
 
 import psutil
 
+from sandbox.host import safefs
+from sandbox.host.isolation import (
+    HOST_SHARED_DIRS,
+    IsolationError,
+    PrivateFs,
+    RunUser,
+    remove_sysv_ipc,
+    sysv_ipc,
+    uid_pids,
+)
 from sandbox.host.reaper import reap
 from sandbox.host.slice import CgroupSlice, Slice, SliceError, marked_pids
 from sandbox.rundir import write_json
@@ -67,37 +76,10 @@ def _describe(pid: int, now: float) -> dict[str, Any] | None:
             "is_browser": _is_browser(comm, cmdline)}
 
 
-def _tree_size(path: Path) -> int:
-    """Bytes under ``path`` (symlinks not followed)."""
-    try:
-        if not path.is_dir() or path.is_symlink():
-            return path.lstat().st_size
-    except OSError:
-        return 0
-    total = 0
-    for root, dirs, files in os.walk(path):
-        for name in dirs + files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
-
-
-def _entry(path: Path, now: float, where: str) -> dict[str, Any] | None:
-    try:
-        st = path.lstat()
-    except OSError:
-        return None
-    return {"path": str(path), "where": where, "size": _tree_size(path),
-            "age_s": round(now - min(st.st_mtime, st.st_ctime), 3),
-            "is_dir": path.is_dir() and not path.is_symlink(), "uid": st.st_uid}
-
-
-def _remove(path: Path) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+def _entry(entry: safefs.Entry, path: str, where: str, now: float) -> dict[str, Any]:
+    return {"path": path, "where": where, "size": entry.size, "files": entry.files,
+            "age_s": round(now - min(entry.mtime, entry.ctime), 3), "is_dir": entry.is_dir,
+            "uid": entry.uid}
 
 
 def _fs_free(path: Path) -> dict[str, int] | None:
@@ -158,6 +140,7 @@ class CleanupReport:
     leftover_files: list[dict[str, Any]]
     home_files: list[dict[str, Any]]
     shmem_charged_bytes: int | None
+    oom_kills: int | None
     alerts: list[dict[str, Any]]
     after_teardown: dict[str, Any]
     grace_s: float
@@ -198,6 +181,7 @@ class CleanupReport:
                 "shmem_charged_bytes": self.shmem_charged_bytes,
                 "file_leak_detected": self.file_leak_detected,
             },
+            "oom_kills": self.oom_kills,
             "alerts": self.alerts,
             "tracer": self.tracer,
             "after_teardown": self.after_teardown,
@@ -276,7 +260,8 @@ class ResourceCleanupVerifier:
     # -- the teardown sequence -------------------------------------------------------------
     def verify(self, slice_: Slice, *, run_dir: Path | None = None,
                main: subprocess.Popen | None = None, tracer: Tracer | None = None,
-               workload_uid: int | None = None) -> CleanupReport:
+               user: RunUser | None = None, private_fs: PrivateFs | None = None
+               ) -> CleanupReport:
         """Find orphans, escapes and leftover files; tear the slice down; clean up; check.
         Writes ``<run_dir>/cleanup.json`` when ``run_dir`` is given."""
         started = self.started if self.started is not None else time.time()
@@ -289,22 +274,27 @@ class ResourceCleanupVerifier:
                 main.wait(self.grace_s)
         target = SliceTarget.of(slice_)
         orphans, waited = self._orphans(slice_, main)
-        escapes = self._escapes(slice_, target, tracer, started)
-        leftovers, home = self._leftover_files(run_dir, started, workload_uid, slice_.run_id)
+        escapes = self._escapes(slice_, target, tracer, started, user)
+        oom_kills = slice_.oom_kills()
         shmem = _shmem_charged(slice_)
 
         # Escapes first: on hybrid hosts one still sits in the slice's v1 directories.
-        if not self.keep_escapes:
+        if self.keep_escapes:
+            for record in escapes:
+                slice_.evict(record["pid"])
+        else:
             self._kill_escapes(escapes)
         teardown_error = None
         try:
             survivors = slice_.teardown()
         except SliceError as exc:
             survivors, teardown_error = set(), str(exc)
+        # Files after every process is gone: nothing can add or swap one any more.
+        leftovers, home = self._leftover_files(run_dir, started, user, private_fs)
         if self.remove_files:
-            for entry in leftovers + home:
-                _remove(Path(entry["path"]))
-        after = self._after_teardown(slice_, escapes, leftovers + home, survivors)
+            teardown_error = self._remove_files(run_dir, leftovers + home, private_fs) \
+                or teardown_error
+        after = self._after_teardown(slice_, escapes, survivors, user, private_fs)
         after["teardown_error"] = teardown_error
         after["clean"] = after["clean"] and teardown_error is None
 
@@ -312,8 +302,8 @@ class ResourceCleanupVerifier:
         issues += self._issues(orphans, escapes, leftovers, alerts, after)
         report = CleanupReport(
             orphans=orphans, escapes=escapes, leftover_files=leftovers, home_files=home,
-            shmem_charged_bytes=shmem, alerts=alerts, after_teardown=after,
-            grace_s=self.grace_s, waited_s=round(waited, 3),
+            shmem_charged_bytes=shmem, oom_kills=oom_kills, alerts=alerts,
+            after_teardown=after, grace_s=self.grace_s, waited_s=round(waited, 3),
             tracer=tracer.to_dict() if tracer else None,
             state_before=self.initial_state, state_after=self.capture_state(), issues=issues)
         if run_dir is not None:
@@ -336,16 +326,17 @@ class ResourceCleanupVerifier:
         return found, waited
 
     def _escapes(self, slice_: Slice, target: SliceTarget, tracer: Tracer | None,
-                 started: float) -> list[dict[str, Any]]:
+                 started: float, user: RunUser | None) -> list[dict[str, Any]]:
         """Processes of the run alive outside the slice: followed by the tracer, carrying the
-        run's marker, or descending from one of those."""
+        run's marker, running as the run's own UID, or descending from one of those."""
         if target.hierarchy is None:
             return []
         seen = tracer.seen_pids() if tracer else set()
-        marked = marked_pids(slice_.run_id)
         candidates = {p: ["tracer"] for p in seen}
-        for pid in marked:
+        for pid in marked_pids(slice_.run_id):
             candidates.setdefault(pid, []).append("marker")
+        for pid in uid_pids(user.uid) if user is not None and user.exact else ():
+            candidates.setdefault(pid, []).append("uid")
         now = time.time()
         escapes: dict[int, dict[str, Any]] = {}
         for pid, found_by in sorted(candidates.items()):
@@ -353,7 +344,7 @@ class ResourceCleanupVerifier:
                 continue
             desc = _describe(pid, now)
             # A pid only the tracer knew may have been reused by an unrelated process.
-            if desc is None or ("marker" not in found_by and desc["created"] < started - 1):
+            if desc is None or (found_by == ["tracer"] and desc["created"] < started - 1):
                 continue
             escapes[pid] = {**desc, "found_by": found_by}
             with contextlib.suppress(psutil.Error):
@@ -386,53 +377,83 @@ class ResourceCleanupVerifier:
             reap(pids, timeout=0.05)
             pids = {p for p in pids if _alive(p)}
 
-    def _leftover_files(self, run_dir: Path | None, started: float, workload_uid: int | None,
-                        run_id: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Leftovers: the private TMPDIR's contents, /dev/shm entries of the run, known
-        patterns new in /tmp. The private HOME's contents are listed apart (caches)."""
+    def _leftover_files(self, run_dir: Path | None, started: float, user: RunUser | None,
+                        private_fs: PrivateFs | None
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Leftovers: what is in the private /tmp and /dev/shm (the run's own), and what the
+        run's user owns in the host's /tmp, /var/tmp, /dev/shm and SysV IPC. The private
+        HOME's contents are listed apart (caches). Each says where it was."""
         now = time.time()
         leftovers: list[dict[str, Any]] = []
+        if private_fs is not None:
+            for seen_as, found in private_fs.leftovers().items():
+                leftovers += [_entry(e, f"{seen_as}/{e.name}", f"private {seen_as}", now)
+                              for e in found]
         home: list[dict[str, Any]] = []
-        if run_dir is not None:
-            for sub, into in (("tmp", leftovers), ("home", home)):
-                with contextlib.suppress(OSError):
-                    for path in sorted((Path(run_dir) / sub).iterdir()):
-                        if (entry := _entry(path, now, f"run {sub}")) is not None:
-                            into.append(entry)
-        before = set()
-        if self.initial_state is not None:
-            before = set(self.initial_state.temp_directories + self.initial_state.temp_files
-                         + self.initial_state.shm_entries)
-        for path in self._known_temp():
-            entry = _entry(path, now, "tmp")
-            if entry and str(path) not in before and now - entry["age_s"] >= started - 1:
-                leftovers.append(entry)
-        with contextlib.suppress(OSError):
-            for path in sorted(self.shm_dir.iterdir()):
-                entry = _entry(path, now, "shm")
-                if entry is None or str(path) in before:
-                    continue
-                new = now - entry["age_s"] >= started - 1
-                ours = (run_id in path.name
-                        or (new and any(fnmatch.fnmatchcase(path.name, p)
-                                        for p in self.patterns))
-                        or (new and workload_uid not in (None, 0)
-                            and entry["uid"] == workload_uid))
-                if ours:
-                    leftovers.append(entry)
+        # Without private mounts the workload's TMPDIR is the run directory's tmp/.
+        for sub, into in (("tmp", leftovers if private_fs is None else []), ("home", home)):
+            if run_dir is None:
+                break
+            with contextlib.suppress(OSError), safefs.open_dir(run_dir) as run_fd, \
+                    safefs.open_dir(sub, dir_fd=run_fd) as sub_fd:
+                into += [_entry(e, str(Path(run_dir) / sub / e.name), f"run {sub}", now)
+                         for e in safefs.entries(sub_fd)]
+        if user is None or user.uid == 0:
+            return leftovers, home
+        for directory in HOST_SHARED_DIRS:
+            with contextlib.suppress(OSError), safefs.open_dir(directory) as dir_fd:
+                for e in safefs.entries(dir_fd):
+                    # A shared --user: only what it made during the run (owner and time).
+                    if e.uid == user.uid and (user.exact or min(e.mtime, e.ctime) >= started - 1):
+                        leftovers.append(_entry(e, str(directory / e.name),
+                                                f"host {directory}", now))
+        if user.exact:
+            leftovers += sysv_ipc(user.uid)
         return leftovers, home
 
+    def _remove_files(self, run_dir: Path | None, files: list[dict[str, Any]],
+                      private_fs: PrivateFs | None) -> str | None:
+        """Delete what the run left, never following a path it could have changed: host and
+        HOME entries by name from a directory fd, SysV objects by id, the private areas by
+        unmounting them. Returns an error line, or None."""
+        try:
+            for entry in files:
+                where = entry["where"]
+                if where == "SysV IPC":
+                    remove_sysv_ipc(entry)
+                elif where.startswith("host "):
+                    with safefs.open_dir(where.removeprefix("host ")) as dir_fd:
+                        safefs.remove(dir_fd, Path(entry["path"]).name)
+                elif where.startswith("run ") and run_dir is not None:
+                    with safefs.open_dir(run_dir) as run_fd, \
+                            safefs.open_dir(where.removeprefix("run "), dir_fd=run_fd) as sub_fd:
+                        safefs.remove(sub_fd, Path(entry["path"]).name)
+            if private_fs is not None:
+                private_fs.remove()
+        except (OSError, IsolationError) as exc:
+            return f"cannot remove the run's files: {exc}"
+        return None
+
     def _after_teardown(self, slice_: Slice, escapes: list[dict[str, Any]],
-                        files: list[dict[str, Any]], survivors: set[int]) -> dict[str, Any]:
+                        survivors: set[int], user: RunUser | None,
+                        private_fs: PrivateFs | None) -> dict[str, Any]:
         """Check that nothing of the run remains anywhere."""
         marked = sorted(p for p in marked_pids(slice_.run_id) if _alive(p))
         escaped = sorted(r["pid"] for r in escapes if _alive(r["pid"]))
         dirs = (sorted(str(d) for d in slice_.dirs.values() if d.exists())
                 if isinstance(slice_, CgroupSlice) else [])
-        left = sorted(f["path"] for f in files if os.path.lexists(f["path"]))
+        left: list[str] = []
+        if self.remove_files and user is not None and user.exact:
+            host, _ = self._leftover_files(None, 0.0, user, None)
+            left = sorted(f["path"] for f in host)
+        if self.remove_files and private_fs is not None and private_fs.mounted:
+            left.append(str(private_fs.root))
         after = {"slice_survivors": sorted(survivors), "marked_alive": marked,
                  "escapes_alive": escaped, "cgroup_dirs_left": dirs, "files_left": left}
+        if self.keep_escapes:  # alive on purpose
+            after["escapes_alive"] = []
         after["clean"] = not any(after.values())
+        after["escapes_kept"] = escaped if self.keep_escapes else []
         return after
 
     def _alerts(self, orphans: list[dict[str, Any]], leftovers: list[dict[str, Any]]

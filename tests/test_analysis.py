@@ -102,10 +102,33 @@ def test_short_run_is_inconclusive_and_exits_zero(tmp_path):
     assert any("inconclusive" in r for r in res.recommendations)
 
 
-def test_missing_cleanup_is_noted(tmp_path):
+def test_missing_cleanup_is_incomplete(tmp_path):
+    """No cleanup.json (the harness was killed): the run cannot be judged, exit 3."""
     res = analyze(_run(tmp_path, cleanup=None))
-    assert any(f.level == "note" and "cleanup" in f.message for f in res.findings)
-    assert res.exit_code == 0
+    assert any(f.level == "incomplete" and "never verified" in f.message for f in res.findings)
+    assert res.exit_code == 3 and not res.overall_success
+
+
+def test_disk_error_is_incomplete(tmp_path):
+    res = analyze(_run(tmp_path, run_extra={"disk_error": "cannot write samples.jsonl: full"}))
+    assert [f.check for f in res.findings if f.level == "incomplete"] == ["cleanup"]
+    assert res.exit_code == 3
+
+
+@pytest.mark.parametrize("end, finding", [
+    ({"returncode": 7, "signal": None, "ended_by": "itself"}, "exited with status 7"),
+    ({"returncode": -11, "signal": "SIGSEGV", "ended_by": "itself"}, "killed by SIGSEGV"),
+    ({"returncode": -15, "signal": "SIGTERM", "ended_by": "harness"}, None),
+    ({"returncode": 0, "signal": None, "ended_by": "itself"}, None),
+])
+def test_workload_end_is_judged(tmp_path, end, finding):
+    res = analyze(_run(tmp_path, run_extra={"workload_exit": end}))
+    found = [f for f in res.findings if f.check == "workload"]
+    if finding is None:
+        assert found == []
+    else:
+        assert found[0].level == "critical" and finding in found[0].message
+        assert res.exit_code == 1
 
 
 def test_failed_operations_over_limit_are_critical(tmp_path):

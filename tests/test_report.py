@@ -64,7 +64,8 @@ def test_junit_fails_the_failing_checks(leaky):
     run_dir, res = leaky
     root = ET.fromstring(write_all(res, run_dir, ["junit"])[0].read_text())
     cases = {c.get("name"): c for c in root.iter("testcase")}
-    assert list(cases) == ["trend", "orphans", "escapes", "files", "operations"]
+    assert list(cases) == ["trend", "orphans", "escapes", "files", "operations", "workload",
+                           "processes", "cleanup"]
     failed = {n for n, c in cases.items() if c.find("failure") is not None}
     assert failed == {"trend", "orphans", "files"}
     assert root.get("failures") == "3"
@@ -124,8 +125,9 @@ def test_compare_latency_with_mann_whitney(tmp_path):
 
 def test_commands_exit_codes_and_bad_input(tmp_path, capsys):
     run_dir = make_run(tmp_path / "r", leak=0.0, cleanup=None)
-    assert report_command(run_dir, ["json", "text"]) == 0
+    assert report_command(run_dir, ["json", "text"]) == 3  # no cleanup.json: INCOMPLETE
     out = capsys.readouterr().out
+    assert "INCOMPLETE" in out
     assert "report.json" in out and (run_dir / "report.txt").exists()
     assert not (run_dir / "report.html").exists()
     assert compare_command(run_dir, run_dir) == 0

@@ -18,7 +18,7 @@ import pytest
 from sandbox.host import discover, open_slice
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
-from sandbox.sampler.profiler import RECORD_FIELDS
+from sandbox.sampler.profiler import RECORD_FIELDS, tmp_usage
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
 # PAUSE_S), says "done" and holds the memory.
@@ -69,7 +69,7 @@ def close_pipes(proc) -> None:
 def measure_50mb(slice_, tmp_path):
     profiler = MemoryProfiler(sample_interval=0.05)
     proc = spawn(slice_, 50)
-    profiler.start(slice_, tmp_path / "samples.jsonl", tmp_dir=tmp_path)
+    profiler.start(slice_, tmp_path / "samples.jsonl", tmp_usage=lambda: tmp_usage(tmp_path))
     try:
         before = settled(profiler, 0.05)
         go(proc)

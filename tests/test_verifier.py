@@ -26,7 +26,7 @@ SEED_STATE_FIELDS = {"timestamp", "total_processes", "browser_processes", "temp_
 
 def start(run, name: str, *args: str) -> tuple[subprocess.Popen, list[int]]:
     """Run a control to the end of its main process; returns it and the pids it printed."""
-    proc = run.slice_.spawn(control(name, *args), env=run.env, stdout=subprocess.PIPE)
+    proc = run.spawn(control(name, *args), root=name == "escape", stdout=subprocess.PIPE)
     out, _ = proc.communicate(timeout=30)
     return proc, [int(x) for x in out.split()] if name != "tmpfiles" else out.decode().split()
 
@@ -42,10 +42,10 @@ def test_clean_run(needs_cgroups, tmp_path):
     verifier = ResourceCleanupVerifier(grace_s=2.0)
     with control_run(needs_cgroups, tmp_path) as run:
         verifier.capture_initial_state()
-        proc = run.slice_.spawn([sys.executable, "-c", "print('ok')"], env=run.env,
-                                stdout=subprocess.DEVNULL)
+        proc = run.spawn([sys.executable, "-c", "print('ok')"], stdout=subprocess.DEVNULL)
         proc.wait(30)
-        report = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc)
+        report = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
+                                 private_fs=run.private_fs)
         data = report.to_dict()
         assert_nothing_left(run)
     assert data["cleanup_successful"] is True
@@ -63,7 +63,8 @@ def test_orphan_is_found_named_and_killed(needs_cgroups, tmp_path):
     with control_run(needs_cgroups, tmp_path) as run:
         verifier.capture_initial_state()
         proc, [orphan] = start(run, "orphan")
-        data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc).to_dict()
+        data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
+                                 private_fs=run.private_fs).to_dict()
         assert_nothing_left(run, [orphan])
     [found] = data["process_cleanup"]["orphans"]
     assert (found["pid"], found["comm"]) == (orphan, Path(sys.executable).name[:15])
@@ -92,7 +93,7 @@ def test_escape_is_found_with_its_destination_and_killed(needs_cgroups, tmp_path
             if tracer:
                 tracer.stop()
         data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc,
-                               tracer=tracer or None).to_dict()
+                               tracer=tracer or None, private_fs=run.private_fs).to_dict()
         assert_nothing_left(run, [escaped])
     [found] = data["escapes"]
     assert (found["pid"], found["cgroup"], found["killed"]) == (escaped, "/", True)
@@ -111,7 +112,8 @@ def test_leftover_files_are_found_sized_and_removed(needs_cgroups, tmp_path):
     with control_run(needs_cgroups, tmp_path) as run:
         verifier.capture_initial_state()
         proc, paths = start(run, "tmpfiles")
-        data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc).to_dict()
+        data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
+                                 private_fs=run.private_fs).to_dict()
         assert_nothing_left(run)
     files = data["file_cleanup"]
     assert sorted(files["remaining_temp_files"]) == sorted(paths)
@@ -142,9 +144,10 @@ def test_known_tmp_pattern_before_the_run_is_not_a_leftover(needs_cgroups, tmp_p
         verifier = ResourceCleanupVerifier(grace_s=0.5)
         with control_run(needs_cgroups, tmp_path) as run:
             verifier.capture_initial_state()
-            proc = run.slice_.spawn(["true"], env=run.env)
+            proc = run.spawn(["true"])
             proc.wait(30)
-            data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc).to_dict()
+            data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
+                                 private_fs=run.private_fs).to_dict()
         assert str(old) not in data["file_cleanup"]["remaining_temp_files"]
         assert old.exists()
     finally:

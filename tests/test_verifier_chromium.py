@@ -1,10 +1,9 @@
-"""The verifier on the real screenshot workload (Playwright + system Chromium as nobody):
-a clean run leaves nothing, and the injected escape is found, traced and killed."""
+"""The verifier on the real screenshot workload (Playwright + system Chromium as a UID of the
+run's own): a clean run leaves nothing, and the injected escape is found, traced and killed."""
 
 from __future__ import annotations
 
 import json
-import pwd
 
 import psutil
 import pytest
@@ -12,14 +11,9 @@ import pytest
 from sandbox.host.slice import marked_pids
 from sandbox.tracer import start_tracer
 from sandbox.verifier import ResourceCleanupVerifier
-from sandbox.workloads.launcher import DEFAULT_USER
 from sandbox.workloads.screenshot import ScreenshotSpec
 
 from .workload_helpers import screenshot_run
-
-
-def nobody_uid() -> int:
-    return pwd.getpwnam(DEFAULT_USER).pw_uid
 
 
 def test_clean_chromium_run(needs_cgroups, needs_chromium):
@@ -34,7 +28,7 @@ def test_clean_chromium_run(needs_cgroups, needs_chromium):
         finally:
             tracer.stop()
         report = verifier.verify(run.slice, run_dir=run.run_dir, main=run.workload.proc,
-                                 tracer=tracer, workload_uid=nobody_uid())
+                                 tracer=tracer, user=run.user, private_fs=run.private_fs)
         data = report.to_dict()
         assert not marked_pids(run.run_id)
         events = (run.run_dir / "events.jsonl").read_text().splitlines()
@@ -61,7 +55,7 @@ def test_injected_escape_in_chromium_run(needs_cgroups, needs_chromium):
         finally:
             tracer.stop()
         data = verifier.verify(run.slice, run_dir=run.run_dir, main=run.workload.proc,
-                               tracer=tracer).to_dict()
+                               tracer=tracer, private_fs=run.private_fs).to_dict()
         escaped = [e["pid"] for e in data["escapes"]]
         assert not marked_pids(run.run_id)
     assert escaped, data["issues_found"]

@@ -92,15 +92,20 @@ def test_escape_injection_leaves_the_slice(needs_cgroups, needs_chromium):
 
 
 def test_tmpfile_injection_leaves_files(needs_cgroups, needs_chromium):
-    """Files named after the run remain in the private TMPDIR and /dev/shm after the run."""
+    """Files named after the run remain in its private /tmp and /dev/shm after the run, and
+    nothing reaches the host's /dev/shm."""
     spec = ScreenshotSpec(duration_s=3, operations_per_minute=60, inject=["tmpfile"])
     with screenshot_run(needs_chromium, spec) as run:
         code = run.wait_exit(60)
         ops = run.workload.operations
-        in_tmp = sorted((run.run_dir / "tmp").glob(f"sandbox-{run.run_id}-leak-*"))
-        in_shm = {p: p.stat().st_size for p in SHM_DIR.glob(f"sandbox-{run.run_id}-leak-*")}
+        left = run.private_fs.leftovers()
+        in_tmp = [e for e in left["/tmp"] if e.name.startswith(f"sandbox-{run.run_id}-leak-")]
+        in_shm = {e.name: e.size for e in left["/dev/shm"]
+                  if e.name.startswith(f"sandbox-{run.run_id}-leak-")}
+        on_host = list(SHM_DIR.glob(f"sandbox-{run.run_id}-*"))
     assert code == 0, run.log()
     assert ops > 0
     assert len(in_tmp) == len(in_shm) == ops
     assert all(size > 0 for size in in_shm.values())
-    assert not list(SHM_DIR.glob(f"sandbox-{run.run_id}-*"))  # the helper cleaned up
+    assert on_host == []
+    assert all(e.uid == run.user.uid for e in in_tmp)

@@ -1,5 +1,5 @@
-"""The launcher for real: any command in a slice as nobody with a private HOME/TMPDIR and an
-optional network namespace; the stdout reader; bad input as one clear line."""
+"""The launcher for real: any command in a slice as a UID of its own with a private HOME, /tmp
+and /dev/shm and an optional network namespace; the stdout reader; bad input as one line."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pytest
 
 from sandbox.host import open_slice
 from sandbox.host.cgroups import CgroupLayout
+from sandbox.host.slice import resolve_user
 from sandbox.workloads.launcher import (
     LaunchError,
     Workload,
@@ -23,13 +24,14 @@ from sandbox.workloads.launcher import (
     launch_screenshot,
     python_module,
 )
+from sandbox.workloads.logfile import CappedLog
 from sandbox.workloads.network import NETNS_DIR
 from sandbox.workloads.screenshot import ScreenshotSpec
 
-from .workload_helpers import new_run_dir
+from .workload_helpers import new_run_dir, run_isolation
 
 REPORT = ("id -un; echo HOME=$HOME; echo TMPDIR=$TMPDIR; echo MARK=$SANDBOX_RUN_ID; "
-          "cat /proc/self/cgroup; cat /proc/net/dev")
+          "stat -c %u /tmp/. /dev/shm/.; touch /tmp/mine; cat /proc/self/cgroup; cat /proc/net/dev")
 
 
 @pytest.fixture
@@ -40,19 +42,24 @@ def run_dir():
 
 
 @pytest.mark.parametrize("network", ["isolated", "host"])
-def test_command_runs_as_nobody_in_the_slice(needs_cgroups, run_dir, network):
+def test_command_runs_as_its_own_user_in_the_slice(needs_cgroups, run_dir, network):
     run_id = f"test-{secrets.token_hex(4)}"
-    with open_slice(run_id, needs_cgroups.cgroup) as slice_:
-        workload = launch_command(slice_, ["sh", "-c", REPORT], run_dir, network=network)
+    with run_isolation(run_id, run_dir) as (user, private_fs), \
+            open_slice(run_id, needs_cgroups.cgroup) as slice_:
+        workload = launch_command(slice_, ["sh", "-c", REPORT], run_dir, network=network,
+                                  user=user, private_fs=private_fs)
         assert workload.proc.wait(timeout=30) == 0
         workload.close()
+        left = private_fs.leftovers()
     log = (run_dir / "workload.log").read_text()
-    assert log.splitlines()[:4] == ["nobody", f"HOME={run_dir.resolve()}/home",
-                                    f"TMPDIR={run_dir.resolve()}/tmp", f"MARK={run_id}"]
+    assert log.splitlines()[:6] == [user.name, f"HOME={run_dir.resolve()}/home",
+                                    "TMPDIR=/tmp", f"MARK={run_id}", "0", "0"]
+    assert [e.name for e in left["/tmp"]] == ["mine"] and left["/tmp"][0].uid == user.uid
+    assert not Path("/tmp/mine").exists()
     assert f"0::/sandbox-{run_id}" in log or f"/sandbox-{run_id}\n" in log
     interfaces = {line.split(":")[0].strip() for line in log.split("Inter-|")[1].splitlines()[2:]}
     assert (interfaces == {"lo"}) == (network == "isolated")
-    assert (run_dir / "tmp").stat().st_uid == 65534
+    assert (run_dir / "home").stat().st_uid == user.uid
     assert not (NETNS_DIR / f"sandbox-{run_id}").exists()
 
 
@@ -61,8 +68,9 @@ def test_stdout_reader_splits_operations_records_and_noise(run_dir):
              {"op": 1, "t": 2.0, "ok": False}, {"kind": "summary", "operations": 2}]
     stream = io.BytesIO(b"".join(json.dumps(x).encode() + b"\n" for x in lines)
                         + b"a stray print\n" + b'{"op": 2, "t": 3.0')  # cut mid-write
-    workload = Workload(proc=None, run_dir=run_dir)
+    workload = Workload(proc=None, run_dir=run_dir, log=CappedLog(run_dir / "workload.log"))
     _read_operations(stream, run_dir, workload)
+    workload.log.close()
     ops = (run_dir / "operations.jsonl").read_text().splitlines()
     assert [json.loads(x)["op"] for x in ops] == [0, 1]
     assert workload.operations == 2
@@ -76,21 +84,26 @@ def test_launch_errors_are_one_line(needs_cgroups, run_dir, tmp_path):
         with pytest.raises(LaunchError, match="unknown user"):
             launch_command(slice_, ["true"], run_dir, user="no-such-user-xyz")
         with pytest.raises(LaunchError, match="no command"):
-            launch_command(slice_, [], run_dir)
+            launch_command(slice_, [], run_dir, user="nobody")
         with pytest.raises(LaunchError, match="network 'bridge'"):
-            launch_command(slice_, ["true"], run_dir, network="bridge")
+            launch_command(slice_, ["true"], run_dir, network="bridge", user="nobody")
         private = tmp_path / "private"  # pytest's tmp_path is 0700: nobody cannot reach it
         private.mkdir()
-        with pytest.raises(LaunchError, match="not searchable by user nobody"):
-            launch_command(slice_, ["true"], private)
+        with pytest.raises(LaunchError, match="not searchable by the workload's user"):
+            launch_command(slice_, ["true"], private, user="nobody")
+        under_tmp = tmp_path / "runs" / "r1"  # the private /tmp would hide it
+        under_tmp.mkdir(parents=True)
+        with run_isolation(run_id, run_dir) as (user, private_fs), \
+                pytest.raises(LaunchError, match="is inside /tmp"):
+            launch_command(slice_, ["true"], under_tmp, user=user, private_fs=private_fs)
     none_slice = open_slice(run_id, CgroupLayout(mode="none", reason="test"))
     with pytest.raises(LaunchError, match="needs a cgroup slice"):
-        launch_screenshot(none_slice, ScreenshotSpec(inject=["escape"]), run_dir)
+        launch_screenshot(none_slice, ScreenshotSpec(inject=["escape"]), run_dir, user=None)
 
 
 def test_python_module_for_root_is_this_interpreter():
     assert python_module("x.y", None) == [sys.executable, "-m", "x.y"]
-    argv = python_module("x.y", "nobody")
+    argv = python_module("x.y", resolve_user("nobody"))
     assert argv[-1] == "x.y" and Path(argv[0]).name.startswith("python")
 
 

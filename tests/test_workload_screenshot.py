@@ -36,7 +36,7 @@ def test_clean_run_30s_at_60_per_minute(needs_cgroups, needs_chromium):
             time.sleep(0.2)
         code = run.wait_exit(60)
         left_in_slice = run.slice.pids()
-        left_in_tmp = sorted(p.name for p in (run.run_dir / "tmp").iterdir())
+        left_in_tmp = [e.name for e in run.private_fs.leftovers()["/tmp"]]
         ops, summary = run.operations(), run.workload.summary
         shm = list(SHM_DIR.glob(f"sandbox-{run.run_id}-*"))
 
@@ -92,7 +92,8 @@ def test_isolated_network_cannot_reach_outside(needs_cgroups, needs_chromium):
         while run.workload.operations < len(urls) and time.monotonic() < deadline:
             time.sleep(0.1)
         code = run.workload.stop(timeout=20)
-        run.workload.reader.join(10)
+        for reader in run.workload.readers:
+            reader.join(10)
         ops, summary = run.operations(), run.workload.summary
     assert code == 0, run.log()
     assert summary["stopped_by"] == "SIGTERM"

@@ -20,9 +20,10 @@ from pathlib import Path
 import psutil
 
 from sandbox.host import HostFacts, Slice, open_slice
+from sandbox.host.isolation import PrivateFs, RunUser, allocate_user, release_user
 from sandbox.host.reaper import reap
 from sandbox.host.slice import marked_pids
-from sandbox.workloads.launcher import DEFAULT_USER, Workload, launch_screenshot
+from sandbox.workloads.launcher import Workload, launch_screenshot
 from sandbox.workloads.network import NETNS_DIR
 from sandbox.workloads.screenshot import ScreenshotSpec
 from sandbox.workloads.screenshot.inject import SHM_DIR
@@ -34,6 +35,8 @@ class Run:
     run_dir: Path
     slice: Slice
     workload: Workload
+    user: RunUser
+    private_fs: PrivateFs
 
     def operations(self) -> list[dict]:
         path = self.run_dir / "operations.jsonl"
@@ -49,7 +52,8 @@ class Run:
 
     def wait_exit(self, timeout: float) -> int:
         code = self.workload.proc.wait(timeout=timeout)
-        self.workload.reader.join(10)
+        for reader in self.workload.readers:
+            reader.join(10)
         return code
 
     def log(self) -> str:
@@ -67,8 +71,9 @@ def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 
 
 
 def new_run_dir() -> Path:
-    """A run directory the workload's user (nobody) can reach (pytest's tmp_path is 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="sandbox-test-run-"))
+    """A run directory the workload's user can reach (pytest's tmp_path is 0700) and see (not
+    under /tmp, which its private /tmp covers)."""
+    path = Path(tempfile.mkdtemp(prefix="sandbox-test-run-", dir="/var/tmp"))
     path.chmod(stat.S_IRWXU | stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH)
     return path
 
@@ -87,18 +92,22 @@ def kill_marked(run_id: str) -> set[int]:
 
 
 @contextlib.contextmanager
-def screenshot_run(facts: HostFacts, spec: ScreenshotSpec,
-                   user: str | int | None = DEFAULT_USER) -> Iterator[Run]:
+def screenshot_run(facts: HostFacts, spec: ScreenshotSpec) -> Iterator[Run]:
+    """The screenshot workload as a run makes it: a UID of its own, private /tmp and
+    /dev/shm (``Run.private_fs``), its own slice."""
     run_id = f"test-{secrets.token_hex(4)}"
     run_dir = new_run_dir()
     spec.chromium = facts.chromium or spec.chromium
     slice_ = open_slice(run_id, facts.cgroup)
     workload = None
     try:
-        with slice_:
-            workload = launch_screenshot(slice_, spec, run_dir, user=user)
-            yield Run(run_id, run_dir, slice_, workload)
-            workload.stop(timeout=10.0)
+        with run_isolation(run_id, run_dir) as (user, private_fs):
+            with slice_:
+                workload = launch_screenshot(slice_, spec, run_dir, user=user,
+                                             private_fs=private_fs)
+                yield Run(run_id, run_dir, slice_, workload, user, private_fs)
+                workload.stop(timeout=10.0)
+            kill_marked(run_id)
     finally:
         if workload is not None:
             workload.close()
@@ -151,3 +160,17 @@ def chromium_processes() -> dict[int, tuple[str, int]]:
         if exe in CHROMIUM_NAMES:
             found[int(entry.name)] = (exe, netns)
     return found
+
+
+@contextlib.contextmanager
+def run_isolation(run_id: str, run_dir: Path) -> Iterator[tuple[RunUser, PrivateFs]]:
+    """A UID of the run's own and its private /tmp and /dev/shm, released afterwards (call
+    once every process of the run is gone)."""
+    user = allocate_user(run_id)
+    private_fs = PrivateFs(f"sandbox-{run_id}", 256 * 2**20)
+    try:
+        private_fs.create(user, run_dir / "home")
+        yield user, private_fs
+    finally:
+        private_fs.remove()
+        release_user(user)

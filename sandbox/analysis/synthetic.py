@@ -54,10 +54,13 @@ def write_run(
     pids: int = 21,
     ops_every_s: float = 3.0,
     cleanup: dict[str, Any] | None = None,
+    run_extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a run directory (run.json, samples.jsonl, operations.jsonl, cleanup.json) for tests."""
+    """Write a run directory (run.json, samples.jsonl, operations.jsonl, cleanup.json) for tests;
+    ``run_extra`` adds keys to run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = {"backend": "synthetic", "host": {"name": "test"}, "config": {"scenario": "synthetic"}}
+    run = {"backend": "synthetic", "host": {"name": "test"}, "config": {"scenario": "synthetic"},
+           **(run_extra or {})}
     (run_dir / "run.json").write_text(json.dumps(run))
     with (run_dir / "samples.jsonl").open("w") as f:
         for ti, a in zip(t, anon_mb, strict=True):

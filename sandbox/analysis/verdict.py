@@ -1,7 +1,9 @@
 """Thresholds, severity, findings per check, the exit-code mapping and recommendations.
 
 Exit codes live in ONE place, :func:`exit_code`:
-0 no issue; 1 critical; 2 warnings (3, harness error, is raised by the CLI, not decided here).
+0 no issue; 1 critical; 2 warnings; 3 incomplete (the run's cleanup was not verified: harness
+killed, disk full). Bad input and hosts that cannot make a run are raised as HarnessError
+(also 3) before any analysis.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
 
-CHECKS = ("trend", "orphans", "escapes", "files", "operations")
-LEVELS = ("critical", "warning", "note")
+CHECKS = ("trend", "orphans", "escapes", "files", "operations", "workload", "processes",
+          "cleanup")
+#: ``incomplete``: the run cannot be judged (exit 3, whatever else was found).
+LEVELS = ("incomplete", "critical", "warning", "note")
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,11 @@ def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
         out.append(Finding("trend", "note", f"{v.signal}: {v.label} ({why})"))
     for name, tr in r.resource_trends.items():
         if tr.label == "leak":
-            check = "orphans" if name == "processes" else "files"
+            check = "processes" if name == "processes" else "files"
             out.append(Finding(check, "warning", f"{name} keep growing: {tr.slope:.3g}/s"))
+    out += _workload_end(r)
     if r.oom_kills:
-        out.append(Finding("trend", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))
+        out.append(Finding("workload", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))
     # Crossing the user's working-set threshold is a warning; the sampler's 30 s growth-rate
     # alerts are live signals that GC sawtooth trips on clean runs: reported, the robust
     # verdict decides.
@@ -88,8 +93,7 @@ def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
                            f"{len(rates)} growth-rate alert(s) over 30 s windows during the run "
                            "(live signal; the leak verdict above decides)"))
     c = r.cleanup
-    if not c.available:
-        out.append(Finding("orphans", "note", "no cleanup.json: cleanup was not verified"))
+    out += _incomplete(r)
     if c.escapes:
         out.append(Finding("escapes", "critical",
                            f"{len(c.escapes)} process(es) escaped the run's cgroup: "
@@ -114,9 +118,40 @@ def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
     return out
 
 
+def _workload_end(r: AnalysisResult) -> list[Finding]:
+    """A workload that ended by itself with a non-zero status or a signal crashed."""
+    end = r.run.get("workload_exit")
+    if not isinstance(end, dict) or end.get("ended_by") != "itself":
+        return []
+    if end.get("signal"):
+        return [Finding("workload", "critical",
+                        f"the workload was killed by {end['signal']} before its end")]
+    if end.get("returncode"):
+        return [Finding("workload", "critical",
+                        f"the workload exited with status {end['returncode']}")]
+    return []
+
+
+def _incomplete(r: AnalysisResult) -> list[Finding]:
+    """Why the run cannot be judged: its cleanup was never verified (the harness was killed),
+    or the disk filled up during the run."""
+    out = []
+    if not r.cleanup.available:
+        out.append(Finding("cleanup", "incomplete",
+                           "INCOMPLETE: no cleanup.json, the run's cleanup was never verified "
+                           "(harness killed?); run sandbox cleanup"))
+    if r.run.get("disk_error"):
+        out.append(Finding("cleanup", "incomplete",
+                           f"INCOMPLETE: {r.run['disk_error']} (the run ended early)"))
+    return out
+
+
 def exit_code(findings: list[Finding]) -> int:
-    """0 no issue; 1 any critical finding; 2 any warning. Notes (inconclusive, step) never fail."""
+    """0 no issue; 1 any critical finding; 2 any warning; 3 incomplete. Notes (inconclusive,
+    step) never fail."""
     levels = {f.level for f in findings}
+    if "incomplete" in levels:
+        return 3
     if "critical" in levels:
         return 1
     return 2 if "warning" in levels else 0

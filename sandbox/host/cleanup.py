@@ -1,17 +1,29 @@
-"""``sandbox cleanup``: remove the slices of harnesses that died without tearing down."""
+"""``sandbox cleanup``: remove what a harness that died without tearing down left behind: its
+slice and every process in it or running as the run's own UID, the run's private tmpfs, files
+that UID owns in the host's shared temp directories and the run's HOME, and the UID's lock."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox.host import safefs
+from sandbox.host.isolation import (
+    HOST_SHARED_DIRS,
+    IsolationError,
+    RunUser,
+    release_user,
+    remove_private_fs,
+    remove_sysv_ipc,
+    sysv_ipc,
+    uid_pids,
+)
 from sandbox.host.reaper import reap
-from sandbox.host.registry import SliceRecord, short_tmp_dir, stale_records
+from sandbox.host.registry import SliceRecord, stale_records
 from sandbox.host.slice import SliceError, _read_pids, _rmtree_cgroup, marked_pids
 
 
@@ -20,6 +32,8 @@ class CleanedSlice:
     name: str
     killed: list[int] = field(default_factory=list)
     removed_dirs: list[str] = field(default_factory=list)
+    removed_files: list[str] = field(default_factory=list)
+    run_dir: str | None = None
     error: str | None = None
 
 
@@ -28,6 +42,8 @@ def _slice_pids(record: SliceRecord) -> set[int]:
     for directory in record.dirs:
         for root, _, _ in os.walk(directory):
             pids |= _read_pids(Path(root) / "cgroup.procs")
+    if record.uid is not None:
+        pids |= uid_pids(record.uid)
     return pids | marked_pids(record.marker)
 
 
@@ -48,8 +64,25 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> list[int]:
     return sorted(killed)
 
 
+def _remove_owned_files(record: SliceRecord) -> list[str]:
+    """Entries the run's UID owns in the host's shared temp directories and in the run's
+    HOME, removed by name from a directory fd (never following a link)."""
+    places = [*HOST_SHARED_DIRS]
+    if record.run_dir:
+        places.append(Path(record.run_dir) / "home")
+    removed = []
+    for directory in places:
+        with contextlib.suppress(OSError), safefs.open_dir(directory.parent) as parent_fd, \
+                safefs.open_dir(directory.name, dir_fd=parent_fd) as dir_fd:
+            for entry in safefs.entries(dir_fd):
+                if entry.uid == record.uid:
+                    safefs.remove(dir_fd, entry.name)
+                    removed.append(str(directory / entry.name))
+    return removed
+
+
 def clean_record(record: SliceRecord) -> CleanedSlice:
-    result = CleanedSlice(record.name)
+    result = CleanedSlice(record.name, run_dir=record.run_dir)
     result.killed = _kill_all(record)
     reap(result.killed)  # those reparented to this harness (a subreaper) would stay zombies
     try:
@@ -61,10 +94,18 @@ def clean_record(record: SliceRecord) -> CleanedSlice:
             with contextlib.suppress(OSError):
                 os.rmdir(record.harness_leaf)
                 result.removed_dirs.append(record.harness_leaf)
-    except SliceError as exc:
+        if record.private_fs:
+            remove_private_fs(Path(record.private_fs))
+    except (SliceError, IsolationError) as exc:
         result.error = str(exc)
         return result
-    shutil.rmtree(short_tmp_dir(record.marker), ignore_errors=True)
+    if record.uid is not None:
+        result.removed_files = _remove_owned_files(record)
+        for obj in sysv_ipc(record.uid):
+            remove_sysv_ipc(obj)
+            result.removed_files.append(obj["path"])
+        if not uid_pids(record.uid):
+            release_user(RunUser(record.uid, record.uid, "", dynamic=True))
     record.delete()
     return result
 

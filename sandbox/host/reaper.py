@@ -28,7 +28,7 @@ def die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _state(pid: int) -> str | None:
+def state(pid: int) -> str | None:
     """The one-letter process state from /proc, None when the pid is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
@@ -51,7 +51,7 @@ def reap(pids: Iterable[int], timeout: float = 2.0) -> set[int]:
             try:
                 done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                if _state(pid) != "Z":  # gone, or alive and not ours: nothing to reap
+                if state(pid) != "Z":  # gone, or alive and not ours: nothing to reap
                     pending.discard(pid)
                 continue
             if done:

@@ -24,12 +24,6 @@ def state_dir() -> Path:
     return Path(os.environ.get("SANDBOX_STATE_DIR", "/run/sandbox"))
 
 
-def short_tmp_dir(run_id: str) -> Path:
-    """A run's TMPDIR when its run directory is too deep for Chromium's socket paths; named by
-    the run so ``sandbox cleanup`` can remove it after a killed harness."""
-    return Path("/tmp") / f"{SLICE_PREFIX}tmp-{run_id}"
-
-
 @dataclass
 class SliceRecord:
     name: str
@@ -39,6 +33,9 @@ class SliceRecord:
     marker: str
     dirs: list[str] = field(default_factory=list)
     harness_leaf: str | None = None
+    uid: int | None = None  # the run's own UID (a dynamic user), released by cleanup
+    private_fs: str | None = None  # the run's tmpfs mount point
+    run_dir: str | None = None  # where cleanup finishes the reports of a killed harness
 
     @property
     def path(self) -> Path:
@@ -46,6 +43,7 @@ class SliceRecord:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.chmod(0o700)  # workloads must not see other runs' records
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(self)))
         os.replace(tmp, self.path)

@@ -14,6 +14,7 @@ import pwd
 import select
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from pathlib import Path
 import psutil
 
 from sandbox.host.cgroups import UNIFIED, CgroupLayout
-from sandbox.host.reaper import become_subreaper, reap
+from sandbox.host.isolation import RunUser
+from sandbox.host.reaper import become_subreaper, reap, state
 from sandbox.host.registry import SLICE_PREFIX, SliceRecord, this_harness
 
 MARKER_ENV = "SANDBOX_RUN_ID"
@@ -53,13 +55,15 @@ def _read_pids(procs: Path) -> set[int]:
         return set()
 
 
-def resolve_user(user: str | int | None) -> pwd.struct_passwd | None:
-    if user is None:
-        return None
+def resolve_user(user: RunUser | str | int | None) -> RunUser | None:
+    """The credentials for ``user``: a RunUser as is, an account name or UID from passwd."""
+    if user is None or isinstance(user, RunUser):
+        return user
     try:
-        return pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
+        account = pwd.getpwuid(user) if isinstance(user, int) else pwd.getpwnam(user)
     except KeyError as exc:
         raise SliceError(f"unknown user {user!r}") from exc
+    return RunUser(account.pw_uid, account.pw_gid, account.pw_name, dynamic=False)
 
 
 class Slice:
@@ -116,16 +120,26 @@ class Slice:
     def reap(self, pids: set[int]) -> None:
         """Reap the run's dead processes that were reparented to the harness, including
         those that died before anyone listed them (found among our zombie children)."""
-        own = {p.pid for p in self.spawned}
-        reap(pids - own)
+        reap(pids - {p.pid for p in self.spawned})
         for _ in range(100):
-            zombies = {
-                child.pid for child in psutil.Process().children()
-                if child.pid not in own and _is_zombie(child) and self._owned_zombie(child.pid)
-            }
-            if not zombies:
+            if not self.reap_orphans():
                 return
+
+    def reap_orphans(self) -> int:
+        """Reap the run's zombies among the harness's children now (the harness is their
+        subreaper); never a process the harness spawned itself. Returns how many."""
+        own = {p.pid for p in self.spawned}
+        zombies = {pid for pid in _children() if pid not in own
+                   and state(pid) == "Z" and self._owned_zombie(pid)}
+        if zombies:
             reap(zombies, timeout=0.1)
+        return len(zombies)
+
+    def reap_continuously(self, stop: threading.Event, interval: float = 0.2) -> None:
+        """Reap orphaned zombies every ``interval`` until ``stop`` (a thread's target): they
+        would count against pids.max and in the process trend until teardown."""
+        while not stop.wait(interval):
+            self.reap_orphans()
 
     def _owned_zombie(self, pid: int) -> bool:
         return pid in self.seen
@@ -137,7 +151,7 @@ class Slice:
         *,
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
-        user: str | int | None = None,
+        user: RunUser | str | int | None = None,
         stdin: int | None = subprocess.DEVNULL,
         stdout: int | object | None = None,
         stderr: int | object | None = None,
@@ -157,8 +171,8 @@ class Slice:
                 before_exec()
             if account is not None:
                 os.setgroups([])
-                os.setgid(account.pw_gid)
-                os.setuid(account.pw_uid)
+                os.setgid(account.gid)
+                os.setuid(account.uid)
 
         try:
             proc = subprocess.Popen(
@@ -203,6 +217,14 @@ class Slice:
                 return False
             time.sleep(0.01)
         return True
+
+    def oom_kills(self) -> int | None:
+        """Processes the kernel's OOM killer killed in the slice (None: not known here)."""
+        return None
+
+    def evict(self, pid: int) -> None:
+        """Move ``pid`` out of the slice, so it can be removed with ``pid`` left alive
+        (``--keep-escapes``)."""
 
     def remove(self) -> None:
         self.removed = True
@@ -357,6 +379,31 @@ class CgroupSlice(Slice):
         finally:
             os.close(fd)
 
+    def oom_kills(self) -> int | None:
+        """``oom_kill`` of memory.events (v2) or memory.oom_control (v1, kernel >= 4.13)."""
+        v2 = self.backend == "v2"
+        path = self.path(UNIFIED if v2 else "memory",
+                         "memory.events" if v2 else "memory.oom_control")
+        try:
+            text = path.read_text() if path else ""
+        except OSError:
+            return None
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if key == "oom_kill":
+                return int(value)
+        return None
+
+    def evict(self, pid: int) -> None:
+        """Write ``pid`` into the parent of each slice directory (of each hierarchy) that
+        still holds it."""
+        for directory in self.dirs.values():
+            for root, _, _ in os.walk(directory):
+                if pid in _read_pids(Path(root) / "cgroup.procs"):
+                    with contextlib.suppress(OSError):
+                        _write(directory.parent / "cgroup.procs", str(pid))
+                    break
+
     def remove(self) -> None:
         for directory in self.dirs.values():
             _rmtree_cgroup(directory)
@@ -458,11 +505,14 @@ class ProcessTreeSlice(Slice):
             time.sleep(0.01)
 
 
-def _is_zombie(proc: psutil.Process) -> bool:
-    try:
-        return proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+def _children() -> set[int]:
+    """The harness's child processes, from /proc/self/task/*/children (cheap: no walk of
+    every process)."""
+    found: set[int] = set()
+    for task in os.scandir("/proc/self/task"):
+        with contextlib.suppress(OSError), open(f"{task.path}/children") as f:
+            found.update(int(pid) for pid in f.read().split())
+    return found
 
 
 def _alive(pid: int) -> bool:

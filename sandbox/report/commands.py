@@ -33,6 +33,19 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None) ->
     return result.exit_code
 
 
+def finish_reports(run_dir: str | Path) -> str | None:
+    """Write the reports of a run whose harness died, where its samples allow; a line saying
+    what happened, or None when the directory is gone."""
+    if not Path(run_dir).is_dir():
+        return None
+    try:
+        result = analyze(load_run(run_dir))
+        write_all(result, run_dir)
+    except (ReportInputError, OSError) as exc:
+        return f"not written ({exc})"
+    return f"written, exit code {result.exit_code}"
+
+
 def compare_command(base: str | Path, new: str | Path) -> int:
     """Print whether NEW is worse than BASE; return 1 when worse, else 0."""
     result = compare_runs(load_run(base), load_run(new))

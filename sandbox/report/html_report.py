@@ -10,9 +10,10 @@ from sandbox.report.svg import memory_svg
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
-text-align:left;font-size:13px}th{background:#f3f3f3}.critical{color:#b00;font-weight:bold}
+text-align:left;font-size:13px}th{background:#f3f3f3}.critical,.incomplete{color:#b00;font-weight:bold}
 .warning{color:#a60}.note{color:#06c}.ok{color:#080;font-weight:bold}"""
-_OUTCOME = {0: ("ok", "PASS"), 1: ("critical", "FAIL (critical)"), 2: ("warning", "WARN")}
+_OUTCOME = {0: ("ok", "PASS"), 1: ("critical", "FAIL (critical)"), 2: ("warning", "WARN"),
+            3: ("critical", "INCOMPLETE")}
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:

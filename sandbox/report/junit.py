@@ -1,4 +1,5 @@
-"""junit.xml: one testcase per check (trend, orphans, escapes, files, operations)."""
+"""junit.xml: one testcase per check (trend, orphans, escapes, files, operations, workload,
+processes, cleanup)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from sandbox.analysis.verdict import CHECKS
 
 
 def render_junit(r: AnalysisResult) -> str:
-    """JUnit XML: critical and warning findings are failures; notes go to system-out."""
+    """JUnit XML: critical and warning findings are failures, an incomplete run an error;
+    notes go to system-out."""
     suite = ET.Element("testsuite", name="sandbox", tests=str(len(CHECKS)))
-    failures = 0
+    failures = errors = 0
     for check in CHECKS:
         case = ET.SubElement(suite, "testcase", classname="sandbox", name=check)
         found = [f for f in r.findings if f.check == check]
+        if incomplete := [f for f in found if f.level == "incomplete"]:
+            errors += 1
+            ET.SubElement(case, "error", type="incomplete",
+                          message="; ".join(f.message for f in incomplete))
         bad = [f for f in found if f.level in ("critical", "warning")]
         if bad:
             failures += 1
@@ -25,5 +31,5 @@ def render_junit(r: AnalysisResult) -> str:
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
     suite.set("failures", str(failures))
-    suite.set("errors", "0")
+    suite.set("errors", str(errors))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

@@ -43,6 +43,7 @@ def render_openmetrics(r: AnalysisResult) -> str:
           [("", float(len(c.remaining_temp_files)))])
     gauge("sandbox_operations_failed", "Failed workload operations.",
           [("", float(r.operations.failed))])
-    gauge("sandbox_exit_code", "0 ok, 1 critical, 2 warnings.", [("", float(r.exit_code))])
+    gauge("sandbox_exit_code", "0 ok, 1 critical, 2 warnings, 3 incomplete.",
+          [("", float(r.exit_code))])
     lines.append("# EOF")
     return "\n".join(lines) + "\n"

@@ -10,8 +10,9 @@ from rich.table import Table
 
 from sandbox.analysis import AnalysisResult
 
-_STYLE = {"critical": "bold red", "warning": "yellow", "note": "cyan"}
-_OUTCOME = {0: "[green]PASS[/]", 1: "[bold red]FAIL (critical)[/]", 2: "[yellow]WARN[/]"}
+_STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
+_OUTCOME = {0: "[green]PASS[/]", 1: "[bold red]FAIL (critical)[/]", 2: "[yellow]WARN[/]",
+            3: "[bold red]INCOMPLETE[/]"}
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:

@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from sandbox.host import safefs
 from sandbox.sampler.alerts import MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
@@ -26,6 +27,8 @@ MIN_INTERVAL_S = 0.01
 MAX_INTERVAL_S = 10.0
 #: The run's TMPDIR is walked at most this often; samples in between repeat the last value.
 TMP_SCAN_PERIOD_S = 1.0
+#: Samples kept in memory while the disk refuses them (about 10 hours at 2 per second).
+MAX_UNWRITTEN = 72_000
 
 #: samples.jsonl fields, in file order (docs/run-directory.md).
 RECORD_FIELDS = (
@@ -80,26 +83,15 @@ class MemorySnapshot:
 
 
 def tmp_usage(directory: Path | None) -> tuple[int | None, int | None]:
-    """(bytes, regular files) under ``directory``, symlinks not followed; None if absent."""
-    if directory is None or not directory.is_dir():
+    """(bytes, regular files) under ``directory``, symlinks never followed (the workload
+    owns what is inside); None if absent."""
+    if directory is None:
         return None, None
-    total = count = 0
-    stack = [str(directory)]
-    while stack:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_size
-                    count += 1
-            except OSError:
-                continue
-    return total, count
+    try:
+        with safefs.open_dir(directory) as fd:
+            return safefs.usage(fd)
+    except OSError:
+        return None, None
 
 
 def tree_pids(slice_: Any, root_pids: Callable[[], set[int]] | None) -> Callable[[], set[int]]:
@@ -150,6 +142,8 @@ class MemoryProfiler:
         self.rate_warmup_s = rate_warmup_s
         self.sample_count = 0
         self.error_count = 0
+        self.write_error: str | None = None
+        self._unwritten: list[bytes] = []
         self._alerts: list[dict[str, Any]] = []
         self._last: tuple[dict[str, Any], list[int] | None, int | None, float | None] | None = None
         self._thread: threading.Thread | None = None
@@ -186,10 +180,12 @@ class MemoryProfiler:
         spawned = getattr(self._slice, "spawned", None)
         return spawned[0].pid if spawned else 0
 
-    def start(self, slice_: Any, out_path: Path, tmp_dir: Path | None = None,
+    def start(self, slice_: Any, out_path: Path,
+              tmp_usage: Callable[[], tuple[int | None, int | None]] | None = None,
               root_pids: Callable[[], set[int]] | None = None, t0: float | None = None) -> None:
         """Open the slice's files and ``out_path`` and start the sampling thread. ``t0`` is
-        the run's start on the monotonic clock (samples' ``t``); default: now."""
+        the run's start on the monotonic clock (samples' ``t``); default: now. ``tmp_usage``
+        gives the (bytes, files) of the workload's temp directories."""
         if self._thread is not None:
             raise RuntimeError("profiler already started")
         out_path = Path(out_path)
@@ -199,7 +195,7 @@ class MemoryProfiler:
         self._alerts_path = out_path.with_name("alerts.jsonl")
         self._monitor = AlertMonitor(self.alert_threshold_mb, window_s=self.rate_window_s,
                                      warmup_s=self.rate_warmup_s)
-        self._tmp_dir = Path(tmp_dir) if tmp_dir is not None else None
+        self._tmp_usage = tmp_usage or (lambda: (None, None))
         self._tmp: tuple[int | None, int | None] = (None, None)
         self._tmp_scanned = float("-inf")
         self._slice = slice_
@@ -247,7 +243,7 @@ class MemoryProfiler:
         fds = values.pop("file_descriptors", None)
         uss, pss = values.pop("uss", None), values.pop("pss", None)
         if mono - self._tmp_scanned >= TMP_SCAN_PERIOD_S:
-            self._tmp = tmp_usage(self._tmp_dir)
+            self._tmp = self._tmp_usage()
             self._tmp_scanned = mono
         psutil_mode = self._reader.source == "psutil"
         record = {"t": round(mono - self._t0, 4), "wall": round(wall, 3),
@@ -255,7 +251,7 @@ class MemoryProfiler:
                   "tmp_bytes": self._tmp[0], "tmp_files": self._tmp[1],
                   "uss": uss, "pss": pss,
                   "caveat": CAVEAT if psutil_mode else None}
-        os.write(self._out, (json.dumps(record) + "\n").encode())
+        self._append((json.dumps(record) + "\n").encode())
         self.sample_count += 1
         self._last = (record, pids, fds, self._cpu_percent(mono, record["cpu_usage_usec"]))
         for alert in self._monitor.update(record["t"], wall, record["working_set"]):
@@ -263,6 +259,19 @@ class MemoryProfiler:
             with open(self._alerts_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(alert) + "\n")
         return record
+
+    def _append(self, line: bytes) -> None:
+        """Write the line (and any the disk refused before); keep it if the disk refuses it
+        too: no sample already taken is lost while the run ends."""
+        self._unwritten.append(line)
+        try:
+            while self._unwritten:
+                os.write(self._out, self._unwritten[0])
+                self._unwritten.pop(0)
+            self.write_error = None
+        except OSError as exc:
+            self.write_error = f"cannot write samples.jsonl: {exc.strerror or exc}"
+            del self._unwritten[:-MAX_UNWRITTEN]
 
     def _cpu_percent(self, mono: float, usage_usec: int | None) -> float | None:
         """Share of one core used by the slice since the previous sample."""

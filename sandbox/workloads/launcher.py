@@ -1,6 +1,7 @@
-"""Start a workload in a run's slice: private HOME and TMPDIR in the run directory owned by
-the workload's user, an optional network namespace, and a reader that stores the workload's
-operation lines in ``operations.jsonl``.
+"""Start a workload in a run's slice: a HOME in the run directory owned by the workload's user,
+its private /tmp and /dev/shm (sandbox.host.isolation), an optional network namespace, and
+readers that store its operation lines in ``operations.jsonl`` and the rest of its output in
+the capped ``workload.log``.
 
 Both workloads go through here: the screenshot workload (its stdout is JSON lines) and any
 command (its stdout and stderr go to ``workload.log``)."""
@@ -10,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pwd
 import shutil
 import signal
 import site
@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.host.cgroups import UNIFIED
-from sandbox.host.registry import short_tmp_dir
+from sandbox.host.isolation import AREAS, PrivateFs, RunUser
 from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
+from sandbox.workloads.logfile import DEFAULT_LOG_CAP, LOG_FILE, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
-DEFAULT_USER = "nobody"
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Bootstrap for python_command's fallback: add site dirs (argv[1]), then run the module.
 _BOOT = ("import runpy, site, sys\n"
@@ -40,7 +40,6 @@ _BOOT = ("import runpy, site, sys\n"
 #: path may not exceed 107 bytes: a longer TMPDIR makes Chromium abort at start.
 MAX_TMPDIR_LEN = 60
 OPERATIONS_FILE = "operations.jsonl"
-LOG_FILE = "workload.log"
 
 
 class LaunchError(RuntimeError):
@@ -49,12 +48,13 @@ class LaunchError(RuntimeError):
 
 @dataclass
 class Workload:
-    """A started workload: its main process, its namespace, its stdout reader."""
+    """A started workload: its main process, its namespace, its output readers and log."""
 
     proc: subprocess.Popen
     run_dir: Path
+    log: CappedLog
     network: IsolatedNetwork | None = None
-    reader: threading.Thread | None = None
+    readers: list[threading.Thread] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
     operations: int = 0
     failed: int = 0
@@ -74,53 +74,43 @@ class Workload:
         return self.proc.poll()
 
     def close(self, timeout: float = 5.0) -> None:
-        """After the slice's teardown: finish reading stdout, remove the namespace."""
-        if self.reader is not None:
-            self.reader.join(timeout)
-        if self.proc.stdout is not None and (self.reader is None or not self.reader.is_alive()):
-            self.proc.stdout.close()
+        """After the slice's teardown: finish reading the output, remove the namespace."""
+        for reader in self.readers:
+            reader.join(timeout)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None and not any(r.is_alive() for r in self.readers):
+                stream.close()
+        self.log.close()
         if self.network is not None:
             self.network.remove()
-        tmp = self.run_dir / "tmp"
-        if tmp.is_symlink():  # a short TMPDIR outside the run directory (prepare_dirs)
-            shutil.rmtree(tmp.resolve(), ignore_errors=True)
-            tmp.unlink()
 
 
-def _account(user: str | int | None) -> pwd.struct_passwd | None:
+def _account(user: RunUser | str | int | None) -> RunUser | None:
     try:
         return resolve_user(user)
     except SliceError as exc:
         raise LaunchError(str(exc)) from exc
 
 
-def _blocker(path: Path, account: pwd.struct_passwd, leaf_bit: int) -> Path | None:
+def _blocker(path: Path, account: RunUser, leaf_bit: int) -> Path | None:
     """The first directory on the way to ``path`` that ``account`` cannot search, or ``path``
     itself when it lacks ``leaf_bit`` (x: execute/search, r: read) for it; None if reachable."""
-    if account.pw_uid == 0:
+    if account.uid == 0:
         return None
     path = path.resolve()
     for item, bits in [*((d, 1) for d in reversed(path.parents)), (path, leaf_bit)]:
         st = item.stat()
-        shift = 6 if st.st_uid == account.pw_uid else 3 if st.st_gid == account.pw_gid else 0
+        shift = 6 if st.st_uid == account.uid else 3 if st.st_gid == account.gid else 0
         if (st.st_mode >> shift) & bits != bits:
             return item
     return None
 
 
-def _check_searchable(run_dir: Path, account: pwd.struct_passwd) -> None:
-    """The workload's user must reach its HOME: every parent must be searchable by it."""
-    if blocked := _blocker(run_dir, account, 1):
-        raise LaunchError(f"{blocked} is not searchable by user {account.pw_name}: "
-                          "chmod o+x it or put the runs directory elsewhere")
-
-
-def python_module(module: str, user: str | int | None) -> list[str]:
-    """The argv with which ``user`` runs ``module`` in this Python environment: sys.executable
-    when the user can reach it; else (a venv built from an interpreter in a private directory, e.g.
-    pyenv under /root) a system interpreter of the same version that adds this environment's
-    site-packages before running the module."""
-    account = _account(user)
+def python_module(module: str, account: RunUser | None) -> list[str]:
+    """The argv with which ``account`` runs ``module`` in this Python environment:
+    sys.executable when the user can reach it; else (a venv built from an interpreter in a
+    private directory, e.g. pyenv under /root) a system interpreter of the same version that
+    adds this environment's site-packages before running the module."""
     if account is None or _blocker(Path(sys.executable), account, 1) is None:
         return [sys.executable, "-m", module]
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -128,32 +118,50 @@ def python_module(module: str, user: str | int | None) -> list[str]:
     sites = [d for d in site.getsitepackages() if Path(d).is_dir()]
     if fallback and not any(_blocker(Path(p), account, 5) for p in [fallback, *sites]):
         return [fallback, "-c", _BOOT, os.pathsep.join(sites), module]
-    raise LaunchError(f"user {account.pw_name} cannot run {sys.executable} "
+    raise LaunchError(f"user {account.name} cannot run {sys.executable} "
                       f"({_blocker(Path(sys.executable), account, 1)} is not reachable) and no "
                       f"{version} it can run was found: build the venv from a system Python "
                       "(python3 -m venv .venv) or run the workload as root")
 
 
-def prepare_dirs(run_dir: Path, user: str | int | None, run_id: str) -> dict[str, str]:
-    """Make ``home/`` and ``tmp/`` in the run directory, owned by ``user``; the environment
-    that points the workload at them."""
-    account = _account(user)
+def _hidden_by(path: Path, private_fs: PrivateFs | None) -> str | None:
+    """The private area (/tmp, /dev/shm) that hides ``path`` from the workload, if any."""
+    if private_fs is None:
+        return None
+    return next((area for area in AREAS.values()
+                 if path == Path(area) or Path(area) in path.parents), None)
+
+
+def prepare_dirs(run_dir: Path, account: RunUser | None,
+                 private_fs: PrivateFs | None = None) -> dict[str, str]:
+    """Make ``home/`` in the run directory, owned by the workload's user, and the environment
+    that points the workload at it and at its TMPDIR: the private /tmp, or (no private mounts)
+    ``tmp/`` in the run directory."""
     run_dir = run_dir.resolve()
-    if account is not None and account.pw_uid != 0:
+    if hidden := _hidden_by(run_dir, private_fs):
+        raise LaunchError(f"the runs directory {run_dir.parent} is inside {hidden}, which the "
+                          f"workload sees as its private {hidden}: use another --runs-dir")
+    if account is not None and account.uid != 0:
         run_dir.chmod(run_dir.stat().st_mode | stat.S_IXOTH)
-        _check_searchable(run_dir, account)
-    home, tmp = run_dir / "home", run_dir / "tmp"
-    real_tmp = tmp
-    if len(str(tmp)) > MAX_TMPDIR_LEN and not tmp.exists():
-        # A deep runs directory: the TMPDIR lives at a short path, ``tmp`` points at it.
-        real_tmp = short_tmp_dir(run_id)
-        tmp.symlink_to(real_tmp)
-    for directory in (home, real_tmp):
+        if blocked := _blocker(run_dir, account, 1):
+            raise LaunchError(f"{blocked} is not searchable by the workload's user: "
+                              "chmod o+x it or put the runs directory elsewhere")
+    home = run_dir / "home"
+    dirs = [home]
+    if private_fs is None:
+        tmp = run_dir / "tmp"
+        if len(str(tmp)) > MAX_TMPDIR_LEN:
+            raise LaunchError(f"{tmp} is too long for Chromium's socket paths (over "
+                              f"{MAX_TMPDIR_LEN} characters) and this run has no private "
+                              "/tmp: use a shorter --runs-dir")
+        dirs.append(tmp)
+    else:
+        tmp = Path("/tmp")
+    for directory in dirs:
         directory.mkdir(mode=0o700, exist_ok=True)
         if account is not None:
-            os.chown(directory, account.pw_uid, account.pw_gid)
-    return {"HOME": str(home), "TMPDIR": str(real_tmp), "TMP": str(real_tmp),
-            "TEMP": str(real_tmp),
+            os.chown(directory, account.uid, account.gid)
+    return {"HOME": str(home), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp),
             "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
 
 
@@ -173,23 +181,28 @@ def escape_targets(slice_: Slice) -> list[str]:
 
 def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> None:
     """Operation lines -> operations.jsonl (flushed each); other JSON objects -> records;
-    anything else -> workload.log."""
-    with open(run_dir / OPERATIONS_FILE, "ab") as ops, open(run_dir / LOG_FILE, "ab") as log:
+    anything else -> the workload's log."""
+    with open(run_dir / OPERATIONS_FILE, "ab") as ops:
         for raw in stream:
             try:
                 record = json.loads(raw)
             except ValueError:
                 record = None
             if isinstance(record, dict) and "op" in record:
-                ops.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                ops.flush()
+                with contextlib.suppress(OSError):  # disk full: the count still goes on
+                    ops.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    ops.flush()
                 workload.operations += 1
                 workload.failed += not record.get("ok", False)
             elif isinstance(record, dict):
                 workload.records.append(record)
             else:
-                log.write(raw)
-                log.flush()
+                workload.log.write(raw)
+
+
+def _copy_to_log(stream: IO[bytes], log: CappedLog) -> None:
+    for chunk in iter(lambda: stream.read1(65536), b""):
+        log.write(chunk)
 
 
 def _spawn(
@@ -197,11 +210,14 @@ def _spawn(
     argv: Sequence[str],
     run_dir: Path,
     *,
-    user: str | int | None,
+    user: RunUser | str | int | None,
     network: str,
     json_stdout: bool,
+    private_fs: PrivateFs | None,
+    log_cap: int,
 ) -> Workload:
-    env = {**os.environ, **prepare_dirs(run_dir, user, slice_.run_id),
+    account = _account(user)
+    env = {**os.environ, **prepare_dirs(run_dir, account, private_fs),
            "PYTHONDONTWRITEBYTECODE": "1"}
     isolated = None
     if network == "isolated":
@@ -209,26 +225,34 @@ def _spawn(
             isolated = IsolatedNetwork(slice_.run_id).create()
         except NetworkError as exc:
             raise LaunchError(str(exc)) from exc
-    log = open(run_dir / LOG_FILE, "ab")  # noqa: SIM115 (the child keeps its own copy)
+    steps = [step for step in (isolated and isolated.enter, private_fs and private_fs.enter)
+             if step]
+
+    def before_exec() -> None:
+        for step in steps:
+            step()
+
+    log = CappedLog(run_dir / LOG_FILE, log_cap)
     try:
         proc = slice_.spawn(
-            list(argv), env=env, cwd=run_dir, user=user,
-            stdout=subprocess.PIPE if json_stdout else log, stderr=log,
-            before_exec=isolated.enter if isolated else None,
+            list(argv), env=env, cwd=run_dir, user=account, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE if json_stdout else subprocess.STDOUT,
+            before_exec=before_exec,
         )
     except SliceError as exc:
+        log.close()
         if isolated:
             isolated.remove()
         raise LaunchError(str(exc)) from exc
-    finally:
-        log.close()
-    workload = Workload(proc=proc, run_dir=run_dir, network=isolated)
+    workload = Workload(proc=proc, run_dir=run_dir, log=log, network=isolated)
+    readers = [(_copy_to_log, (proc.stderr if json_stdout else proc.stdout, log))]
     if json_stdout:
-        workload.reader = threading.Thread(
-            target=_read_operations, args=(proc.stdout, run_dir, workload),
-            name="workload-stdout", daemon=True,
-        )
-        workload.reader.start()
+        readers.append((_read_operations, (proc.stdout, run_dir, workload)))
+    for target, args in readers:
+        thread = threading.Thread(target=target, args=args, name="workload-output",
+                                  daemon=True)
+        thread.start()
+        workload.readers.append(thread)
     return workload
 
 
@@ -237,7 +261,9 @@ def launch_screenshot(
     spec: ScreenshotSpec,
     run_dir: Path,
     *,
-    user: str | int | None = DEFAULT_USER,
+    user: RunUser | str | int | None,
+    private_fs: PrivateFs | None = None,
+    log_cap: int = DEFAULT_LOG_CAP,
 ) -> Workload:
     """Start the screenshot workload in the slice. ``escape`` runs as root (only root can
     leave a cgroup); everything else as ``user``."""
@@ -245,9 +271,10 @@ def launch_screenshot(
     if "escape" in spec.inject:
         spec = replace(spec, escape_targets=escape_targets(slice_))
         user = None
-    argv = [*python_module("sandbox.workloads.screenshot", user), "--config", spec.to_json()]
+    argv = [*python_module("sandbox.workloads.screenshot", _account(user)),
+            "--config", spec.to_json()]
     return _spawn(slice_, argv, run_dir, user=user, network=spec.resolved_network,
-                  json_stdout=True)
+                  json_stdout=True, private_fs=private_fs, log_cap=log_cap)
 
 
 def launch_command(
@@ -255,12 +282,15 @@ def launch_command(
     argv: Sequence[str],
     run_dir: Path,
     *,
-    user: str | int | None = DEFAULT_USER,
+    user: RunUser | str | int | None,
     network: str = "host",
+    private_fs: PrivateFs | None = None,
+    log_cap: int = DEFAULT_LOG_CAP,
 ) -> Workload:
     """Start any command in the slice; its output goes to ``workload.log``."""
     if not argv:
         raise LaunchError("no command given")
     if network not in ("isolated", "host"):
         raise LaunchError(f"network {network!r}: expected isolated or host")
-    return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False)
+    return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
+                  private_fs=private_fs, log_cap=log_cap)

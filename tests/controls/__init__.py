@@ -7,12 +7,14 @@ import contextlib
 import os
 import secrets
 import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.host import HostFacts, Slice, open_slice
+from sandbox.host.isolation import PrivateFs, RunUser, allocate_user, release_user, uid_pids
 from sandbox.host.slice import marked_pids
 
 CONTROLS = Path(__file__).resolve().parent
@@ -27,12 +29,22 @@ def control(name: str, *args: str) -> list[str]:
 class ControlRun:
     slice_: Slice
     run_dir: Path
+    user: RunUser
+    private_fs: PrivateFs
 
     @property
     def env(self) -> dict[str, str]:
-        """The workload's environment: private TMPDIR and HOME in the run directory."""
+        """A root workload's environment without private mounts: TMPDIR and HOME in the run
+        directory."""
         return {**os.environ, "TMPDIR": str(self.run_dir / "tmp"),
                 "HOME": str(self.run_dir / "home")}
+
+    def spawn(self, argv: list[str], *, root: bool = False, **kwargs) -> subprocess.Popen:
+        """Start ``argv`` as a run starts its workload: in the slice, with the private /tmp
+        and /dev/shm, as the run's own UID (``root``: as root, to escape)."""
+        env = {**os.environ, "TMPDIR": "/tmp", "HOME": str(self.run_dir / "home")}
+        return self.slice_.spawn(argv, env=env, user=None if root else self.user,
+                                 before_exec=self.private_fs.enter, **kwargs)
 
 
 @contextlib.contextmanager
@@ -43,12 +55,16 @@ def control_run(facts: HostFacts, tmp_path: Path) -> Iterator[ControlRun]:
     run_dir = tmp_path / run_id
     for sub in ("tmp", "home"):
         (run_dir / sub).mkdir(parents=True)
+    user = allocate_user(run_id)
+    private_fs = PrivateFs(f"sandbox-{run_id}", 64 * 2**20).create(user, run_dir / "home")
     slice_ = open_slice(run_id, facts.cgroup)
     slice_.create()
     try:
-        yield ControlRun(slice_, run_dir)
+        yield ControlRun(slice_, run_dir, user, private_fs)
     finally:
-        for pid in marked_pids(run_id):
+        for pid in marked_pids(run_id) | uid_pids(user.uid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         slice_.teardown()
+        private_fs.remove()
+        release_user(user)

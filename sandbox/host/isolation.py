@@ -1,0 +1,295 @@
+"""Per-run isolation: a user of its own and private /tmp and /dev/shm.
+
+**A user of its own** (as systemd's ``DynamicUser=``): a free UID/GID from :data:`UID_RANGE`,
+held by a lock file in the state directory until the run is torn down. Nothing else on the host
+runs as that UID, so every process, file, /dev/shm entry and SysV IPC object it owns belongs to
+this run, and two runs cannot signal or read each other. ``--user NAME`` still works (then
+attribution falls back to owner and creation time).
+
+**Private temp directories** (as bubblewrap and nsjail): one tmpfs per run, mounted by the
+harness under ``<state dir>/fs/<slice name>`` (its parent is root-only), holds ``tmp`` and
+``shm``. In the workload's child, before exec, a new mount namespace binds them over /tmp and
+/dev/shm, and a passwd/group naming the run's user over /etc/passwd and /etc/group. (/var/tmp
+stays the host's: files the run's user leaves there are found by owner.) At teardown the
+harness lists what is left through its own mount (never a path the workload can swap) and
+unmounts it: nothing is deleted file by file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import pwd
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.host import safefs
+from sandbox.host.registry import state_dir, this_harness
+
+#: Just below systemd's DynamicUser range (61184-65519) and above login.defs' UID_MAX (60000)
+#: and systemd-homed's 60001-60513.
+UID_RANGE = range(60600, 61184)
+#: The private areas: name in the tmpfs -> where the workload sees it.
+AREAS = {"tmp": "/tmp", "shm": "/dev/shm"}
+DEFAULT_TMPFS_SIZE = 1 << 30
+#: Host directories any user can write to, scanned for files of the run's user at teardown.
+HOST_SHARED_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+SYSV_IPC = {"shm": "-m", "msg": "-q", "sem": "-s"}  # /proc/sysvipc/<kind> -> ipcrm flag
+
+CLONE_NEWNS = 0x00020000
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_SLAVE = 0x2, 0x4, 0x1000, 0x4000, 0x80000
+MNT_DETACH = 0x2
+# Resolved here, in the parent: the forked child only makes the syscalls.
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class IsolationError(RuntimeError):
+    """The run's user or private mounts could not be set up (a harness error, exit code 3)."""
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
+    _check(_libc.mount(source.encode(), target.encode(),
+                       fstype.encode() if fstype else None, flags,
+                       data.encode() if data else None), f"mount {target}")
+
+
+def _umount(target: str) -> None:
+    if _libc.umount2(target.encode(), 0) != 0:
+        _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+
+
+@dataclass(frozen=True)
+class RunUser:
+    """The credentials the workload runs with. ``dynamic``: a UID of this run alone."""
+
+    uid: int
+    gid: int
+    name: str
+    dynamic: bool
+
+    @property
+    def exact(self) -> bool:
+        """Whether everything this UID owns is the run's (no other process shares it)."""
+        return self.dynamic
+
+    def to_dict(self) -> dict:
+        return {"uid": self.uid, "gid": self.gid, "name": self.name, "dynamic": self.dynamic}
+
+
+def _uid_lock(uid: int) -> Path:
+    return state_dir() / "users" / f"{uid}.json"
+
+
+def uid_pids(uid: int) -> set[int]:
+    """Processes with ``uid`` as their real, effective, saved or filesystem UID."""
+    text, found = str(uid), set()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status") as f:
+            for line in f:
+                if line.startswith("Uid:"):
+                    if text in line.split()[1:]:
+                        found.add(int(entry.name))
+                    break
+    return found
+
+
+def _known_id(uid: int) -> bool:
+    import grp
+
+    try:
+        pwd.getpwuid(uid)
+        return True
+    except KeyError:
+        pass
+    try:
+        grp.getgrgid(uid)
+        return True
+    except KeyError:
+        return False
+
+
+def allocate_user(run_id: str) -> RunUser:
+    """Take a free UID (= GID) from :data:`UID_RANGE`: no passwd/group entry, no process, no
+    lock. The lock file (``<state dir>/users/<uid>.json``) names the run and the harness."""
+    lock_dir = state_dir() / "users"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    pid, start = this_harness()
+    record = json.dumps({"run_id": run_id, "harness_pid": pid, "harness_start": start})
+    for uid in UID_RANGE:
+        if _uid_lock(uid).exists() or _known_id(uid) or uid_pids(uid):
+            continue
+        try:
+            fd = os.open(_uid_lock(uid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(record)
+        return RunUser(uid, uid, f"sandbox-{uid}", dynamic=True)
+    raise IsolationError(f"no free UID in {UID_RANGE.start}-{UID_RANGE.stop - 1}: "
+                         "too many runs at once, or stale locks (run sandbox cleanup)")
+
+
+def named_user(name: str) -> RunUser:
+    """An existing account (``--user NAME``)."""
+    try:
+        account = pwd.getpwnam(name)
+    except KeyError as exc:
+        raise IsolationError(f"unknown user {name!r}") from exc
+    return RunUser(account.pw_uid, account.pw_gid, account.pw_name, dynamic=False)
+
+
+def release_user(user: RunUser) -> None:
+    """Give a dynamic UID back (after nothing of the run is left)."""
+    if user.dynamic:
+        with contextlib.suppress(FileNotFoundError):
+            _uid_lock(user.uid).unlink()
+
+
+def sysv_ipc(uid: int) -> list[dict[str, Any]]:
+    """SysV shared memory segments, message queues and semaphore sets owned by ``uid``."""
+    found = []
+    for kind in SYSV_IPC:
+        try:
+            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
+        except OSError:
+            continue
+        header = lines[0].split() if lines else []
+        for line in lines[1:]:
+            row = dict(zip(header, line.split(), strict=False))
+            if row.get("uid") == str(uid):
+                ipc_id = row.get("shmid") or row.get("msqid") or row.get("semid") or "?"
+                found.append({"path": f"sysv {kind} id {ipc_id} key {row.get('key')}",
+                              "where": "SysV IPC", "kind": kind, "id": int(ipc_id),
+                              "size": int(row.get("size", 0)), "uid": uid,
+                              "age_s": round(time.time() - int(row.get("ctime", 0)), 3),
+                              "is_dir": False})
+    return found
+
+
+def remove_sysv_ipc(entry: dict[str, Any]) -> None:
+    """Remove one object found by :func:`sysv_ipc` (by id: no path involved)."""
+    subprocess.run(["ipcrm", SYSV_IPC[entry["kind"]], str(entry["id"])], check=False,
+                   capture_output=True)
+
+
+def _passwd_lines(user: RunUser, home: str) -> tuple[str, str]:
+    """Host passwd and group with the run's user added, so tools that look the user up
+    (whoami, node's os.userInfo) work."""
+    def host(path: str) -> str:
+        try:
+            text = Path(path).read_text()
+        except OSError:
+            return ""
+        return text if text.endswith("\n") or not text else text + "\n"
+
+    passwd = host("/etc/passwd") + (
+        f"{user.name}:x:{user.uid}:{user.gid}:sandbox run:{home}:/usr/sbin/nologin\n")
+    group = host("/etc/group") + f"{user.name}:x:{user.gid}:\n"
+    return passwd, group
+
+
+class PrivateFs:
+    """One run's tmpfs with its private /tmp and /dev/shm."""
+
+    def __init__(self, slice_name: str, size: int = DEFAULT_TMPFS_SIZE) -> None:
+        self.root = state_dir() / "fs" / slice_name
+        self.size = size
+        self.mounted = False
+        self._sources: dict[str, Path] = {}  # where the workload sees it -> source
+
+    def create(self, user: RunUser, home: Path) -> PrivateFs:
+        """Mount the tmpfs and make its areas (mode 1777, as /tmp)."""
+        parent = self.root.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        parent.chmod(0o700)  # other runs' workloads must not reach this run's tmpfs
+        self.root.mkdir(exist_ok=True)
+        try:
+            _mount("tmpfs", str(self.root), "tmpfs", MS_NOSUID | MS_NODEV,
+                   f"size={self.size},mode=0755")
+        except OSError as exc:
+            self.root.rmdir()
+            raise IsolationError(f"cannot mount the run's private tmpfs at {self.root}: "
+                                 f"{exc.strerror}") from exc
+        self.mounted = True
+        for name in AREAS:
+            area = self.root / name
+            area.mkdir()
+            area.chmod(0o1777)
+        etc = self.root / "etc"
+        etc.mkdir(mode=0o755)
+        if user.dynamic:
+            passwd, group = _passwd_lines(user, str(home))
+            (etc / "passwd").write_text(passwd)
+            (etc / "group").write_text(group)
+        self._sources = {target: self.root / name for name, target in AREAS.items()}
+        if user.dynamic:
+            self._sources.update({"/etc/passwd": etc / "passwd", "/etc/group": etc / "group"})
+        return self
+
+    def enter(self) -> None:
+        """In the workload's child, before exec (as root): a mount namespace of its own in
+        which the private areas replace /tmp and /dev/shm. Slave propagation: host
+        mounts still reach it, its mounts never reach the host."""
+        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _mount("none", "/", None, MS_REC | MS_SLAVE)
+        # Every source is opened before the first bind: once /tmp is covered, a state
+        # directory under /tmp (as in tests) could no longer be reached by path.
+        fds = {target: os.open(source, os.O_PATH | os.O_CLOEXEC)
+               for target, source in self._sources.items()}
+        try:
+            for target, fd in fds.items():
+                _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+
+    def usage(self) -> tuple[int | None, int | None]:
+        """(bytes, regular files) in the private areas; (None, None) when not mounted."""
+        if not self.mounted:
+            return None, None
+        total = count = 0
+        with contextlib.suppress(OSError), safefs.open_dir(self.root) as root_fd:
+            for name in AREAS:
+                size, files = safefs.usage(root_fd, name)
+                total, count = total + size, count + files
+        return total, count
+
+    def leftovers(self) -> dict[str, list[safefs.Entry]]:
+        """What is left in each private area, keyed by where the workload saw it."""
+        found: dict[str, list[safefs.Entry]] = {}
+        if not self.mounted:
+            return found
+        with safefs.open_dir(self.root) as root_fd:
+            for name, seen_as in AREAS.items():
+                with safefs.open_dir(name, dir_fd=root_fd) as area_fd:
+                    found[seen_as] = safefs.entries(area_fd)
+        return found
+
+    def remove(self) -> None:
+        """Unmount (all content goes with it) and remove the mount point."""
+        remove_private_fs(self.root)
+        self.mounted = False
+
+
+def remove_private_fs(root: Path) -> None:
+    """Unmount a run's tmpfs (lazily if still busy) and remove its mount point."""
+    if os.path.ismount(root):
+        try:
+            _umount(str(root))
+        except OSError as exc:
+            raise IsolationError(f"cannot unmount {root}: {exc.strerror}") from exc
+    with contextlib.suppress(FileNotFoundError):
+        root.rmdir()

@@ -1,0 +1,58 @@
+"""The workload's log: its output lines in ``workload.log``, capped and rotated so a chatty or
+hostile workload cannot fill the disk (at most two files of ``cap`` bytes: the log and
+``workload.log.1``). A write that fails (disk full) stops logging and is remembered; the run
+reads :attr:`CappedLog.error` and ends cleanly."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+LOG_FILE = "workload.log"
+DEFAULT_LOG_CAP = 16 * 2**20
+
+
+class CappedLog:
+    """Thread-safe appender with one rotation; counts what it wrote and rotated."""
+
+    def __init__(self, path: Path, cap: int = DEFAULT_LOG_CAP) -> None:
+        self.path = path
+        self.cap = cap
+        self.rotations = 0
+        self.error: str | None = None
+        self._lock = threading.Lock()
+        self._file = open(path, "ab")  # noqa: SIM115 (closed by close())
+        self._size = self._file.tell()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            if self.error is not None or self._file.closed:
+                return
+            try:
+                if self._size + len(data) > self.cap and self._size:
+                    self._rotate()
+                self._file.write(data[: self.cap])
+                self._file.flush()
+                self._size += min(len(data), self.cap)
+            except OSError as exc:
+                self.error = f"cannot write {self.path}: {exc.strerror or exc}"
+
+    def _rotate(self) -> None:
+        self._file.close()
+        os.replace(self.path, self.path.with_name(self.path.name + ".1"))
+        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._size = 0
+        self.rotations += 1
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._file.closed:
+                try:
+                    self._file.close()
+                except OSError as exc:
+                    self.error = self.error or f"cannot write {self.path}: {exc.strerror}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.path.name, "cap_bytes": self.cap, "rotations": self.rotations,
+                "error": self.error}
