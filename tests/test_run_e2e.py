@@ -8,37 +8,19 @@ import json
 import signal
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from sandbox.detector import MemoryLeakDetector
+from sandbox.host.isolation import uid_pids
+from sandbox.host.registry import state_dir
 from sandbox.host.slice import marked_pids
+
+from .cli_helpers import only_run_dir, sandbox, wait_for_lines
 
 REPORT_FILES = ("run.json", "samples.jsonl", "events.jsonl", "operations.jsonl", "cleanup.json",
                 "report.json", "report.txt", "report.html", "junit.xml", "metrics.prom",
                 "memory_leak_detection.log")
-
-
-def sandbox(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sandbox", *args], capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def only_run_dir(runs_dir: Path) -> Path:
-    (run_dir,) = runs_dir.iterdir()
-    return run_dir
-
-
-def wait_for_lines(runs_dir: Path, name: str, lines: int, timeout: float = 60) -> None:
-    """Until the run's ``name`` file has ``lines`` lines (the run is under way)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = list(runs_dir.glob(f"*/{name}"))
-        if found and len(found[0].read_text().splitlines()) >= lines:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"{name} did not reach {lines} lines in {timeout:.0f} s")
 
 
 def test_smoke_scenario_end_to_end(needs_cgroups, needs_chromium, runs_dir):
@@ -108,13 +90,21 @@ def test_sigkilled_harness_leaves_a_reportable_run(needs_cgroups, needs_chromium
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
     try:
         out = sandbox("report", str(run_dir))
-        assert out.returncode in (0, 1, 2), out.stderr
+        assert out.returncode == 3, out.stderr  # its cleanup was never verified
+        assert "INCOMPLETE" in out.stdout
         report = json.loads((run_dir / "report.json").read_text())
         assert report["memory_stats"]["peak_mb"] > 0
+        assert "incomplete" in {f["level"] for f in report["findings"]}
+        assert 'type="incomplete"' in (run_dir / "junit.xml").read_text()
     finally:
         cleaned = sandbox("cleanup")
     assert f"removed sandbox-{run_id}" in cleaned.stdout
+    assert f"reports of {run_dir}: written, exit code 3" in cleaned.stdout
     assert marked_pids(run_id) == set()
+    uid = json.loads((run_dir / "run.json").read_text())["user"]["uid"]
+    assert uid_pids(uid) == set() and not any(state_dir().glob(f"users/{uid}.json"))
+    assert not any(state_dir().glob(f"fs/sandbox-{run_id}"))
+    assert f"sandbox-{run_id}" not in Path("/proc/self/mountinfo").read_text()
 
 
 def test_asyncio_api_returns_the_seeds_dict(needs_cgroups, needs_chromium, runs_dir):

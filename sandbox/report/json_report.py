@@ -10,7 +10,7 @@ from typing import Any
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.trend import TrendResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _clean(obj: Any) -> Any:
@@ -64,6 +64,9 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "cleanup_successful": c.cleanup_successful,
         "issues_found": c.issues_found,
         "cleanup_verified": c.available,
+        "after_teardown": c.raw.get("after_teardown"),
+        "run_user": r.run.get("user"),
+        "workload_exit": r.run.get("workload_exit"),
         "verdict": {
             "label": v.label,
             "severity": v.severity,

@@ -1,0 +1,179 @@
+"""Run isolation against a hostile workload, through `sandbox run` on real cgroups: a symlink
+swap cannot make root delete outside the run, runs of the same moment cannot see, blame or
+harm each other, orphans are reaped as they die, a crashed workload is a finding, and the
+workload log cannot fill the disk."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sandbox.host.isolation import UID_RANGE, uid_pids
+
+from .cli_helpers import only_run_dir, report_of, sandbox, start_sandbox, wait_for_lines
+
+
+def run_cmd(runs_dir: Path, script: str, *opts: str, duration: str = "6s"):
+    return sandbox("run", "--duration", duration, "--no-progress", "-q", "--grace", "1s",
+                   "--runs-dir", str(runs_dir), *opts, "--", "sh", "-c", script)
+
+
+@pytest.fixture
+def decoy():
+    """A root-owned directory outside every run, with a file in it."""
+    path = Path("/var/lib") / f"sandbox-decoy-{os.getpid()}"
+    path.mkdir(mode=0o755)
+    (path / "precious").write_text("keep me")
+    yield path
+    shutil.rmtree(path)
+
+
+def test_symlink_swap_cannot_make_root_delete_outside_the_run(needs_cgroups, runs_dir, decoy):
+    """The attack of the issue (a 40-character runs directory, TMPDIR renamed and replaced by
+    a symlink to a root directory) and its HOME twin: the decoy survives."""
+    deep = runs_dir / ("d" * 40)
+    deep.mkdir(mode=0o755)
+    script = (f'mv "$TMPDIR" "$TMPDIR.gone"; ln -s {decoy} "$TMPDIR"; '
+              f'ln -s {decoy} "$HOME/link"; mkdir "$HOME/d" && mv "$HOME/d" "$HOME/e" && '
+              f'ln -s {decoy} "$HOME/d"; ln -s {decoy} /tmp/link; sleep 2')
+    out = run_cmd(deep, script)
+    assert out.returncode in (0, 2), out.stderr
+    assert (decoy / "precious").read_text() == "keep me"
+    cleanup = json.loads((only_run_dir(deep) / "cleanup.json").read_text())
+    home = {Path(f["path"]).name for f in cleanup["file_cleanup"]["home_files"]}
+    assert {"link", "d", "e"} <= home
+    assert not any((only_run_dir(deep) / "home").iterdir())  # removed, links not followed
+    private = [f for f in cleanup["file_cleanup"]["leftover_files"]
+               if f["where"] == "private /tmp"]
+    # /tmp is a mount point the workload cannot rename: its links land inside it
+    assert sorted(f["path"] for f in private) == ["/tmp/link", f"/tmp/{decoy.name}"]
+    assert not any(f["is_dir"] for f in private)
+
+
+def test_runs_at_once_each_get_their_own_leftovers(needs_cgroups, runs_dir):
+    """Two leaky runs and one clean run at the same time: each leftover is its own run's and
+    the clean run passes."""
+    dirs = {name: runs_dir / name for name in ("leak1", "leak2", "clean")}
+    leak = ('echo x > /dev/shm/leak-$$; echo y > /tmp/leak-$$; echo z > /var/tmp/host-leak-$$; '
+            'sleep 4')
+    procs = {name: start_sandbox("run", "--duration", "6s", "--no-progress", "-q", "--grace",
+                                 "1s", "--runs-dir", str(path), "--", "sh", "-c",
+                                 "sleep 4" if name == "clean" else leak)
+             for name, path in dirs.items()}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == (0 if name == "clean" else 2), (name, out, err)
+    uids = set()
+    for name in ("leak1", "leak2"):
+        report = report_of(dirs[name])
+        left = report["file_cleanup"]["leftover_files"]
+        assert sorted(f["where"] for f in left) == ["host /var/tmp", "private /dev/shm",
+                                                    "private /tmp"], left
+        assert len({f["uid"] for f in left}) == 1
+        uids |= {f["uid"] for f in left}
+        assert not any(Path(f["path"]).exists() for f in left if f["where"].startswith("host"))
+    assert len(uids) == 2 and all(uid in UID_RANGE for uid in uids)
+    assert report_of(dirs["clean"])["file_cleanup"]["leftover_files"] == []
+
+
+def test_a_run_cannot_read_write_or_kill_another(needs_cgroups, runs_dir):
+    victim_dir, attacker_dir = runs_dir / "victim", runs_dir / "attacker"
+    victim = start_sandbox("run", "--duration", "25s", "--no-progress", "-q", "--runs-dir",
+                           str(victim_dir), "--", "sh", "-c",
+                           "echo secret > /tmp/secret; echo secret > /dev/shm/secret; sleep 60")
+    try:
+        wait_for_lines(victim_dir, "samples.jsonl", 4)
+        uid = json.loads((only_run_dir(victim_dir) / "run.json").read_text())["user"]["uid"]
+        deadline = time.monotonic() + 10
+        while not (pids := uid_pids(uid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        pid = min(pids)
+        attack = (f"cat /proc/{pid}/root/tmp/secret; echo read=$?; "
+                  f"echo x > /proc/{pid}/root/dev/shm/secret; echo write=$?; "
+                  f"ls /tmp /dev/shm; kill -9 {pid}; echo kill=$?; "
+                  f"ls /run/sandbox; echo list=$?")
+        out = run_cmd(attacker_dir, attack, duration="5s")
+        log = (only_run_dir(attacker_dir) / "workload.log").read_text()
+        assert out.returncode == 0, (out.stderr, log)
+        for step in ("read", "write", "kill", "list"):
+            assert f"{step}=0" not in log, log
+        assert "secret" not in log.replace("/secret", "")
+        assert psutil.pid_exists(pid)  # the victim is untouched
+    finally:
+        out, err = victim.communicate(timeout=120)
+    report = report_of(victim_dir)
+    assert report["workload_exit"]["ended_by"] == "harness", err
+    assert victim.returncode == 2  # its own leftovers, nothing else
+    where = sorted(f["where"] for f in report["file_cleanup"]["leftover_files"])
+    assert where == ["private /dev/shm", "private /tmp"]
+
+
+def test_orphaned_zombies_are_reaped_as_they_die(needs_cgroups, runs_dir):
+    """A fork-racer whose children orphan and die at once: no zombie child of the harness
+    lives longer than a second (they would count against pids.max)."""
+    racer = "i=0; while [ $i -lt 300 ]; do (sh -c 'exit 0' &); i=$((i+1)); sleep 0.02; done"
+    proc = start_sandbox("run", "--duration", "12s", "--no-progress", "-q", "--runs-dir",
+                         str(runs_dir), "--", "sh", "-c", racer)
+    oldest, seen = 0.0, 0
+    while proc.poll() is None:
+        with_children = psutil.Process(proc.pid).children()
+        now = time.time()
+        for child in with_children:
+            try:
+                if child.status() == psutil.STATUS_ZOMBIE:
+                    seen += 1
+                    oldest = max(oldest, now - child.create_time())
+            except psutil.Error:
+                continue
+        time.sleep(0.05)
+    proc.communicate()
+    assert proc.returncode == 0
+    assert oldest < 1.0, f"a zombie lived {oldest:.2f} s ({seen} sightings)"
+    samples = (only_run_dir(runs_dir) / "samples.jsonl").read_text().splitlines()
+    assert max(json.loads(line)["pids_current"] or 0 for line in samples) < 50
+
+
+@pytest.mark.parametrize("script, finding", [
+    ("sleep 1; exit 7", "exited with status 7"),
+    ("sleep 1; kill -SEGV $$", "killed by SIGSEGV"),
+])
+def test_a_crashed_workload_is_critical(needs_cgroups, runs_dir, script, finding):
+    out = run_cmd(runs_dir, script)
+    assert out.returncode == 1, out.stderr
+    findings = report_of(runs_dir)["findings"]
+    assert any(f["check"] == "workload" and finding in f["message"] for f in findings), findings
+
+
+def test_workload_log_is_capped_and_rotated(needs_cgroups, runs_dir):
+    out = run_cmd(runs_dir, "head -c 3000000 /dev/zero | tr '\\0' 'x'; sleep 1",
+                  "--log-max", "1M")
+    run_dir = only_run_dir(runs_dir)
+    assert out.returncode == 0, out.stderr
+    assert (run_dir / "workload.log").stat().st_size <= 2**20
+    assert (run_dir / "workload.log.1").stat().st_size <= 2**20
+    log = json.loads((run_dir / "run.json").read_text())["workload_log"]
+    assert log["cap_bytes"] == 2**20 and log["rotations"] >= 2 and log["error"] is None
+
+
+def test_keep_escapes_writes_its_report_and_leaves_no_cgroup(needs_cgroups, needs_chromium,
+                                                             runs_dir):
+    out = sandbox("run", "--scenario", "smoke", "--duration", "5s", "--inject", "escape",
+                  "--keep-escapes", "--grace", "1s", "--no-progress", "-q", "--runs-dir",
+                  str(runs_dir))
+    report = report_of(runs_dir)
+    kept = [e["pid"] for e in report["escapes"]]
+    try:
+        assert out.returncode == 1, out.stderr
+        assert kept and all(psutil.pid_exists(p) for p in kept)
+        assert report["after_teardown"]["cgroup_dirs_left"] == []
+        assert report["after_teardown"]["escapes_kept"] == kept
+    finally:
+        for pid in kept:
+            psutil.Process(pid).kill()
+            psutil.Process(pid).wait(5)
