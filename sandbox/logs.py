@@ -21,9 +21,17 @@ def configure(verbosity: int = 0) -> None:
     root.addHandler(handler)
 
 
+class _RunLogHandler(logging.FileHandler):
+    """A file handler that stays quiet when the disk is full (the run reports that itself in
+    one line; logging's default prints a traceback per record)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        return None
+
+
 def add_run_log(run_dir: Path) -> logging.Handler:
     """Log everything from INFO up into the run directory; remove it with remove_run_log."""
-    handler = logging.FileHandler(run_dir / LOG_FILE)
+    handler = _RunLogHandler(run_dir / LOG_FILE)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(SEED_FORMAT))
     root = logging.getLogger()

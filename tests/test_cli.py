@@ -43,6 +43,49 @@ def test_bad_input_is_one_line_and_exit_3(args, message, tmp_path):
     assert "Traceback" not in out.stderr + out.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--pids-max", "-1"], "process limit must be 1-4194304"),
+        (["--pids-max", "0"], "process limit must be 1-4194304"),
+        (["--memory-max", "-1"], "not a size"),
+        (["--memory-max", "0"], "memory limit must be at least"),
+        (["--memory-max", "1"], "memory limit must be at least"),
+        (["--duration", "inf"], "duration must be 1 s to 7 days"),
+        (["--duration", "1e-9"], "duration must be 1 s to 7 days"),
+        (["--duration", "0.5s"], "duration must be 1 s to 7 days"),
+        (["--grace", "inf"], "grace period must be 0-600 s"),
+        (["--sample-interval", "0"], "sample interval must be 0.01-10 s"),
+        (["--tmp-size", "10"], "private tmpfs size must be at least 1 MiB"),
+        (["--log-max", "1"], "workload log cap must be at least 4 KiB"),
+        (["--ops-per-minute", "nan"], "operations per minute must be 0.1-600"),
+    ],
+)
+def test_bad_run_settings_are_rejected_before_anything_is_made(args, message, tmp_path):
+    runs = tmp_path / "runs"
+    out = sandbox("run", "--runs-dir", str(runs), *args, "--", "true", cwd=tmp_path)
+    assert out.returncode == 3, out.stderr
+    assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+    assert not runs.exists()
+
+
+def test_bad_runs_dir_is_one_line(tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    for runs, message in ((afile, "is not a directory"),
+                          ("/proc/self/no-such", "cannot make a run directory")):
+        out = sandbox("run", "--runs-dir", str(runs), "--duration", "2s", "--", "true")
+        assert out.returncode == 3, out.stderr
+        assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+def test_failed_launch_leaves_no_run_directory(needs_cgroups, runs_dir):
+    out = sandbox("run", "--runs-dir", str(runs_dir), "--user", "no-such-user-xyz",
+                  "--duration", "2s", "--", "true")
+    assert out.returncode == 3 and "unknown user" in out.stderr, out.stderr
+    assert list(runs_dir.iterdir()) == []
+
+
 def test_non_root_gets_one_line_and_exit_3(tmp_path):
     tmp_path.chmod(0o777)
     out = sandbox("run", "--", "true", user="nobody", cwd=tmp_path)
@@ -92,6 +135,14 @@ def test_custom_scenarios_are_listed(tmp_path):
          "unknown setting 'colour'"),
         ("[scenario.x\n", "is not valid TOML"),
         ("[scenario.x]\nduration = \"soon\"\noperations_per_minute = 5\n", "not a duration"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = 5\nurls = [1, 2]\n",
+         "urls must be a list of strings"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = nan\n", "must be positive"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = inf\n", "must be positive"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = 5\ngrace_s = -3\n",
+         "grace period must be 0-600 s"),
+        ("[scenario.x]\nduration = \"1m\"\noperations_per_minute = 5\nsample_interval = 0\n",
+         "sample interval must be 0.01-10 s"),
     ],
 )
 def test_bad_scenario_file_is_one_line_and_exit_3(tmp_path, text, message):

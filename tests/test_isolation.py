@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -177,3 +178,29 @@ def test_keep_escapes_writes_its_report_and_leaves_no_cgroup(needs_cgroups, need
         for pid in kept:
             psutil.Process(pid).kill()
             psutil.Process(pid).wait(5)
+
+
+@pytest.fixture
+def tiny_runs_dir():
+    """A runs directory on an 8 MiB tmpfs of the test's own."""
+    path = Path("/var/tmp") / f"sandbox-tiny-{os.getpid()}"
+    path.mkdir(mode=0o755)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0755", "tmpfs", str(path)],
+                   check=True)
+    yield path
+    subprocess.run(["umount", str(path)], check=True)
+    path.rmdir()
+
+
+def test_full_disk_ends_the_run_cleanly_as_incomplete(needs_cgroups, tiny_runs_dir):
+    out = run_cmd(tiny_runs_dir, "dd if=/dev/zero of=$HOME/big bs=1M count=20 2>/dev/null; "
+                  "sleep 30", duration="25s")
+    assert out.returncode == 3, out.stderr
+    assert "Traceback" not in out.stderr and out.stderr.count("\n") <= 2, out.stderr
+    assert "No space left on device" in out.stderr
+    report = report_of(tiny_runs_dir)  # written once the run's HOME was emptied
+    assert report["exit_code"] == 3 and report["n_samples"] > 0
+    assert any(f["level"] == "incomplete" and "No space" in f["message"]
+               for f in report["findings"])
+    assert json.loads((only_run_dir(tiny_runs_dir) / "run.json").read_text())["stopped_by"] \
+        == "disk full"

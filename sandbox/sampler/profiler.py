@@ -212,6 +212,7 @@ class MemoryProfiler:
         os.write(self._wake_w, b"x")
         self._thread.join()
         self._thread = None
+        self._flush()  # what a full disk refused, if there is room again
         self._reader.close()
         for fd in (self._out, self._wake_r, self._wake_w):
             os.close(fd)
@@ -264,6 +265,9 @@ class MemoryProfiler:
         """Write the line (and any the disk refused before); keep it if the disk refuses it
         too: no sample already taken is lost while the run ends."""
         self._unwritten.append(line)
+        self._flush()
+
+    def _flush(self) -> None:
         try:
             while self._unwritten:
                 os.write(self._out, self._unwritten[0])
