@@ -1,0 +1,250 @@
+"""Memory growth against a budget: the verdict that decides the exit code.
+
+A screenshot loop is a spike per operation on a steady floor; a leak raises the floor. So the
+growth rate is measured on the **floor**: the minimum of each window (a window holds at least
+two operation gaps), after a warm-up, by least squares with up to :data:`MAX_STEPS` level
+shifts (a one-off allocation, a spare renderer, the GC settling after start-up: each one
+shift, not growth), with an autocorrelation-robust (Newey-West) standard error.
+
+Against a budget (the seed's 0.1 MB/s by default; MB/s, MB/h or MB per operation):
+
+- *within budget*: the upper end of the 95% interval of the rate is below the budget;
+- *over budget*: its lower end is above the budget (critical from the seed's 0.5 MB/s);
+- *inconclusive*: the interval holds the budget; the verdict says how many minutes of a run
+  this noisy would tell (the interval shrinks with length to the power 1.5).
+
+Statistics only: no I/O, no policy on exit codes (analysis.verdict has that).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import statsmodels.api as sm
+from scipy import stats
+
+MB = 2**20
+#: Seed table: growth >= 0.1 MB/s is a warning, >= 0.5 MB/s critical.
+DEFAULT_BUDGET_MB_S = 0.1
+CRITICAL_MB_S = 0.5
+Z = stats.norm.ppf(0.975)  # two-sided 95%: each end errs 2.5% of the time
+MAX_STEPS = 2
+#: A level shift is kept when it lowers the residual sum of squares by this many
+#: noise variances times ln(n) (a BIC-like penalty, as the change-point search had).
+STEP_PENALTY = 12.0
+MIN_WINDOWS = 8
+OUTCOMES = ("within", "over", "inconclusive")
+
+_BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(kb|mb|gb)\s*/\s*(s|sec|min|h|op)\s*",
+                     re.IGNORECASE)
+_SIZE = {"kb": 1 / 1024, "mb": 1.0, "gb": 1024.0}
+_PER = {"s": "s", "sec": "s", "min": "min", "h": "h", "op": "op"}
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A growth budget as the user wrote it: ``value`` MB per ``per`` (s, min, h or op)."""
+
+    value: float
+    per: str = "s"
+
+    def mb_per_s(self, ops_per_s: float | None) -> float | None:
+        """The budget in MB/s; per operation needs the run's operation rate (None without)."""
+        if self.per == "op":
+            return self.value * ops_per_s if ops_per_s else None
+        return self.value / {"s": 1.0, "min": 60.0, "h": 3600.0}[self.per]
+
+    def __str__(self) -> str:
+        return f"{self.value:g} MB/{self.per}"
+
+
+DEFAULT_BUDGET = Budget(DEFAULT_BUDGET_MB_S)
+
+
+def parse_budget(text: str) -> Budget:
+    """``0.03MB/s``, ``100MB/h``, ``0.5MB/op``, ``500KB/op``; raises ValueError otherwise."""
+    match = _BUDGET.fullmatch(text)
+    if not match:
+        raise ValueError(f"not a budget: {text!r} (use e.g. 0.1MB/s, 100MB/h, 0.5MB/op)")
+    value = float(match.group(1)) * _SIZE[match.group(2).lower()]
+    if not value > 0 or not math.isfinite(value):
+        raise ValueError(f"a budget must be positive: {text!r}")
+    return Budget(value, _PER[match.group(3).lower()])
+
+
+@dataclass
+class Growth:
+    """The floor's growth rate (MB/s) with its 95% interval, and how it was measured."""
+
+    rate: float
+    se: float
+    ci: tuple[float, float]
+    noise_mb: float
+    window_s: float
+    start_s: float
+    end_s: float
+    n_windows: int
+    steps: list[dict[str, float]] = field(default_factory=list)  # {t, size MB}
+    fit_line: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def span_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def floor_series(t: np.ndarray, y: np.ndarray, window_s: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The minimum of ``y`` in consecutive windows of ``window_s``, at each window's centre;
+    windows without samples are dropped."""
+    edges = np.arange(t[0], t[-1] + window_s, window_s)
+    if len(edges) < 2:
+        return np.empty(0), np.empty(0)
+    mins = stats.binned_statistic(t, y, statistic="min", bins=edges).statistic
+    centres = (edges[:-1] + edges[1:]) / 2
+    keep = np.isfinite(mins)
+    return centres[keep], mins[keep]
+
+
+def window_for(op_interval_s: float | None, span_s: float) -> float:
+    """A window that holds at least two gaps between operations (so its minimum is a floor),
+    at least 5 s, and leaves at least :data:`MIN_WINDOWS` * 2 windows in the run."""
+    window = max(5.0, 2.0 * (op_interval_s or 0.0))
+    return float(min(window, max(span_s / (2 * MIN_WINDOWS), 1.0)))
+
+
+def warmup_for(span_s: float) -> float:
+    """Start-up cut: the first 20% of the run, 20 s to 60 s (the browser's caches and the
+    first GC settle in the first half minute on Chromium here)."""
+    return float(min(max(0.2 * span_s, 20.0), 60.0))
+
+
+def _design(tc: np.ndarray, steps: list[float]) -> np.ndarray:
+    cols = [np.ones_like(tc), tc, *((tc >= s).astype(float) for s in steps)]
+    return np.column_stack(cols)
+
+
+def _rss(tc: np.ndarray, y: np.ndarray, steps: list[float]) -> float:
+    coef, *_ = np.linalg.lstsq(_design(tc, steps), y, rcond=None)
+    resid = y - _design(tc, steps) @ coef
+    return float(resid @ resid)
+
+
+def _find_steps(tc: np.ndarray, y: np.ndarray, noise: float) -> list[float]:
+    """Greedy level shifts (either sign) while each pays its penalty; 3 windows apart from
+    the ends and from each other."""
+    steps: list[float] = []
+    n = len(y)
+    penalty = STEP_PENALTY * noise**2 * math.log(n)
+    for _ in range(MAX_STEPS):
+        base = _rss(tc, y, steps)
+        best, best_rss = None, base
+        for k in range(3, n - 2):
+            cand = float(tc[k])
+            if any(abs(np.searchsorted(tc, s) - k) < 3 for s in steps):
+                continue
+            rss = _rss(tc, y, [*steps, cand])
+            if rss < best_rss:
+                best, best_rss = cand, rss
+        if best is None or base - best_rss < penalty:
+            break
+        steps.append(best)
+    return sorted(steps)
+
+
+def _noise(y: np.ndarray) -> float:
+    """Robust window-to-window noise (normal-scaled MAD of first differences / sqrt 2)."""
+    if len(y) < 3:
+        return 0.0
+    return float(stats.median_abs_deviation(np.diff(y), scale="normal") / math.sqrt(2))
+
+
+def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None = None,
+                    resolution_mb: float = 0.05) -> tuple[Growth | None, str | None]:
+    """The growth rate of the floor of ``y_mb`` (MB, sampled at ``t`` s, the workload's
+    window only). Returns (Growth, None), or (None, why it cannot be measured)."""
+    ok = np.isfinite(t) & np.isfinite(y_mb)
+    t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
+    if len(t) < 2:
+        return None, f"too few samples ({len(t)})"
+    span = float(t[-1] - t[0])
+    window = window_for(op_interval_s, span)
+    keep = t >= t[0] + warmup_for(span)
+    tw, yw = floor_series(t[keep], y_mb[keep], window) if keep.sum() > 1 else ([], [])
+    if len(tw) < MIN_WINDOWS:
+        return None, (f"too short: {len(tw)} windows of {window:.0f} s after the start-up cut "
+                      f"(need {MIN_WINDOWS}; the run lasted {span:.0f} s)")
+    tc = tw - tw[0]
+    noise = max(_noise(yw), resolution_mb)
+    steps = _find_steps(tc, yw, noise)
+    exog = _design(tc, steps)
+    maxlags = max(1, int(math.ceil(len(tw) ** (1 / 3))))
+    fit = sm.OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+    rate = float(fit.params[1])
+    # Never claim more precision than the noise of independent windows would give.
+    floor_se = noise / math.sqrt(float(np.sum((tc - tc.mean()) ** 2)))
+    se = float(max(fit.bse[1], floor_se))
+    intercept = float(fit.params[0])
+    growth = Growth(
+        rate=rate, se=se, ci=(float(rate - Z * se), float(rate + Z * se)), noise_mb=noise,
+        window_s=window,
+        start_s=float(tw[0]), end_s=float(tw[-1]), n_windows=len(tw),
+        steps=[{"t": float(tw[0] + s), "size": float(fit.params[2 + i])}
+               for i, s in enumerate(steps)],
+        fit_line=[(float(tw[0]), intercept), (float(tw[-1]), intercept + rate * tc[-1]
+                                                + float(sum(fit.params[2:])))],
+    )
+    return growth, None
+
+
+@dataclass
+class BudgetVerdict:
+    """Growth judged against a budget (rates MB/s)."""
+
+    outcome: str  # within, over, inconclusive
+    budget: str  # as written, e.g. "100 MB/h"
+    budget_mb_s: float | None
+    growth: Growth | None
+    severity: str = "none"  # over budget: critical or warning; else none
+    minutes_needed: float | None = None  # inconclusive: run length that would tell
+    reasons: list[str] = field(default_factory=list)
+
+
+def minutes_needed(growth: Growth, budget_mb_s: float) -> float:
+    """Run length (minutes) at which the interval, shrinking as length^-1.5, would leave the
+    budget: the half-width must fall below the distance of the rate to the budget (at least
+    a quarter of the budget, so a rate on the budget itself still gets an answer)."""
+    gap = max(abs(growth.rate - budget_mb_s), 0.25 * budget_mb_s)
+    length = growth.span_s * (Z * growth.se / gap) ** (2 / 3)
+    return float(math.ceil(max(length, growth.span_s) / 60 * 2) / 2)  # to half minutes
+
+
+def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | None,
+                 why_none: str | None = None, critical_mb_s: float = CRITICAL_MB_S
+                 ) -> BudgetVerdict:
+    """Within, over or inconclusive; see the module docstring."""
+    limit = budget.mb_per_s(ops_per_s)
+    verdict = BudgetVerdict("inconclusive", str(budget), limit, growth)
+    if limit is None:
+        verdict.reasons.append(f"a budget per operation ({budget}) needs operations; "
+                               "this run has none")
+        return verdict
+    if growth is None:
+        verdict.reasons.append(why_none or "no memory series")
+        return verdict
+    low, high = growth.ci
+    if high < limit:
+        verdict.outcome = "within"
+    elif low > limit:
+        verdict.outcome = "over"
+        verdict.severity = "critical" if growth.rate >= max(critical_mb_s, limit) \
+            else "warning"
+    else:
+        verdict.minutes_needed = minutes_needed(growth, limit)
+        verdict.reasons.append(
+            f"the rate's 95% interval {low:+.3f}..{high:+.3f} MB/s holds the budget "
+            f"{limit:.3g} MB/s; a run of about {verdict.minutes_needed:g} min this noisy "
+            "would tell")
+    return verdict
