@@ -45,6 +45,10 @@ def _size(value: str) -> int:
 ScenarioFile = Annotated[Path | None, typer.Option(help="TOML file of custom scenarios")]
 Verbosity = Annotated[int, typer.Option("--verbose", "-v", count=True, help="more log lines")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="errors only on stderr")]
+BudgetOption = Annotated[str | None, typer.Option(
+    help="memory growth allowed: 0.1MB/s (default, the seed's), 100MB/h, 0.5MB/op")]
+FailOnInconclusive = Annotated[bool, typer.Option(
+    help="exit 1 when the memory verdict is inconclusive (CI that wants a verdict)")]
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -83,6 +87,8 @@ def run(
         help="size of the run's private /tmp and /dev/shm (tmpfs; default 1G)")] = None,
     log_max: Annotated[str | None, typer.Option(
         help="workload.log size before it rotates (default 16M; two files at most)")] = None,
+    budget: BudgetOption = None,
+    fail_on_inconclusive: FailOnInconclusive = False,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
     verbose: Verbosity = 0,
     quiet: Quiet = False,
@@ -111,6 +117,7 @@ def run(
         "pids_max": pids_max, "runs_dir": runs_dir,
         "tmp_size": _size(tmp_size) if tmp_size else None,
         "log_max": _size(log_max) if log_max else None,
+        "budget": budget, "fail_on_inconclusive": fail_on_inconclusive or None,
     }
     config = from_scenario(base, **overrides).validate()
     facts = discover(cgroup_mode)
@@ -144,11 +151,20 @@ def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     format: Annotated[list[str] | None, typer.Option(
         "--format", help="json, text, html, junit, openmetrics (repeatable; default all)")] = None,
+    budget: BudgetOption = None,
+    fail_on_inconclusive: FailOnInconclusive = False,
 ) -> int:
-    """Re-render the reports of a run from its files (also of a killed run)."""
+    """Re-render the reports of a run from its files (also of a killed run), against the
+    run's own budget or the one given."""
+    from sandbox.analysis.budget import parse_budget
     from sandbox.report.commands import report_command
 
-    return report_command(run_dir, format or None)
+    try:
+        parsed = parse_budget(budget) if budget else None
+    except ValueError as exc:
+        raise HarnessError(str(exc)) from exc
+    return report_command(run_dir, format or None, budget=parsed,
+                          fail_on_inconclusive=fail_on_inconclusive or None)
 
 
 @app.command()

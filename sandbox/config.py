@@ -7,6 +7,7 @@ import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sandbox.analysis.budget import parse_budget
 from sandbox.errors import HarnessError
 from sandbox.scenarios import Scenario
 
@@ -46,6 +47,8 @@ class RunConfig:
     stop_timeout_s: float = 10.0
     tmp_size: int = 1 << 30  # the private /tmp + /dev/shm tmpfs, bytes
     log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
+    budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
+    fail_on_inconclusive: bool = False
 
     @property
     def workload(self) -> str:
@@ -93,6 +96,10 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise HarnessError(message)
+        try:
+            parse_budget(self.budget)
+        except (TypeError, ValueError) as exc:
+            raise HarnessError(str(exc)) from exc
         runs = Path(self.runs_dir)
         if runs.exists() and not runs.is_dir():
             raise HarnessError(f"runs directory {runs} is not a directory")

@@ -40,6 +40,7 @@ class MemoryLeakDetector:
         report = outcome.report
         return {
             "overall_success": outcome.exit_code == 0,
+            "status": report.get("status"),
             "exit_code": outcome.exit_code,
             "test_config": {"duration_minutes": duration_minutes,
                             "operations_per_minute": operations_per_minute,

@@ -23,6 +23,7 @@ from sandbox.errors import HarnessError
 SCENARIO_SETTINGS = {
     "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
     "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
+    "budget": str, "fail_on_inconclusive": bool,
 }
 
 
@@ -67,7 +68,7 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
             value = table[key]
             if kind is float and isinstance(value, int):
                 value = float(value)
-            if not isinstance(value, kind) or isinstance(value, bool):
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
                 raise HarnessError(f"{where}: {key} must be a {kind.__name__}")
             if kind is list and not all(isinstance(item, str) for item in value):
                 raise HarnessError(f"{where}: {key} must be a list of strings")

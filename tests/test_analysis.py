@@ -1,13 +1,15 @@
-"""The robust verdict, the seed's rule, findings and the exit-code mapping."""
+"""The memory verdict against a budget (on synthetic series; the real-trace calibration is in
+test_corpus.py), the seed's rule, findings and the exit-code mapping."""
 
 
 import numpy as np
 import pytest
 
-from sandbox.analysis import Thresholds, analyze, trend_test
+from sandbox.analysis import analyze, trend_test
+from sandbox.analysis.budget import Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
 from sandbox.analysis.synthetic import series, write_run
-from sandbox.analysis.verdict import Finding, exit_code, severity
+from sandbox.analysis.verdict import Finding, exit_code
 from sandbox.runreader import read_run
 
 CLEAN_CLEANUP = {
@@ -33,21 +35,56 @@ def test_step_then_flat_is_step_not_leak():
     assert r.steps[0]["size"] == pytest.approx(50, rel=0.2)
 
 
-def test_leak_is_found_with_rate_and_severity(tmp_path):
+def test_leak_over_the_budget_with_rate_and_severity(tmp_path):
     res = analyze(_run(tmp_path, leak=0.2))
     v = res.verdict
-    assert v.label == "leak" and v.severity == "warning" and v.signal == "anon"
+    assert v.outcome == "over" and v.label == "leak" and v.severity == "warning"
+    assert v.signal == "anon" and v.budget == "0.1 MB/s"
     assert v.slope_mb_s == pytest.approx(0.2, abs=0.03)
-    assert v.slope_ci_mb_s[0] < v.slope_mb_s < v.slope_ci_mb_s[1]
+    assert 0.1 < v.slope_ci_mb_s[0] < v.slope_mb_s < v.slope_ci_mb_s[1]
     assert v.p_value < 0.01 and v.detection_limit_mb_s < 0.1
     assert v.mb_per_op == pytest.approx(0.2 * 3, rel=0.2)  # one operation every 3 s
     assert v.warmup_cut_s is not None and v.warmup_cut_s > 0
-    assert res.exit_code == 1 and not res.overall_success
+    assert res.exit_code == 1 and not res.overall_success and res.status == "FAIL"
+
+
+def test_growth_within_a_budget_is_a_note(tmp_path):
+    """The same 0.2 MB/s against a budget of 1000 MB/h: a note with its rate, exit 0."""
+    res = analyze(_run(tmp_path, leak=0.2), budget=parse_budget("1000MB/h"))
+    assert res.verdict.outcome == "within" and res.exit_code == 0
+    [note] = [f for f in res.findings if f.check == "trend"]
+    assert note.level == "note" and "MB/h" in note.message and "within" in note.message
+
+
+@pytest.mark.parametrize(("text", "budget", "mb_s"), [
+    ("0.03MB/s", Budget(0.03), 0.03), ("100MB/h", Budget(100, "h"), 100 / 3600),
+    ("0.5MB/op", Budget(0.5, "op"), 0.25), ("500 KB/op", Budget(500 / 1024, "op"), 500 / 2048),
+])
+def test_budgets_in_every_unit(text, budget, mb_s):
+    assert parse_budget(text) == budget
+    assert budget.mb_per_s(ops_per_s=0.5) == pytest.approx(mb_s)
+
+
+@pytest.mark.parametrize("text", ["fast", "-1MB/s", "0MB/h", "1MB", "1MB/day", "nanMB/s"])
+def test_bad_budgets_are_refused(text):
+    with pytest.raises(ValueError):
+        parse_budget(text)
+
+
+def test_inconclusive_says_how_long_and_can_fail(tmp_path):
+    """0.1 MB/s judged against 0.12 MB/s in 5 minutes: the interval holds the budget."""
+    run = _run(tmp_path, leak=0.1, duration=300)
+    res = analyze(run, budget=Budget(0.12))
+    v = res.verdict
+    assert v.outcome == "inconclusive" and v.minutes_needed > 5
+    assert f"about {v.minutes_needed:g} min" in v.reasons[0]  # from the measured noise
+    assert res.exit_code == 0 and res.status == "INCONCLUSIVE"
+    assert analyze(run, budget=Budget(0.12), fail_on_inconclusive=True).exit_code == 1
 
 
 def test_clean_run_passes_and_file_cache_is_not_judged(tmp_path):
     res = analyze(_run(tmp_path))
-    assert res.verdict.label == "none"
+    assert res.verdict.outcome == "within" and res.verdict.label == "none"
     assert res.exit_code == 0 and res.overall_success
     assert res.file_trend is not None and res.file_trend.label == "none"
     assert res.recommendations == ["No memory leak or cleanup issue detected"]
@@ -66,14 +103,6 @@ def test_seed_rule_reported_and_fooled_by_warmup(tmp_path):
     (0.05, 0.99, "none")])
 def test_seed_severity_table(slope, r, sev):
     assert seed_severity(slope, r) == sev
-
-
-def test_robust_severity_grades():
-    th = Thresholds()
-    assert severity("leak", 0.6, th) == "critical"
-    assert severity("leak", 0.2, th) == "warning"
-    assert severity("leak", 0.02, th) == "minor"
-    assert severity("step", 0.6, th) == "none"
 
 
 def test_exit_code_mapping():
@@ -97,7 +126,7 @@ def test_escape_is_critical_and_orphan_a_warning(tmp_path):
 def test_short_run_is_inconclusive_and_exits_zero(tmp_path):
     res = analyze(_run(tmp_path, duration=10))
     assert res.verdict.label == "inconclusive"
-    assert "too few samples" in res.verdict.reasons[0]
+    assert "too short" in res.verdict.reasons[0]
     assert res.exit_code == 0
     assert any("inconclusive" in r for r in res.recommendations)
 
@@ -150,11 +179,12 @@ def test_growing_process_count_is_a_warning(tmp_path):
     assert res.exit_code == 2
 
 
-def test_one_hour_slow_leak_is_minor(tmp_path):
+def test_one_hour_slow_leak_against_a_tight_budget(tmp_path):
     run = _run(tmp_path, duration=3600, leak=0.02)
     res = analyze(run)
     assert res.n_samples == 7200
-    assert res.verdict.label == "leak" and res.verdict.severity == "minor"
+    assert res.verdict.outcome == "within" and res.exit_code == 0  # 72 MB/h < 360 MB/h
+    assert analyze(run, budget=Budget(0.01)).verdict.outcome == "over"
 
 
 def test_growth_rate_alerts_are_notes_threshold_crossings_warnings(tmp_path):

@@ -89,7 +89,7 @@ def test_render_text_is_plain(leaky):
     _, res = leaky
     text = render_text(res)
     assert "\x1b[" not in text
-    assert "Verdict: leak severity warning on anon" in text
+    assert "Memory: OVER budget 0.1 MB/s on anon floor" in text
     assert "Seed rule" in text and "Recommendations" in text
 
 

@@ -37,6 +37,7 @@ MAX_STEPS = 2
 STEP_PENALTY = 12.0
 MIN_WINDOWS = 8
 OUTCOMES = ("within", "over", "inconclusive")
+MAX_MINUTES_NEEDED = 24 * 60
 
 _BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(kb|mb|gb)\s*/\s*(s|sec|min|h|op)\s*",
                      re.IGNORECASE)
@@ -212,19 +213,20 @@ class BudgetVerdict:
     reasons: list[str] = field(default_factory=list)
 
 
-def minutes_needed(growth: Growth, budget_mb_s: float) -> float:
-    """Run length (minutes) at which the interval, shrinking as length^-1.5, would leave the
-    budget: the half-width must fall below the distance of the rate to the budget (at least
-    a quarter of the budget, so a rate on the budget itself still gets an answer)."""
-    gap = max(abs(growth.rate - budget_mb_s), 0.25 * budget_mb_s)
-    length = growth.span_s * (Z * growth.se / gap) ** (2 / 3)
-    return float(math.ceil(max(length, growth.span_s) / 60 * 2) / 2)  # to half minutes
+def minutes_needed(growth: Growth, budget_mb_s: float, run_s: float) -> float:
+    """Run length (minutes, start-up included) at which the interval, shrinking as
+    length^-1.5, would no longer hold the budget, at the rate measured; at most a day."""
+    gap = abs(growth.rate - budget_mb_s)
+    tested = growth.span_s * (Z * growth.se / gap) ** (2 / 3) if gap > 0 else math.inf
+    length = min(max(tested + (run_s - growth.span_s), run_s + 60), MAX_MINUTES_NEEDED * 60)
+    return float(math.ceil(length / 60))
 
 
 def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | None,
-                 why_none: str | None = None, critical_mb_s: float = CRITICAL_MB_S
-                 ) -> BudgetVerdict:
-    """Within, over or inconclusive; see the module docstring."""
+                 run_s: float | None = None, why_none: str | None = None,
+                 critical_mb_s: float = CRITICAL_MB_S) -> BudgetVerdict:
+    """Within, over or inconclusive; see the module docstring. ``run_s``: the length of the
+    judged run, start-up included (for the minutes an inconclusive run would need)."""
     limit = budget.mb_per_s(ops_per_s)
     verdict = BudgetVerdict("inconclusive", str(budget), limit, growth)
     if limit is None:
@@ -242,9 +244,10 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
         verdict.severity = "critical" if growth.rate >= max(critical_mb_s, limit) \
             else "warning"
     else:
-        verdict.minutes_needed = minutes_needed(growth, limit)
+        verdict.minutes_needed = minutes_needed(growth, limit, run_s or growth.end_s)
+        longer = ("more than a day" if verdict.minutes_needed >= MAX_MINUTES_NEEDED
+                  else f"about {verdict.minutes_needed:g} min")
         verdict.reasons.append(
             f"the rate's 95% interval {low:+.3f}..{high:+.3f} MB/s holds the budget "
-            f"{limit:.3g} MB/s; a run of about {verdict.minutes_needed:g} min this noisy "
-            "would tell")
+            f"{limit:.3g} MB/s; a run of {longer} this noisy would tell")
     return verdict

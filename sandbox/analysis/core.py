@@ -6,7 +6,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
+from sandbox.analysis.budget import (
+    DEFAULT_BUDGET,
+    Budget,
+    BudgetVerdict,
+    Growth,
+    Z,
+    estimate_growth,
+    judge_budget,
+    parse_budget,
+)
 from sandbox.analysis.findings import (
     CleanupFindings,
     OperationsSummary,
@@ -22,7 +33,6 @@ from sandbox.analysis.verdict import (
     exit_code,
     judge,
     recommendations,
-    severity,
 )
 from sandbox.runreader import RunData
 
@@ -34,7 +44,9 @@ LEGACY_SIGNALS = ("memory_current", "working_set", "uss", "anon")
 
 @dataclass
 class Verdict:
-    """The robust leak verdict that decides the exit code."""
+    """The memory verdict that decides the exit code: the floor's growth against the budget
+    (analysis.budget). ``label``: leak (over budget), step (within, after a level shift),
+    none (within) or inconclusive; ``outcome``: within, over or inconclusive."""
 
     label: str
     severity: str
@@ -49,6 +61,10 @@ class Verdict:
     steps: list[dict[str, float]]
     reasons: list[str]
     trend: TrendResult
+    outcome: str = "inconclusive"
+    budget: str = str(DEFAULT_BUDGET)
+    budget_mb_s: float | None = None
+    minutes_needed: float | None = None
 
 
 @dataclass
@@ -90,6 +106,14 @@ class AnalysisResult:
         return ", ".join(parts)
 
     @property
+    def status(self) -> str:
+        """PASS, WARN, FAIL, INCOMPLETE, or INCONCLUSIVE: nothing failed but the memory
+        verdict could not tell (never shown as PASS)."""
+        if self.exit_code == 0 and self.verdict.outcome == "inconclusive":
+            return "INCONCLUSIVE"
+        return {0: "PASS", 1: "FAIL", 2: "WARN", 3: "INCOMPLETE"}.get(self.exit_code, "FAIL")
+
+    @property
     def overall_success(self) -> bool:
         """The seed's ``overall_success``: no critical finding and no warning."""
         return self.exit_code == 0
@@ -120,15 +144,6 @@ def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[s
     return out
 
 
-def _mb_per_op(tr: TrendResult, operations: list[dict[str, Any]]) -> float | None:
-    """Growth per operation over the tested steady state (slope x span / operations in it)."""
-    if tr.slope is None or tr.test_start_s is None or tr.test_end_s is None:
-        return None
-    lo, hi = tr.test_start_s, tr.test_end_s
-    n_ops = sum(1 for o in operations if isinstance(o.get("t"), int | float) and lo <= o["t"] <= hi)
-    return tr.slope * (hi - lo) / n_ops if n_ops else None
-
-
 def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], th: Thresholds
                      ) -> dict[str, TrendResult]:
     """Same test on process count and temp-dir size/files (counts: 1 per 5 min is growth)."""
@@ -147,6 +162,49 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], th: Thresholds
     return out
 
 
+def operation_interval(operations: list[dict[str, Any]]) -> float | None:
+    """Median seconds between operation starts (None with fewer than 3 operations)."""
+    starts = sorted(o["t"] for o in operations if isinstance(o.get("t"), int | float))
+    return float(np.median(np.diff(starts))) if len(starts) >= 3 else None
+
+
+def run_budget(run: RunData, budget: Budget | None) -> Budget:
+    """The budget given, else the one the run was made with (run.json), else the seed's."""
+    if budget is not None:
+        return budget
+    text = (run.run.get("config") or {}).get("budget")
+    try:
+        return parse_budget(text) if isinstance(text, str) else DEFAULT_BUDGET
+    except ValueError:
+        return DEFAULT_BUDGET
+
+
+def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None) -> Verdict:
+    """The Verdict of a budget judgement (with a TrendResult for plots and compare)."""
+    g: Growth | None = bv.growth
+    label = {"over": "leak", "inconclusive": "inconclusive"}.get(bv.outcome, "none")
+    if label == "none" and g is not None and any(s["size"] > 0 for s in g.steps):
+        label = "step"
+    trend = TrendResult(label=label, reasons=list(bv.reasons))
+    if g is None:
+        return Verdict(label, "none", signal, None, None, None, None, None, None, [], [],
+                       list(bv.reasons), trend, bv.outcome, bv.budget, bv.budget_mb_s)
+    p_value = float(stats.norm.sf(g.rate / g.se)) if g.se > 0 else float(g.rate <= 0)
+    trend.slope, trend.slope_ci, trend.ols_slope, trend.slope_se = g.rate, g.ci, g.rate, g.se
+    trend.p_value, trend.detection_limit = p_value, 2 * Z * g.se
+    trend.warmup_cut_s, trend.test_start_s, trend.test_end_s = g.start_s, g.start_s, g.end_s
+    trend.change_points_s = [s["t"] for s in g.steps]
+    trend.steps, trend.noise_sd, trend.fit_line = g.steps, g.noise_mb, g.fit_line
+    trend.n_test_samples = g.n_windows
+    return Verdict(
+        label=label, severity=bv.severity, signal=signal, slope_mb_s=g.rate, slope_ci_mb_s=g.ci,
+        p_value=p_value, detection_limit_mb_s=trend.detection_limit,
+        mb_per_op=g.rate * op_interval if op_interval else None, warmup_cut_s=g.start_s,
+        change_points_s=trend.change_points_s, steps=g.steps, reasons=list(bv.reasons),
+        trend=trend, outcome=bv.outcome, budget=bv.budget, budget_mb_s=bv.budget_mb_s,
+        minutes_needed=bv.minutes_needed)
+
+
 def workload_window(run: RunData) -> tuple[float, float]:
     """The part of the run the workload was working: from its first operation's start to its
     last operation's end (screenshots), else until the runner stopped it (``workload_end_t``
@@ -160,10 +218,16 @@ def workload_window(run: RunData) -> tuple[float, float]:
     return lo, hi
 
 
-def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResult:
-    """Analyse one run: seed fields, robust verdict, resource trends, findings, exit code.
-    Trends are judged on the samples inside :func:`workload_window`; plots show them all."""
+def analyze(run: RunData, thresholds: Thresholds | None = None, *,
+            budget: Budget | None = None, fail_on_inconclusive: bool | None = None
+            ) -> AnalysisResult:
+    """Analyse one run: seed fields, memory growth against the budget, resource trends,
+    findings, exit code. Trends are judged on the samples inside :func:`workload_window`;
+    plots show them all. ``budget`` and ``fail_on_inconclusive`` default to the run's own
+    settings (run.json), then to the seed's 0.1 MB/s and False."""
     th = thresholds or Thresholds()
+    if fail_on_inconclusive is None:
+        fail_on_inconclusive = bool((run.run.get("config") or {}).get("fail_on_inconclusive"))
     lo, hi = workload_window(run)
     t_all = run.samples.get("t", np.empty(0))
     inside = (t_all >= lo) & (t_all <= hi)
@@ -177,24 +241,13 @@ def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResul
                           legacy_name)
 
     signal = _pick(s, VERDICT_SIGNALS)
-    tr = trend_test(t, s[signal] / MB, mem) if signal else trend_test(t, np.full(len(t), np.nan))
-    if signal is None:
-        tr.reasons.append("no anon, working-set or USS series in samples.jsonl")
-    verdict = Verdict(
-        label=tr.label,
-        severity=severity(tr.label, tr.slope, th),
-        signal=signal,
-        slope_mb_s=tr.slope,
-        slope_ci_mb_s=tr.slope_ci,
-        p_value=tr.p_value,
-        detection_limit_mb_s=tr.detection_limit,
-        mb_per_op=_mb_per_op(tr, run.operations),
-        warmup_cut_s=tr.warmup_cut_s,
-        change_points_s=tr.change_points_s,
-        steps=tr.steps,
-        reasons=tr.reasons,
-        trend=tr,
-    )
+    op_interval = operation_interval(run.operations)
+    growth, why = estimate_growth(t, s[signal] / MB, op_interval) if signal else \
+        (None, "no anon, working-set or USS series in samples.jsonl")
+    verdict = _verdict(signal, judge_budget(
+        growth, run_budget(run, budget), ops_per_s=1 / op_interval if op_interval else None,
+        run_s=float(t[-1] - t[0]) if len(t) else None, why_none=why,
+        critical_mb_s=th.critical_mb_s), op_interval)
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
     peak = run.samples.get("peak")
     has_peak = peak is not None and bool(np.isfinite(peak).any())
@@ -218,7 +271,7 @@ def analyze(run: RunData, thresholds: Thresholds | None = None) -> AnalysisResul
         sample_source=run.sample_source,
         series=_downsample(run.samples),
     )
-    result.findings = judge(result, th)
+    result.findings = judge(result, th, fail_on_inconclusive=fail_on_inconclusive)
     result.recommendations = recommendations(result)
     result.exit_code = exit_code(result.findings)
     return result

@@ -42,17 +42,6 @@ class Finding:
     message: str
 
 
-def severity(label: str, slope_mb_s: float | None, th: Thresholds) -> str:
-    """Severity of a robust verdict: only a ``leak`` has one, graded on the Theil-Sen slope."""
-    if label != "leak" or slope_mb_s is None:
-        return "none"
-    if slope_mb_s >= th.critical_mb_s:
-        return "critical"
-    if slope_mb_s >= th.warning_mb_s:
-        return "warning"
-    return "minor" if slope_mb_s >= th.minor_mb_s else "none"
-
-
 def _name_processes(processes: list[dict[str, Any]], most: int = 5) -> str:
     """``pid 123 (sleep), pid 456 (chromium)`` for the first few processes."""
     names = [f"pid {p.get('pid')}" + (f" ({p['comm']})" if p.get("comm") else "")
@@ -61,18 +50,37 @@ def _name_processes(processes: list[dict[str, Any]], most: int = 5) -> str:
                                else "")
 
 
-def judge(r: AnalysisResult, th: Thresholds) -> list[Finding]:
-    """Every finding of a run, with its level. This is the whole policy of the exit code."""
-    out: list[Finding] = []
+def _rate(mb_s: float) -> str:
+    return f"{mb_s:.3f} MB/s ({mb_s * 3600:.0f} MB/h)"
+
+
+def _memory(r: AnalysisResult, fail_on_inconclusive: bool) -> list[Finding]:
+    """The memory verdict: over the budget is critical; inconclusive a note (critical with
+    ``--fail-on-inconclusive``); growth that is real but within the budget a note."""
     v = r.verdict
-    rate = f"{v.slope_mb_s:.3f} MB/s" if v.slope_mb_s is not None else "n/a"
-    if v.label == "leak":
-        level = "critical" if v.severity in ("critical", "warning") else "warning"
-        out.append(Finding("trend", level, f"{v.signal} keeps growing: {rate} "
-                           f"({v.severity}), p={v.p_value:.2g}"))
-    elif v.label in ("step", "decelerating", "inconclusive"):
-        why = "; ".join(v.reasons) or rate
-        out.append(Finding("trend", "note", f"{v.signal}: {v.label} ({why})"))
+    if v.outcome == "over":
+        lo, hi = v.slope_ci_mb_s
+        return [Finding("trend", "critical",
+                        f"{v.signal} grows {_rate(v.slope_mb_s)}, over the budget {v.budget} "
+                        f"(95% interval {lo:.3f}..{hi:.3f} MB/s; {v.severity})")]
+    if v.outcome == "inconclusive":
+        level = "critical" if fail_on_inconclusive else "note"
+        return [Finding("trend", level, f"INCONCLUSIVE against the budget {v.budget}: "
+                        + ("; ".join(v.reasons) or "no verdict"))]
+    out = []
+    if v.slope_ci_mb_s and v.slope_ci_mb_s[0] > 0:
+        out.append(Finding("trend", "note", f"{v.signal} grows {_rate(v.slope_mb_s)}, within "
+                           f"the budget {v.budget}"))
+    out += [Finding("trend", "note", f"{v.signal} shifted {s['size']:+.0f} MB once at "
+                    f"t={s['t']:.0f} s (a step, not growth)")
+            for s in v.steps if abs(s["size"]) >= 10]
+    return out
+
+
+def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = False
+          ) -> list[Finding]:
+    """Every finding of a run, with its level. This is the whole policy of the exit code."""
+    out = _memory(r, fail_on_inconclusive)
     for name, tr in r.resource_trends.items():
         if tr.label == "leak":
             check = "processes" if name == "processes" else "files"
@@ -161,20 +169,20 @@ def recommendations(r: AnalysisResult) -> list[str]:
     """Plain-word advice from the findings (the seed's list as a start)."""
     v, out = r.verdict, []
     per_op = f", {v.mb_per_op:.2f} MB per operation" if v.mb_per_op is not None else ""
-    if v.label == "leak" and v.severity == "minor":
-        out.append("Continue monitoring - minor memory growth detected "
-                   f"({v.slope_mb_s:.3f} MB/s{per_op})")
-    elif v.label == "leak":
-        out.append(f"Memory leak: {v.signal} grows {v.slope_mb_s:.3f} MB/s{per_op} after warm-up - "
-                   "implement browser recycling, close pages and contexts, review DOM reference "
-                   "cleanup")
+    if v.outcome == "over":
+        out.append(f"Memory leak: {v.signal} grows {v.slope_mb_s:.3f} MB/s{per_op} after warm-up,"
+                   f" over the budget {v.budget} - implement browser recycling, close pages and "
+                   "contexts, review DOM reference cleanup")
+    elif v.outcome == "inconclusive":
+        longer = (f": run about {v.minutes_needed:g} min" if v.minutes_needed
+                  else ": run longer")
+        out.append(f"Memory verdict inconclusive against the budget {v.budget}{longer} (the "
+                   "interval shrinks with the run's length to the power 1.5)")
+    elif v.slope_ci_mb_s and v.slope_ci_mb_s[0] > 0:
+        out.append("Continue monitoring - memory grows within the budget "
+                   f"({v.slope_mb_s * 3600:.0f} MB/h{per_op})")
     elif v.label == "step":
-        out.append("Memory rose in a step and then stayed flat: a one-time allocation, not a leak")
-    elif v.label == "decelerating":
-        out.append("Memory growth slowed down during the run - run longer to see it level off")
-    elif v.label == "inconclusive":
-        out.append("Leak verdict inconclusive (" + "; ".join(v.reasons) + ") - run longer: the "
-                   "detection limit shrinks with the steady-state length to the power 1.5")
+        out.append("Memory shifted once and then stayed flat: a one-time allocation, not a leak")
     if r.file_trend is not None and r.file_trend.label == "leak":
         out.append(f"Page cache grew {r.file_trend.slope:.3f} MB/s (files written or read); "
                    "not counted as a leak")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from sandbox.analysis import analyze
+from sandbox.analysis.budget import Budget
 from sandbox.report import ReportInputError, write_all
 from sandbox.report.compare import compare_runs
 from sandbox.report.text import print_text
@@ -23,9 +24,10 @@ def load_run(run_dir: str | Path) -> RunData:
     return run
 
 
-def report_command(run_dir: str | Path, formats: Iterable[str] | None = None) -> int:
+def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
+                   budget: Budget | None = None, fail_on_inconclusive: bool | None = None) -> int:
     """Re-render the reports of RUN_DIR from disk, print the summary; return the exit code."""
-    result = analyze(load_run(run_dir))
+    result = analyze(load_run(run_dir), budget=budget, fail_on_inconclusive=fail_on_inconclusive)
     paths = write_all(result, run_dir, formats)
     print_text(result)
     for path in paths:

@@ -12,8 +12,8 @@ _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:left;font-size:13px}th{background:#f3f3f3}.critical,.incomplete{color:#b00;font-weight:bold}
 .warning{color:#a60}.note{color:#06c}.ok{color:#080;font-weight:bold}"""
-_OUTCOME = {0: ("ok", "PASS"), 1: ("critical", "FAIL (critical)"), 2: ("warning", "WARN"),
-            3: ("critical", "INCOMPLETE")}
+_STATUS = {"PASS": "ok", "FAIL": "critical", "WARN": "warning", "INCOMPLETE": "critical",
+           "INCONCLUSIVE": "warning"}
 
 
 def _fmt(x: Any, spec: str = ".3f") -> str:
@@ -34,11 +34,13 @@ def _table(headers: list[str], rows: list[list[Any]], cls: list[str] | None = No
 def render_html(r: AnalysisResult) -> str:
     """The report page."""
     v, lg, ops, c = r.verdict, r.legacy, r.operations, r.cleanup
-    cls, word = _OUTCOME.get(r.exit_code, ("critical", str(r.exit_code)))
+    cls, word = _STATUS[r.status], r.status
     lo, hi = v.slope_ci_mb_s or (None, None)
     verdict_rows = [
-        ["label", v.label], ["severity", v.severity], ["signal", v.signal],
-        ["slope (Theil-Sen, MB/s)", v.slope_mb_s], ["95% CI (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
+        ["against the budget", f"{v.outcome} ({v.budget})"],
+        ["minutes a run would need", v.minutes_needed],
+        ["label", v.label], ["severity", v.severity], ["signal (floor of)", v.signal],
+        ["growth (MB/s)", v.slope_mb_s], ["95% interval (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
         ["p-value (one-sided)", _fmt(v.p_value, ".2g")],
         ["detection limit (MB/s)", v.detection_limit_mb_s],
         ["MB per operation", v.mb_per_op], ["warm-up cut (s)", v.warmup_cut_s],

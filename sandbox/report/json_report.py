@@ -36,6 +36,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "run_dir": r.run_dir,
         "overall_success": r.overall_success,
         "exit_code": r.exit_code,
+        "status": r.status,
         "memory_trend": {
             "slope_mb_per_second": lg.slope_mb_per_second,
             "correlation": lg.correlation,
@@ -80,6 +81,10 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
             "change_points_s": v.change_points_s,
             "steps": v.steps,
             "reasons": v.reasons,
+            "outcome": v.outcome,
+            "budget": v.budget,
+            "budget_mb_per_second": v.budget_mb_s,
+            "minutes_needed": v.minutes_needed,
             "trend": _trend(v.trend),
         },
         "file_cache_trend": _trend(r.file_trend),

@@ -13,7 +13,7 @@ def render_junit(r: AnalysisResult) -> str:
     """JUnit XML: critical and warning findings are failures, an incomplete run an error;
     notes go to system-out."""
     suite = ET.Element("testsuite", name="sandbox", tests=str(len(CHECKS)))
-    failures = errors = 0
+    failures = errors = skipped = 0
     for check in CHECKS:
         case = ET.SubElement(suite, "testcase", classname="sandbox", name=check)
         found = [f for f in r.findings if f.check == check]
@@ -27,9 +27,14 @@ def render_junit(r: AnalysisResult) -> str:
             fail = ET.SubElement(case, "failure", type=bad[0].level,
                                  message="; ".join(f.message for f in bad))
             fail.text = "\n".join(f"{f.level}: {f.message}" for f in bad)
+        if check == "trend" and r.verdict.outcome == "inconclusive" and not bad:
+            skipped += 1
+            ET.SubElement(case, "skipped", message="; ".join(
+                f.message for f in found if f.level == "note") or "inconclusive")
         notes = [f.message for f in found if f.level == "note"]
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
     suite.set("failures", str(failures))
     suite.set("errors", str(errors))
+    suite.set("skipped", str(skipped))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"

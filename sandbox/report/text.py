@@ -11,8 +11,9 @@ from rich.table import Table
 from sandbox.analysis import AnalysisResult
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
-_OUTCOME = {0: "[green]PASS[/]", 1: "[bold red]FAIL (critical)[/]", 2: "[yellow]WARN[/]",
-            3: "[bold red]INCOMPLETE[/]"}
+_STATUS = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL (critical)[/]",
+           "WARN": "[yellow]WARN[/]", "INCOMPLETE": "[bold red]INCOMPLETE[/]",
+           "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -23,15 +24,15 @@ def render(r: AnalysisResult, console: Console) -> None:
     """Print the summary onto ``console``."""
     v, lg, ops = r.verdict, r.legacy, r.operations
     console.rule(f"sandbox report - {r.run_dir}")
-    console.print(f"Result: {_OUTCOME.get(r.exit_code, str(r.exit_code))}  (exit {r.exit_code})"
+    console.print(f"Result: {_STATUS[r.status]}  (exit {r.exit_code})"
                   f"   {r.n_samples} samples over {r.duration_s:.0f} s, {r.backend_line}, "
                   f"source {r.sample_source or 'n/a'}")
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
-        f"Verdict: [bold]{v.label}[/] severity {v.severity} on {v.signal or 'no signal'}: "
-        f"{_fmt(v.slope_mb_s)} MB/s (95% CI {_fmt(lo)}..{_fmt(hi)}), p={_fmt(v.p_value, '.2g')}, "
-        f"detection limit {_fmt(v.detection_limit_mb_s)} MB/s, "
-        f"{_fmt(v.mb_per_op)} MB/op, warm-up cut {_fmt(v.warmup_cut_s, '.0f')} s"
+        f"Memory: [bold]{v.outcome.upper()}[/] budget {v.budget} on "
+        f"{v.signal or 'no signal'} floor: {_fmt(v.slope_mb_s)} MB/s (95% interval "
+        f"{_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
+        f"{_fmt(v.warmup_cut_s, '.0f')} s, label {v.label}, severity {v.severity}"
     )
     if v.reasons:
         console.print("  " + "; ".join(v.reasons))

@@ -1,0 +1,150 @@
+"""Trace-driven calibration of the memory verdict on the real Chromium corpus (bench/corpus).
+
+Clean traces are cut into 2, 5 and 10 minute windows (a window starts where a run would: with
+the browser's start-up). To each window a known ramp (0.02-0.5 MB/s, from the first operation
+on) or a one-off step (40-60 MB at a random point of the middle) is added to anon, and the
+verdict of sandbox.analysis.budget is taken against the default budget (0.1 MB/s) and a tight
+one (0.03 MB/s). The real leak traces are judged as recorded. Prints the share of windows
+over budget, within and inconclusive per cell, and each leak trace's verdict.
+
+    .venv/bin/python bench/calibrate_corpus.py [--corpus bench/corpus] [--seed 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from corpus_io import load_trace, workload_window  # noqa: E402
+
+from sandbox.analysis.budget import (  # noqa: E402
+    Budget,
+    BudgetVerdict,
+    estimate_growth,
+    judge_budget,
+)
+
+MB = 2**20
+LENGTHS_S = (120, 300, 600)
+RAMPS = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5)
+BUDGETS = (Budget(0.1), Budget(0.03))
+
+
+@dataclass
+class Window:
+    """A stretch of a real trace as one run of ``length`` seconds would have seen it."""
+
+    name: str
+    t: np.ndarray  # s, from the window's start
+    anon_mb: np.ndarray
+    op_times: np.ndarray  # s, from the window's start
+
+    @property
+    def op_interval(self) -> float | None:
+        return float(np.median(np.diff(self.op_times))) if len(self.op_times) > 2 else None
+
+
+def _columns(trace: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s = trace["samples"]
+    t = np.asarray(s["t"], float)
+    anon = np.asarray([np.nan if v is None else v for v in s["anon"]], float) / MB
+    ops = np.asarray(sorted(o["t"] for o in trace["operations"]), float)
+    return t, anon, ops
+
+
+def windows(trace: dict, length_s: float) -> Iterator[Window]:
+    """Consecutive windows of ``length_s`` of a trace's workload span (the first with the
+    start-up, as a run of that length would have it)."""
+    t, anon, ops = _columns(trace)
+    lo, hi = workload_window(trace)
+    start = lo
+    while start + 0.97 * length_s <= hi:  # a run of that length: its window ends early
+        inside = (t >= start) & (t <= start + length_s)
+        ops_in = ops[(ops >= start) & (ops <= start + length_s)]
+        yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start)
+        start += length_s
+
+
+def judge(w: Window, budget: Budget, extra_mb: np.ndarray | None = None) -> BudgetVerdict:
+    """The verdict on a window, with ``extra_mb`` added to its anon (a synthetic leak)."""
+    y = w.anon_mb if extra_mb is None else w.anon_mb + extra_mb
+    growth, why = estimate_growth(w.t, y, w.op_interval)
+    rate = 1 / w.op_interval if w.op_interval else None
+    return judge_budget(growth, budget, ops_per_s=rate, why_none=why)
+
+
+def ramp(w: Window, rate_mb_s: float) -> np.ndarray:
+    start = w.op_times[0] if len(w.op_times) else 0.0
+    return rate_mb_s * np.clip(w.t - start, 0, None)
+
+
+def step(w: Window, rng: np.random.Generator) -> np.ndarray:
+    at = rng.uniform(0.2, 0.8) * w.t[-1]
+    return rng.uniform(40, 60) * (w.t >= at)
+
+
+def load_corpus(corpus: Path) -> list[dict]:
+    return [load_trace(p) for p in sorted(corpus.glob("*.json.gz"))]
+
+
+def clean_table(traces: list[dict], seed: int) -> dict[tuple, Counter]:
+    """(length, added, budget) -> Counter of outcomes over all clean windows."""
+    rng = np.random.default_rng(seed)
+    table: dict[tuple, Counter] = defaultdict(Counter)
+    for trace in (tr for tr in traces if tr["kind"] == "clean"):
+        for length in LENGTHS_S:
+            for w in windows(trace, length):
+                for budget in BUDGETS:
+                    for rate in RAMPS:
+                        outcome = judge(w, budget, ramp(w, rate) if rate else None).outcome
+                        table[(length, f"+{rate:g} MB/s", str(budget))][outcome] += 1
+                    outcome = judge(w, budget, step(w, rng)).outcome
+                    table[(length, "step 40-60 MB", str(budget))][outcome] += 1
+    return table
+
+
+def _share(counts: Counter, outcome: str) -> str:
+    n = sum(counts.values())
+    return f"{100 * counts[outcome] / n:5.1f}%" if n else "  n/a"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path,
+                        default=Path(__file__).resolve().parent / "corpus")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    traces = load_corpus(args.corpus)
+    clean = [tr for tr in traces if tr["kind"] == "clean"]
+    minutes = sum(tr["duration_s"] for tr in clean) / 60
+    print(f"corpus {args.corpus}: {len(traces)} traces, {len(clean)} clean "
+          f"({minutes:.0f} min of clean recording)")
+    print(f"{'length':>6} {'added':>15} {'budget':>10} {'n':>4} {'over':>7} {'within':>7} "
+          f"{'inconcl':>7}")
+    for (length, added, budget), counts in sorted(clean_table(traces, args.seed).items()):
+        print(f"{length // 60:>4} m {added:>15} {budget:>10} {sum(counts.values()):>4} "
+              f"{_share(counts, 'over'):>7} {_share(counts, 'within'):>7} "
+              f"{_share(counts, 'inconclusive'):>7}")
+    print("\nreal leaks as recorded (whole run):")
+    for trace in (tr for tr in traces if tr["kind"] != "clean"):
+        (w,) = windows(trace, workload_window(trace)[1] - workload_window(trace)[0])
+        for budget in BUDGETS:
+            v = judge(w, budget)
+            g = v.growth
+            rate = f"{g.rate:.3f} [{g.ci[0]:.3f}, {g.ci[1]:.3f}]" if g else "n/a"
+            print(f"  {trace['name']:32} nominal {trace['nominal_mb_per_s']:.3f} MB/s "
+                  f"{trace['duration_s'] / 60:4.1f} min  budget {budget}: {v.outcome:12} "
+                  f"rate {rate} MB/s" + (f", needs {v.minutes_needed:g} min"
+                                         if v.minutes_needed else ""))
+
+
+if __name__ == "__main__":
+    main()
