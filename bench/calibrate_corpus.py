@@ -5,7 +5,8 @@ the browser's start-up). To each window a known ramp (0.02-0.5 MB/s, from the fi
 on) or a one-off step (40-60 MB at a random point of the middle) is added to anon, and the
 verdict of sandbox.analysis.budget is taken against the default budget (0.1 MB/s) and a tight
 one (0.03 MB/s). The real leak traces are judged as recorded. Prints the share of windows
-over budget, within and inconclusive per cell, and each leak trace's verdict.
+over budget, within and inconclusive per cell, the exit codes the whole analysis (memory,
+process and temp-file counts) gives the clean windows, and each leak trace's verdict.
 
     .venv/bin/python bench/calibrate_corpus.py [--corpus bench/corpus] [--seed 1]
 """
@@ -25,12 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus_io import load_trace, workload_window  # noqa: E402
 
+from sandbox.analysis import analyze  # noqa: E402
 from sandbox.analysis.budget import (  # noqa: E402
     Budget,
     BudgetVerdict,
     estimate_growth,
     judge_budget,
 )
+from sandbox.runreader import RunData  # noqa: E402
 
 MB = 2**20
 LENGTHS_S = (120, 300, 600)
@@ -46,6 +49,18 @@ class Window:
     t: np.ndarray  # s, from the window's start
     anon_mb: np.ndarray
     op_times: np.ndarray  # s, from the window's start
+    columns: dict[str, np.ndarray]  # every stored sample column, same rows as t
+
+    def as_run(self) -> RunData:
+        """The window as the run directory analyze() reads (cleanup verified and clean)."""
+        samples = {k: np.asarray([np.nan if v is None else v for v in col], float)
+                   for k, col in self.columns.items()}
+        samples["t"] = self.t
+        ops = [{"op": i, "t": float(x), "ok": True} for i, x in enumerate(self.op_times)]
+        cleanup = {"process_cleanup": {"orphans": []}, "file_cleanup": {"leftover_files": []},
+                   "escapes": [], "cleanup_successful": True}
+        return RunData(Path(self.name), {"config": {}}, samples, ops, [], cleanup, [],
+                       "cgroup-v1")
 
     @property
     def op_interval(self) -> float | None:
@@ -69,7 +84,8 @@ def windows(trace: dict, length_s: float) -> Iterator[Window]:
     while start + 0.97 * length_s <= hi:  # a run of that length: its window ends early
         inside = (t >= start) & (t <= start + length_s)
         ops_in = ops[(ops >= start) & (ops <= start + length_s)]
-        yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start)
+        columns = {k: np.asarray(v, dtype=object)[inside] for k, v in trace["samples"].items()}
+        yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start, columns)
         start += length_s
 
 
@@ -111,6 +127,22 @@ def clean_table(traces: list[dict], seed: int) -> dict[tuple, Counter]:
     return table
 
 
+def clean_exit_codes(traces: list[dict]) -> dict[int, Counter]:
+    """length -> Counter of the exit codes analyze() gives the clean windows (cleanup
+    verified and clean, so only memory and count findings can fail them)."""
+    table: dict[int, Counter] = defaultdict(Counter)
+    for trace in (tr for tr in traces if tr["kind"] == "clean"):
+        for length in LENGTHS_S:
+            for w in windows(trace, length):
+                result = analyze(w.as_run())
+                table[length][result.exit_code] += 1
+                if result.exit_code:
+                    print(f"  clean {w.name} {length}s window: exit {result.exit_code}: "
+                          + "; ".join(f.message for f in result.findings
+                                      if f.level != "note"))
+    return table
+
+
 def _share(counts: Counter, outcome: str) -> str:
     n = sum(counts.values())
     return f"{100 * counts[outcome] / n:5.1f}%" if n else "  n/a"
@@ -133,6 +165,10 @@ def main() -> None:
         print(f"{length // 60:>4} m {added:>15} {budget:>10} {sum(counts.values()):>4} "
               f"{_share(counts, 'over'):>7} {_share(counts, 'within'):>7} "
               f"{_share(counts, 'inconclusive'):>7}")
+    print("\nexit codes of the clean windows through the whole analysis:")
+    for length, codes in sorted(clean_exit_codes(traces).items()):
+        print(f"  {length // 60:>2} min: " + ", ".join(f"exit {c}: {n}"
+                                                     for c, n in sorted(codes.items())))
     print("\nreal leaks as recorded (whole run):")
     for trace in (tr for tr in traces if tr["kind"] != "clean"):
         (w,) = windows(trace, workload_window(trace)[1] - workload_window(trace)[0])

@@ -179,6 +179,19 @@ def test_growing_process_count_is_a_warning(tmp_path):
     assert res.exit_code == 2
 
 
+@pytest.mark.parametrize("series_name", ["nprocs", "tmp_files"])
+def test_a_count_that_steps_once_is_not_growth(tmp_path, series_name):
+    """Chromium's process count 10 -> 11 once, the TMPDIR's files 112 -> 128 once: steps."""
+    run = _run(tmp_path, duration=300)
+    t = run.samples["t"]
+    run.samples[series_name] = np.where(t < 170, 10.0, 11.0) if series_name == "nprocs" \
+        else np.where(t < 120, 112.0, 128.0)
+    res = analyze(run)
+    name = "processes" if series_name == "nprocs" else "tmp_files"
+    assert res.resource_trends[name].label in ("step", "none")
+    assert res.exit_code == 0, res.findings
+
+
 def test_one_hour_slow_leak_against_a_tight_budget(tmp_path):
     run = _run(tmp_path, duration=3600, leak=0.02)
     res = analyze(run)

@@ -117,9 +117,9 @@ def window_for(op_interval_s: float | None, span_s: float) -> float:
 
 
 def warmup_for(span_s: float) -> float:
-    """Start-up cut: the first 20% of the run, 20 s to 60 s (the browser's caches and the
+    """Start-up cut: the first 20% of the run, at most a minute (the browser's caches and
     first GC settle in the first half minute on Chromium here)."""
-    return float(min(max(0.2 * span_s, 20.0), 60.0))
+    return float(min(0.2 * span_s, 60.0))
 
 
 def _design(tc: np.ndarray, steps: list[float]) -> np.ndarray:

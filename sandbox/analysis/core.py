@@ -144,21 +144,52 @@ def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[s
     return out
 
 
-def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], th: Thresholds
+def _as_trend(growth: Growth | None, label: str, reasons: list[str]) -> TrendResult:
+    """A floor-growth measurement as a TrendResult (what plots, compare and report.json
+    read)."""
+    trend = TrendResult(label=label, reasons=list(reasons))
+    if growth is None:
+        return trend
+    g = growth
+    trend.slope, trend.slope_ci, trend.ols_slope, trend.slope_se = g.rate, g.ci, g.rate, g.se
+    trend.p_value = float(stats.norm.sf(g.rate / g.se)) if g.se > 0 else float(g.rate <= 0)
+    trend.detection_limit = 2 * Z * g.se
+    trend.warmup_cut_s, trend.test_start_s, trend.test_end_s = g.start_s, g.start_s, g.end_s
+    trend.change_points_s = [s["t"] for s in g.steps]
+    trend.steps, trend.noise_sd, trend.fit_line = g.steps, g.noise_mb, g.fit_line
+    trend.n_test_samples = g.n_windows
+    return trend
+
+
+def _growth_trend(t: np.ndarray, y: np.ndarray, min_rate: float, op_interval: float | None,
+                  resolution: float) -> TrendResult:
+    """Floor growth of a count or size: ``leak`` when the interval's low end is above
+    ``min_rate`` per second, ``none``/``step`` when its high end is below; one level shift
+    (a spare renderer, a file made once) is a step, never growth."""
+    g, why = estimate_growth(t, y, op_interval, resolution_mb=resolution)
+    if g is None:
+        return _as_trend(None, "inconclusive", [why or "no series"])
+    if g.ci[0] > min_rate:
+        label = "leak"
+    elif g.ci[1] < min_rate:
+        label = "step" if g.steps else "none"
+    else:
+        label = "inconclusive"
+    return _as_trend(g, label, [])
+
+
+def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], op_interval: float | None
                      ) -> dict[str, TrendResult]:
-    """Same test on process count and temp-dir size/files (counts: 1 per 5 min is growth)."""
-    counts = TrendParams(min_rate=1 / 300, inconclusive_rate=1 / 60, alpha=th.alpha,
-                         min_samples=th.min_samples, min_steady_s=th.min_steady_s, resolution=0.5)
-    sizes = TrendParams(min_rate=th.minor_mb_s, inconclusive_rate=th.warning_mb_s, alpha=th.alpha,
-                        min_samples=th.min_samples, min_steady_s=th.min_steady_s, resolution=0.01)
+    """Process count and temp size/files: growth of 1 process or file per 5 minutes, or of
+    0.01 MB/s of temp files, is growth."""
     out: dict[str, TrendResult] = {}
     pids = _pick(s, ("nprocs", "pids_current"))
     if pids:
-        out["processes"] = trend_test(t, s[pids], counts)
+        out["processes"] = _growth_trend(t, s[pids], 1 / 300, op_interval, 0.1)
     if _pick(s, ("tmp_bytes",)):
-        out["tmp_mb"] = trend_test(t, s["tmp_bytes"] / MB, sizes)
+        out["tmp_mb"] = _growth_trend(t, s["tmp_bytes"] / MB, 0.01, op_interval, 0.01)
     if _pick(s, ("tmp_files",)):
-        out["tmp_files"] = trend_test(t, s["tmp_files"], counts)
+        out["tmp_files"] = _growth_trend(t, s["tmp_files"], 1 / 300, op_interval, 0.1)
     return out
 
 
@@ -185,20 +216,13 @@ def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None) -
     label = {"over": "leak", "inconclusive": "inconclusive"}.get(bv.outcome, "none")
     if label == "none" and g is not None and any(s["size"] > 0 for s in g.steps):
         label = "step"
-    trend = TrendResult(label=label, reasons=list(bv.reasons))
+    trend = _as_trend(g, label, bv.reasons)
     if g is None:
         return Verdict(label, "none", signal, None, None, None, None, None, None, [], [],
                        list(bv.reasons), trend, bv.outcome, bv.budget, bv.budget_mb_s)
-    p_value = float(stats.norm.sf(g.rate / g.se)) if g.se > 0 else float(g.rate <= 0)
-    trend.slope, trend.slope_ci, trend.ols_slope, trend.slope_se = g.rate, g.ci, g.rate, g.se
-    trend.p_value, trend.detection_limit = p_value, 2 * Z * g.se
-    trend.warmup_cut_s, trend.test_start_s, trend.test_end_s = g.start_s, g.start_s, g.end_s
-    trend.change_points_s = [s["t"] for s in g.steps]
-    trend.steps, trend.noise_sd, trend.fit_line = g.steps, g.noise_mb, g.fit_line
-    trend.n_test_samples = g.n_windows
     return Verdict(
         label=label, severity=bv.severity, signal=signal, slope_mb_s=g.rate, slope_ci_mb_s=g.ci,
-        p_value=p_value, detection_limit_mb_s=trend.detection_limit,
+        p_value=trend.p_value, detection_limit_mb_s=trend.detection_limit,
         mb_per_op=g.rate * op_interval if op_interval else None, warmup_cut_s=g.start_s,
         change_points_s=trend.change_points_s, steps=g.steps, reasons=list(bv.reasons),
         trend=trend, outcome=bv.outcome, budget=bv.budget, budget_mb_s=bv.budget_mb_s,
@@ -259,7 +283,7 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         legacy=legacy,
         verdict=verdict,
         file_trend=file_trend,
-        resource_trends=_resource_trends(t, s, th),
+        resource_trends=_resource_trends(t, s, op_interval),
         operations=summarize_operations(run.operations),
         cleanup=cleanup_findings(run.cleanup),
         alerts=run.alerts,
