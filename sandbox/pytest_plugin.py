@@ -28,10 +28,11 @@ import numpy as np
 import pytest
 from scipy.stats import theilslopes
 
+from sandbox.analysis.budget import estimate_growth, judge_budget, parse_budget
 from sandbox.host import MARKER_ENV
 
 MARKER_HELP = (
-    "sandbox(max_growth_mb_per_s=None, max_growth_mb=None, max_memory_mb=None, "
+    "sandbox(budget=None, max_growth_mb_per_s=None, max_growth_mb=None, max_memory_mb=None, "
     "allow_orphans=False, allow_leftover_files=False, sample_interval=0.05, grace_s=1.0): "
     "run the test body in its own cgroup slice and fail it on a leak, an orphaned or escaped "
     "process, or leftover temp files"
@@ -40,6 +41,7 @@ MARKER_HELP = (
 
 @dataclass(frozen=True)
 class SandboxLimits:
+    budget: str | None = None  # "100MB/h", "0.1MB/s": the run's verdict (analysis.budget)
     max_growth_mb_per_s: float | None = None
     max_growth_mb: float | None = None
     max_memory_mb: float | None = None
@@ -81,16 +83,24 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits) -> list[str]:
-    """Memory findings of the body, measured on anon memory of the slice."""
+def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: float
+           ) -> list[str]:
+    """Memory findings of the body (samples up to ``body_end``), on anon memory of the slice."""
     t, anon = samples.get("t"), samples.get("anon")
     if t is None or anon is None or np.all(np.isnan(anon)):
         anon = samples.get("memory_current")
     if t is None or anon is None:
         return []
-    keep = ~np.isnan(anon)
+    keep = ~np.isnan(anon) & (t <= body_end)
     t, mb = t[keep], anon[keep] / 2**20
     findings = []
+    if limits.budget is not None:
+        growth, why = estimate_growth(t, mb)
+        verdict = judge_budget(growth, parse_budget(limits.budget), ops_per_s=None, why_none=why)
+        if verdict.outcome == "over":
+            findings.append(f"memory grew {growth.rate:.3f} MB/s, over the budget "
+                            f"{verdict.budget} (95% interval {growth.ci[0]:.3f}.."
+                            f"{growth.ci[1]:.3f} MB/s)")
     if len(mb) >= 3 and limits.max_growth_mb_per_s is not None:
         slope = float(theilslopes(mb, t)[0])
         if slope > limits.max_growth_mb_per_s:
@@ -148,12 +158,14 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                 os.close(read_fd)
                 _run_child(pyfuncitem, slice_._join, write_fd, tmp_dir, run_id)
             os.close(write_fd)
+            t0 = time.monotonic()
             profiler.start(slice_, work / "samples.jsonl",
-                           tmp_usage=lambda: tmp_usage(tmp_dir))
+                           tmp_usage=lambda: tmp_usage(tmp_dir), t0=t0)
             try:
                 data = _read_all(read_fd)
                 os.close(read_fd)
                 os.waitpid(pid, 0)
+                body_end = time.monotonic() - t0
                 deadline = time.monotonic() + limits.grace_s
                 while slice_.pids() and time.monotonic() < deadline:
                     time.sleep(0.05)
@@ -171,7 +183,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         leftovers = sorted(str(p.relative_to(tmp_dir)) for p in tmp_dir.rglob("*"))
         if leftovers and not limits.allow_leftover_files:
             findings.append(f"temp files left behind: {', '.join(leftovers[:10])}")
-        findings += _judge(read_samples(work / "samples.jsonl"), limits)
+        findings += _judge(read_samples(work / "samples.jsonl"), limits, body_end)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     kind, detail = pickle.loads(data) if data else ("failed", "the test body died silently")

@@ -27,6 +27,18 @@ def test_leaks():
         KEEP.append(block)
         time.sleep(0.05)
 
+@pytest.mark.sandbox(budget="100MB/s")
+def test_within_budget():
+    for _ in range(30):
+        KEEP.append(bytearray(b"y" * 2**20))
+        time.sleep(0.05)
+
+@pytest.mark.sandbox(budget="1MB/s")
+def test_over_budget():
+    for _ in range(60):
+        KEEP.append(bytearray(b"z" * 2**20))
+        time.sleep(0.05)
+
 @pytest.mark.sandbox
 def test_orphans():
     subprocess.Popen(["sleep", "300"], start_new_session=True)
@@ -45,11 +57,13 @@ def test_body_failure_is_reported():
 def test_marker_judges_bodies(pytester, needs_cgroups):
     pytester.makepyfile(test_bodies=BODIES)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
-    result.assert_outcomes(passed=1, failed=4)
+    result.assert_outcomes(passed=2, failed=5)
     result.stdout.fnmatch_lines([
         "sandbox: memory grew at * MB/s (limit 10 MB/s)*",
+        "sandbox: memory grew * MB/s, over the budget 1 MB/s*",
         "sandbox: orphaned processes left in the slice: * (sleep 300)",
         "sandbox: temp files left behind: forgotten-*",
         "AssertionError: assert (1 + 1) == 3",
     ])
     assert "FAILED test_bodies.py::test_clean" not in result.stdout.str()
+    assert "FAILED test_bodies.py::test_within_budget" not in result.stdout.str()

@@ -113,7 +113,7 @@ def window_for(op_interval_s: float | None, span_s: float) -> float:
     """A window that holds at least two gaps between operations (so its minimum is a floor),
     at least 5 s, and leaves at least :data:`MIN_WINDOWS` * 2 windows in the run."""
     window = max(5.0, 2.0 * (op_interval_s or 0.0))
-    return float(min(window, max(span_s / (2 * MIN_WINDOWS), 1.0)))
+    return float(min(window, max(span_s / (2 * MIN_WINDOWS), 0.1)))
 
 
 def warmup_for(span_s: float) -> float:
