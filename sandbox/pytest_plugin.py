@@ -95,7 +95,7 @@ def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: floa
     t, mb = t[keep], anon[keep] / 2**20
     findings = []
     if limits.budget is not None:
-        growth, why = estimate_growth(t, mb)
+        growth, why = estimate_growth(t, mb, min_tested_s=1.0)  # test bodies are short
         verdict = judge_budget(growth, parse_budget(limits.budget), ops_per_s=None, why_none=why)
         if verdict.outcome == "over":
             findings.append(f"memory grew {growth.rate:.3f} MB/s, over the budget "
