@@ -92,13 +92,16 @@ def _uid_lock(uid: int) -> Path:
 
 
 def uid_pids(uid: int) -> set[int]:
-    """Processes with ``uid`` as their real, effective, saved or filesystem UID."""
+    """Live processes with ``uid`` as their real, effective, saved or filesystem UID (a
+    zombie can do nothing; one whose parent never reaps it must not hold the UID forever)."""
     text, found = str(uid), set()
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status") as f:
             for line in f:
+                if line.startswith("State:") and line.split()[1] == "Z":
+                    break
                 if line.startswith("Uid:"):
                     if text in line.split()[1:]:
                         found.add(int(entry.name))
