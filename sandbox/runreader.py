@@ -46,14 +46,15 @@ class RunData:
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read a JSON-lines file of objects; skip blank lines and a last line cut mid-write.
 
-    A malformed line that is not the last one is skipped with a warning (it cannot be a cut write).
-    A missing file reads as an empty list.
+    Malformed lines that are not the last one are skipped with one warning for the file (they
+    cannot be a cut write). A missing file reads as an empty list.
     """
     path = Path(path)
     if not path.exists():
         return []
     lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     rows: list[dict[str, Any]] = []
+    malformed: list[int] = []
     for i, line in enumerate(lines):
         if not line.strip():
             continue
@@ -61,10 +62,13 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
             obj = json.loads(line)
         except json.JSONDecodeError:
             if i != len(lines) - 1:
-                log.warning("%s:%d: skipping malformed line", path, i + 1)
+                malformed.append(i + 1)
             continue
         if isinstance(obj, dict):
             rows.append(obj)
+    if malformed:
+        log.warning("%s: skipped %d malformed line(s), the first at line %d", path,
+                    len(malformed), malformed[0])
     return rows
 
 

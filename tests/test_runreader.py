@@ -1,6 +1,7 @@
 """Reading a run directory back, including a run killed mid-write."""
 
 import json
+import logging
 import math
 
 import pytest
@@ -48,3 +49,12 @@ def test_read_run_errors(tmp_path):
 def test_empty_run_dir_has_no_samples(tmp_path):
     run = read_run(tmp_path)
     assert run.n_samples == 0 and run.run == {} and run.cleanup is None
+
+
+def test_garbage_lines_give_one_warning(tmp_path, caplog):
+    path = tmp_path / "samples.jsonl"
+    path.write_text("".join(f"garbage {i}\n" for i in range(2000)) + '{"t": 1}\n')
+    with caplog.at_level(logging.WARNING):
+        assert read_jsonl(path) == [{"t": 1}]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{path}: skipped 2000 malformed line(s), the first at line 1"]
