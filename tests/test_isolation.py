@@ -141,12 +141,13 @@ def test_orphaned_zombies_are_reaped_as_they_die(needs_cgroups, runs_dir):
     assert max(json.loads(line)["pids_current"] or 0 for line in samples) < 50
 
 
-@pytest.mark.parametrize("script, finding", [
-    ("sleep 1; exit 7", "exited with status 7"),
-    ("sleep 1; kill -SEGV $$", "killed by SIGSEGV"),
+@pytest.mark.parametrize("script, opts, finding", [
+    ("sleep 1; exit 7", (), "exited with status 7"),
+    ("sleep 1; kill -SEGV $$", (), "killed by SIGSEGV"),
+    ("sleep 1; exec python3 -c 'bytearray(200_000_000)'", ("--memory-max", "32M"), "OOM killer"),
 ])
-def test_a_crashed_workload_is_critical(needs_cgroups, runs_dir, script, finding):
-    out = run_cmd(runs_dir, script)
+def test_a_crashed_workload_is_critical(needs_cgroups, runs_dir, script, opts, finding):
+    out = run_cmd(runs_dir, script, *opts)
     assert out.returncode == 1, out.stderr
     findings = report_of(runs_dir)["findings"]
     assert any(f["check"] == "workload" and finding in f["message"] for f in findings), findings

@@ -131,6 +131,10 @@ def _workload_end(r: AnalysisResult) -> list[Finding]:
     end = r.run.get("workload_exit")
     if not isinstance(end, dict) or end.get("ended_by") != "itself":
         return []
+    if end.get("signal") == "SIGKILL" and r.oom_kills:
+        return [Finding("workload", "critical",
+                        "the workload was killed by the kernel's OOM killer (SIGKILL): the "
+                        "slice's memory limit was reached")]
     if end.get("signal"):
         return [Finding("workload", "critical",
                         f"the workload was killed by {end['signal']} before its end")]

@@ -1,0 +1,82 @@
+"""The memory verdict on the real Chromium corpus (bench/corpus, recorded on the project's
+host): the results docs/statistics.md reports, pinned. Seeded and in-process: no browser."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sandbox.analysis.budget import Budget
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _bench_module():
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("calibrate_corpus",
+                                                  BENCH / "calibrate_corpus.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+cal = _bench_module()
+TRACES = cal.load_corpus(BENCH / "corpus")
+CLEAN = [tr for tr in TRACES if tr["kind"] == "clean"]
+LEAKS = [tr for tr in TRACES if tr["kind"] != "clean"]
+DEFAULT, TIGHT = Budget(0.1), Budget(0.03)
+
+
+def clean_windows(length_s: int):
+    return [w for tr in CLEAN for w in cal.windows(tr, length_s)]
+
+
+def test_the_corpus_is_there():
+    assert len(CLEAN) >= 3 and len(LEAKS) >= 3, "bench/corpus is missing traces"
+
+
+@pytest.mark.parametrize("length_s", cal.LENGTHS_S)
+def test_clean_real_runs_are_never_over_the_default_budget(length_s):
+    outcomes = Counter(cal.judge(w, DEFAULT).outcome for w in clean_windows(length_s))
+    assert outcomes["over"] == 0, outcomes
+
+
+@pytest.mark.parametrize("length_s", cal.LENGTHS_S)
+def test_clean_real_runs_exit_zero_through_the_whole_analysis(length_s):
+    codes = {w.name: cal.analyze(w.as_run()).exit_code for w in clean_windows(length_s)}
+    assert set(codes.values()) <= {0}, codes
+
+
+@pytest.mark.parametrize(("length_s", "rate", "budget"), [
+    (300, 0.25, DEFAULT), (600, 0.25, DEFAULT), (600, 0.1, TIGHT),
+])
+def test_added_ramps_are_over_budget(length_s, rate, budget):
+    windows = clean_windows(length_s)
+    if not windows:
+        pytest.skip(f"no clean trace of {length_s} s yet")
+    over = [cal.judge(w, budget, cal.ramp(w, rate)).outcome == "over" for w in windows]
+    assert np.mean(over) >= 0.95, over
+
+
+@pytest.mark.parametrize("length_s", cal.LENGTHS_S)
+def test_one_off_steps_are_not_growth(length_s):
+    rng = np.random.default_rng(1)
+    outcomes = Counter(cal.judge(w, DEFAULT, cal.step(w, rng)).outcome
+                       for w in clean_windows(length_s))
+    assert outcomes["over"] <= 0.03 * sum(outcomes.values()), outcomes
+
+
+def test_recorded_leaks_at_or_above_the_budget_are_found():
+    """Each real leak whose nominal rate is at least 1.5x the default budget and that ran 5
+    minutes or more comes out over budget."""
+    judged = {}
+    for trace in LEAKS:
+        if trace["nominal_mb_per_s"] >= 0.15 and trace["duration_s"] >= 300:
+            (w,) = cal.windows(trace, trace["duration_s"])
+            judged[trace["name"]] = cal.judge(w, DEFAULT).outcome
+    assert judged and set(judged.values()) == {"over"}, judged
