@@ -3,14 +3,11 @@ a cgroup directory or a marked process behind."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from sandbox.host import discover
@@ -69,23 +66,13 @@ def private_state_dir(tmp_path_factory):
     shutil.rmtree(state, ignore_errors=True)
 
 
-def other_harnesses_slices() -> set[str]:
-    """Slice names of live harnesses outside this test session (a run of a user or a bench
-    recording on the same machine: theirs are not the test's leftovers)."""
-    found = set()
-    for record in Path("/run/sandbox").glob(f"{SLICE_PREFIX}*.json"):
-        with contextlib.suppress(OSError, ValueError, KeyError, psutil.Error):
-            data = json.loads(record.read_text())
-            if psutil.Process(data["harness_pid"]).create_time() == data["harness_start"]:
-                found.add(data["name"])
-    return found
-
-
 @pytest.fixture(autouse=True)
-def no_leftover_slices():
-    """Fail any test that leaves a cgroup directory of a run behind."""
+def no_leftover_slices(private_state_dir):
+    """Fail any test that leaves a cgroup directory of a run behind. A slice is this
+    session's when its record is in the session's state directory (a slice keeps its record
+    until its directories are gone); others belong to another harness on the machine."""
     before = set(run_slices_on_disk())
     yield
-    others = other_harnesses_slices()
-    left = {p for p in set(run_slices_on_disk()) - before if p.name not in others}
+    left = {p for p in set(run_slices_on_disk()) - before
+            if (private_state_dir / f"{p.name}.json").exists()}
     assert not left, f"cgroup directories left behind: {sorted(map(str, left))}"
