@@ -3,7 +3,8 @@
 A screenshot loop is a spike per operation on a steady floor; a leak raises the floor. So the
 growth rate is measured on the **floor**: the minimum of each window (a window holds at least
 two operation gaps), after the start-up transient (:func:`startup_cut_s`: Chromium's floor
-climbs ~20 MB in its first 30-40 s and falls back), by least squares with up to
+climbs ~20 MB in its first 30-40 s and falls back) and before the shutdown (a floor below half
+the median at the end), by least squares with up to
 :data:`MAX_STEPS` level shifts (a one-off allocation, a spare renderer, the GC settling
 after start-up: each one shift, not growth), with an autocorrelation-robust (Newey-West)
 standard error.
@@ -128,6 +129,18 @@ def startup_cut_s(span_s: float) -> float:
     return float(min(STARTUP_S, STARTUP_SHARE * span_s))
 
 
+def _drop_teardown(tw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop trailing windows whose floor fell below half the run's median: the workload
+    shutting down (its browser closing, the slice emptying), which no leak or GC does."""
+    if len(yw) == 0:
+        return tw, yw
+    half = 0.5 * float(np.median(yw))
+    end = len(yw)
+    while end > 0 and yw[end - 1] < half:
+        end -= 1
+    return tw[:end], yw[:end]
+
+
 def _design(tc: np.ndarray, steps: list[float]) -> np.ndarray:
     cols = [np.ones_like(tc), tc, *((tc >= s).astype(float) for s in steps)]
     return np.column_stack(cols)
@@ -181,6 +194,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     window = window_for(op_interval_s, span)
     keep = t >= t[0] + startup_cut_s(span)
     tw, yw = floor_series(t[keep], y_mb[keep], window) if keep.sum() > 1 else ([], [])
+    tw, yw = _drop_teardown(np.asarray(tw), np.asarray(yw))
     if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < min_tested_s:
         tested = tw[-1] - tw[0] if len(tw) else 0.0
         return None, (f"too short: {tested:.0f} s of steady state after the start-up "
