@@ -44,10 +44,12 @@ def check_command_leak(runs_dir: Path, source: str) -> None:
 
     leak, clean = reports["keep"], reports["drop"]
     assert procs["keep"].returncode == 1, outcome["keep"]
-    assert leak["verdict"]["label"] == "leak"
+    assert leak["verdict"]["outcome"] == "over" and leak["verdict"]["label"] == "leak"
+    assert leak["status"] == "FAIL" and leak["verdict"]["budget"] == "0.1 MB/s"
     assert 0.8 < leak["verdict"]["slope_mb_per_second"] < 1.2
     assert procs["drop"].returncode == 0, outcome["drop"]
-    assert clean["verdict"]["label"] in ("none", "inconclusive")
+    assert clean["verdict"]["outcome"] in ("within", "inconclusive")
+    assert clean["status"] in ("PASS", "INCONCLUSIVE")
     assert leak["sample_source"] == source
     # memory.peak, the kernel's watermark, is reported
     assert leak["memory_stats"]["kernel_peak_mb"] >= SECONDS
