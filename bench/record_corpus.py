@@ -39,7 +39,7 @@ PYTHON = Path(os.path.abspath(sys.executable))
 COMMAND_SLACK_S = 30
 BUILT_IN_SHAPES = {"smoke": (20, 30), "quick": (120, 30), "medium": (300, 20),
                    "endurance": (600, 15)}
-MB_PER_CHROMIUM_PAGE = 30.0  # measured by the smoke run of --leak pages (README)
+MB_PER_CHROMIUM_PAGE = 40.0  # smoke run of --leak pages: +240 MiB anon for 6 pages left open
 
 
 @dataclass
@@ -117,8 +117,9 @@ PLAN: list[Entry] = [
     _user("user-clean-fresh-15pm", "clean", "none", 10, 15, "fresh"),
     _user("user-jsheap-200k-15pm", "leak", "jsheap", 10, 15, "fresh", kb=200),
     _builtin("builtin-quick-reuse", "quick", "reuse"),
-    _user("user-pages-every5-15pm", "leak", "pages", 5, 15, "fresh", every=5,
-          note="one page and its context left open every 5th screenshot"),
+    _user("user-pages-every10-15pm", "leak", "pages", 5, 15, "fresh", every=10,
+          note="one page and its context left open every 10th screenshot; nominal rate from "
+               "the smoke run's ~40 MB anon per page left open"),
     _builtin("builtin-endurance-reuse", "endurance", "reuse"),
     _user("user-step-50mb-20pm", "leak", "step", 5, 20, "fresh", "--step-mb", "50",
           note="50 MiB Uint8Array written in the long-lived page's JS at half-time"),
@@ -148,8 +149,10 @@ def host_facts(run: dict[str, Any]) -> dict[str, Any]:
                                   capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         chromium = None
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
-                            text=True, check=False).stdout.strip()
+    # the last commit that changed the harness (what gave the verdict), not bench/
+    commit = subprocess.run(["git", "-C", str(REPO), "log", "-1", "--format=%H", "--",
+                             "sandbox", "pyproject.toml"], capture_output=True, text=True,
+                            check=False).stdout.strip()
     return {"chromium": chromium or None, "kernel": host.get("kernel") or platform.release(),
             "cgroup_mode": host.get("cgroup", {}).get("mode"),
             "sample_source": None, "playwright": host.get("playwright_version"),
