@@ -402,9 +402,9 @@ class ResourceCleanupVerifier:
             return leftovers, home
         for directory in HOST_SHARED_DIRS:
             with contextlib.suppress(OSError), safefs.open_dir(directory) as dir_fd:
-                for e in safefs.entries(dir_fd):
+                for e in safefs.entries(dir_fd, owner=user.uid):
                     # A shared --user: only what it made during the run (owner and time).
-                    if e.uid == user.uid and (user.exact or min(e.mtime, e.ctime) >= started - 1):
+                    if user.exact or min(e.mtime, e.ctime) >= started - 1:
                         leftovers.append(_entry(e, str(directory / e.name),
                                                 f"host {directory}", now))
         if user.exact:

@@ -74,10 +74,9 @@ def _remove_owned_files(record: SliceRecord) -> list[str]:
     for directory in places:
         with contextlib.suppress(OSError), safefs.open_dir(directory.parent) as parent_fd, \
                 safefs.open_dir(directory.name, dir_fd=parent_fd) as dir_fd:
-            for entry in safefs.entries(dir_fd):
-                if entry.uid == record.uid:
-                    safefs.remove(dir_fd, entry.name)
-                    removed.append(str(directory / entry.name))
+            for entry in safefs.entries(dir_fd, owner=record.uid):
+                safefs.remove(dir_fd, entry.name)
+                removed.append(str(directory / entry.name))
     return removed
 
 

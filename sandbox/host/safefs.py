@@ -62,8 +62,9 @@ def usage(dir_fd: int, name: str = ".") -> tuple[int, int]:
     return total, count
 
 
-def entries(dir_fd: int) -> list[Entry]:
-    """The top-level entries of the directory ``dir_fd``, each with its size."""
+def entries(dir_fd: int, owner: int | None = None) -> list[Entry]:
+    """The top-level entries of the directory ``dir_fd`` (only those ``owner`` owns, if
+    given), each with its size."""
     found = []
     with os.scandir(dir_fd) as scan:
         names = sorted(e.name for e in scan)
@@ -71,6 +72,8 @@ def entries(dir_fd: int) -> list[Entry]:
         try:
             st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
         except OSError:
+            continue
+        if owner is not None and st.st_uid != owner:
             continue
         size, files = usage(dir_fd, name)
         found.append(Entry(name, st.st_uid, stat.S_ISDIR(st.st_mode), size, files,
