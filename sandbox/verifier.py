@@ -296,6 +296,7 @@ class ResourceCleanupVerifier:
                 or teardown_error
         after = self._after_teardown(slice_, escapes, survivors, user, private_fs)
         after["teardown_error"] = teardown_error
+        after["timing"] = slice_.teardown_timing
         after["clean"] = after["clean"] and teardown_error is None
 
         alerts = self._alerts(orphans, leftovers)

@@ -53,6 +53,8 @@ def test_clean_run(needs_cgroups, tmp_path):
     assert data["process_cleanup"]["orphans"] == [] and data["escapes"] == []
     assert data["file_cleanup"]["remaining_temp_files"] == []
     assert data["after_teardown"]["clean"] is True
+    timing = data["after_teardown"]["timing"]
+    assert timing["processes"] == 0 <= timing["kill_to_empty_ms"] <= timing["kill_to_reaped_ms"]
     on_disk = json.loads((run.run_dir / "cleanup.json").read_text())
     assert on_disk["cleanup_successful"] is True
     assert {"process_cleanup", "file_cleanup", "issues_found"} <= on_disk.keys()

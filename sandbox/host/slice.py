@@ -80,6 +80,7 @@ class Slice:
         self.record = SliceRecord(self.name, pid, start, self.backend, run_id)
         self.removed = False
         self.seen: set[int] = set()
+        self.teardown_timing: dict[str, float] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> Slice:
@@ -100,19 +101,25 @@ class Slice:
         return self
 
     def teardown(self, timeout: float = 10.0) -> set[int]:
-        """Kill everything, wait until empty, reap, remove. Returns pids that survived."""
+        """Kill everything, wait until empty, reap, remove. Returns pids that survived; the
+        time each stage took is in :attr:`teardown_timing`."""
         if self.removed:
             return set()
         survivors: set[int] = set()
         try:
             pids = self.pids()
+            start = time.monotonic()
             self.kill()
             if not self.wait_empty(timeout):
                 survivors = self.pids()
+            empty = time.monotonic()
             for proc in self.spawned:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(timeout=1.0)
             self.reap(pids)
+            self.teardown_timing = {
+                "processes": len(pids), "kill_to_empty_ms": round((empty - start) * 1e3, 1),
+                "kill_to_reaped_ms": round((time.monotonic() - start) * 1e3, 1)}
         finally:
             self.remove()
         return survivors
