@@ -77,6 +77,7 @@ def test_orphan_is_found_named_and_killed(needs_cgroups, tmp_path):
     assert data["cleanup_successful"] is False
     assert [a["pid"] for a in data["alerts"] if a["type"] == "process_leak"] == [orphan]
     assert data["after_teardown"]["clean"] is True
+    assert data["after_teardown"]["timing"]["processes"] == 1  # the orphan, killed
 
 
 @pytest.mark.parametrize("backend", ["ebpf", "scan", None])
