@@ -234,7 +234,7 @@ class Run:
         config = self.config
         common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max}
         if config.command:
-            return launch_command(slice_, config.command, self.run_dir,
+            return launch_command(slice_, config.command, self.run_dir, cwd=Path.cwd(),
                                   network=config.network or "host", **common)
         spec = ScreenshotSpec(
             urls=config.urls, duration_s=config.duration_s,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -29,6 +30,8 @@ from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, LOG_FILE, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
+
+log = logging.getLogger("sandbox.launcher")
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Bootstrap for python_command's fallback: add site dirs (argv[1]), then run the module.
@@ -215,6 +218,7 @@ def _spawn(
     json_stdout: bool,
     private_fs: PrivateFs | None,
     log_cap: int,
+    cwd: Path | None = None,
 ) -> Workload:
     account = _account(user)
     env = {**os.environ, **prepare_dirs(run_dir, account, private_fs),
@@ -235,7 +239,8 @@ def _spawn(
     log = CappedLog(run_dir / LOG_FILE, log_cap)
     try:
         proc = slice_.spawn(
-            list(argv), env=env, cwd=run_dir, user=account, stdout=subprocess.PIPE,
+            list(argv), env=env, cwd=_workdir(cwd, run_dir, account, private_fs), user=account,
+            stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if json_stdout else subprocess.STDOUT,
             before_exec=before_exec,
         )
@@ -277,6 +282,21 @@ def launch_screenshot(
                   json_stdout=True, private_fs=private_fs, log_cap=log_cap)
 
 
+def _workdir(cwd: Path | None, run_dir: Path, account: RunUser | None,
+             private_fs: PrivateFs | None) -> Path:
+    """``cwd`` when the workload's user can reach and see it, else the run directory."""
+    if cwd is None:
+        return run_dir
+    cwd = cwd.resolve()
+    why = (f"it is inside {hidden}, private to the run" if (hidden := _hidden_by(cwd, private_fs))
+           else f"{blocked} is not searchable by the workload's user"
+           if account is not None and (blocked := _blocker(cwd, account, 1)) else None)
+    if why:
+        log.warning("the command runs in its run directory, not in %s: %s", cwd, why)
+        return run_dir
+    return cwd
+
+
 def launch_command(
     slice_: Slice,
     argv: Sequence[str],
@@ -286,11 +306,14 @@ def launch_command(
     network: str = "host",
     private_fs: PrivateFs | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
+    cwd: Path | None = None,
 ) -> Workload:
-    """Start any command in the slice; its output goes to ``workload.log``."""
+    """Start any command in the slice, in ``cwd`` (where ``sandbox run`` was started) when
+    the workload's user can reach it, else in the run directory; its output goes to
+    ``workload.log``."""
     if not argv:
         raise LaunchError("no command given")
     if network not in ("isolated", "host"):
         raise LaunchError(f"network {network!r}: expected isolated or host")
     return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
-                  private_fs=private_fs, log_cap=log_cap)
+                  private_fs=private_fs, log_cap=log_cap, cwd=cwd)
