@@ -206,3 +206,29 @@ def test_full_disk_ends_the_run_cleanly_as_incomplete(needs_cgroups, tiny_runs_d
                for f in report["findings"])
     assert json.loads((only_run_dir(tiny_runs_dir) / "run.json").read_text())["stopped_by"] \
         == "disk full"
+
+
+def test_fork_bomb_is_held_by_pids_max_and_torn_down(needs_cgroups, runs_dir):
+    bomb = "b() { sleep 4 & b & b & wait; }; b"
+    out = run_cmd(runs_dir, bomb, "--pids-max", "64", duration="6s")
+    report = report_of(runs_dir)
+    assert out.returncode in (0, 2), out.stderr  # it dies out by itself, or leaves orphans
+    assert report["after_teardown"]["clean"] is True, report["after_teardown"]
+    assert uid_pids(report["run_user"]["uid"]) == set()
+    samples = (only_run_dir(runs_dir) / "samples.jsonl").read_text().splitlines()
+    peak = max(json.loads(line)["pids_current"] or 0 for line in samples)
+    assert 32 <= peak <= 64, peak  # it really forked, up to the limit and no further
+
+
+def test_workload_cannot_signal_the_harness_or_tamper_with_its_run(needs_cgroups, runs_dir):
+    attack = ('kill -TERM $PPID; echo kill=$?; cd "$HOME/.."; rm -f samples.jsonl; echo rm=$?; '
+              'echo x > report.json; echo write=$?; chmod 777 .; echo chmod=$?; sleep 2')
+    out = run_cmd(runs_dir, attack)
+    run_dir = only_run_dir(runs_dir)
+    log = (run_dir / "workload.log").read_text()
+    assert out.returncode == 0, (out.stderr, log)
+    for step in ("kill", "rm", "write", "chmod"):
+        assert f"{step}=0" not in log, log
+    assert json.loads((run_dir / "run.json").read_text())["stopped_by"] == "workload exited"
+    assert len((run_dir / "samples.jsonl").read_text().splitlines()) >= 4
+    assert json.loads((run_dir / "report.json").read_text())["exit_code"] == 0
