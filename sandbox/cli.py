@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         code = command.main(args=argv, prog_name="sandbox", standalone_mode=False)
     except HarnessError as exc:
         print(f"sandbox: error: {exc}", file=sys.stderr)
-        code = EXIT_HARNESS_ERROR
+        code = exc.exit_code
     except ClickException as exc:
         print(f"sandbox: error: {exc.format_message()}", file=sys.stderr)
         code = EXIT_HARNESS_ERROR

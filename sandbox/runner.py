@@ -24,7 +24,7 @@ from scipy.stats import theilslopes
 from sandbox import logs
 from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
-from sandbox.host import HostFacts, Limits, Slice, SliceError, cleanup_stale, discover, open_slice
+from sandbox.host import HostFacts, Limits, Slice, cleanup_stale, discover, open_slice
 from sandbox.host.isolation import (
     AREAS,
     IsolationError,
@@ -315,9 +315,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
     from sandbox.report import render_text, write_all
     from sandbox.report.json_report import to_dict
     from sandbox.runreader import read_run
-    from sandbox.tracer import TracerError
-    from sandbox.workloads.launcher import LaunchError
-    from sandbox.workloads.network import NetworkError, cleanup_stale_namespaces
+    from sandbox.workloads.network import cleanup_stale_namespaces
 
     config.validate()
     facts = facts or discover(config.cgroup_mode)
@@ -338,9 +336,9 @@ def run(config: RunConfig, *, show_progress: bool = True,
     try:
         try:
             the_run.execute()
-        except (SliceError, LaunchError, NetworkError, TracerError, IsolationError) as exc:
+        except HarnessError:
             the_run.discard_if_empty()
-            raise HarnessError(str(exc)) from exc
+            raise
         finally:
             the_run.meta.update(ended=time.time(), stopped_by=the_run.stopped_by)
             _save_or_log(the_run)

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.errors import HarnessError
+
 log = logging.getLogger(__name__)
 
 #: Numeric fields of samples.jsonl (docs/run-directory.md); unknown numeric keys are kept too.
@@ -20,7 +22,7 @@ SAMPLE_FIELDS = (
 )
 
 
-class RunReadError(Exception):
+class RunReadError(HarnessError):
     """A run directory or one of its files cannot be read."""
 
 

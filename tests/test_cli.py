@@ -167,3 +167,18 @@ def test_bad_scenario_file_is_one_line_and_exit_3(tmp_path, text, message):
     out = sandbox("run", "--scenario", "x", "--scenario-file", str(path))
     assert out.returncode == 3
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
+
+
+def test_every_harness_error_derives_from_one_base_with_its_exit_code():
+    from sandbox.errors import HarnessError
+    from sandbox.host.isolation import IsolationError
+    from sandbox.host.slice import SliceError
+    from sandbox.report import ReportInputError
+    from sandbox.runreader import RunReadError
+    from sandbox.tracer import TracerError
+    from sandbox.workloads.launcher import LaunchError
+    from sandbox.workloads.network import NetworkError
+
+    for error in (IsolationError, SliceError, ReportInputError, RunReadError, TracerError,
+                  LaunchError, NetworkError):
+        assert issubclass(error, HarnessError) and error.exit_code == 3

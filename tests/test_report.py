@@ -8,6 +8,7 @@ import pytest
 
 from sandbox.analysis import analyze
 from sandbox.analysis.synthetic import series, write_run
+from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, render_text, write_all
 from sandbox.report.commands import compare_command, report_command
 from sandbox.report.compare import compare_runs
@@ -131,7 +132,7 @@ def test_commands_exit_codes_and_bad_input(tmp_path, capsys):
     assert "report.json" in out and (run_dir / "report.txt").exists()
     assert not (run_dir / "report.html").exists()
     assert compare_command(run_dir, run_dir) == 0
-    with pytest.raises(ReportInputError, match="not a run directory"):
+    with pytest.raises(HarnessError, match="not a run directory"):
         report_command(tmp_path / "missing", None)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ReportInputError, match="no samples"):

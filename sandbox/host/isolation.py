@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import state_dir, this_harness
 
@@ -48,7 +49,7 @@ MNT_DETACH = 0x2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-class IsolationError(RuntimeError):
+class IsolationError(HarnessError):
     """The run's user or private mounts could not be set up (a harness error, exit code 3)."""
 
 

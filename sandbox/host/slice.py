@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from sandbox.errors import HarnessError
 from sandbox.host.cgroups import UNIFIED, CgroupLayout
 from sandbox.host.isolation import RunUser
 from sandbox.host.reaper import become_subreaper, reap, state
@@ -30,7 +31,7 @@ from sandbox.host.registry import SLICE_PREFIX, SliceRecord, this_harness
 MARKER_ENV = "SANDBOX_RUN_ID"
 
 
-class SliceError(RuntimeError):
+class SliceError(HarnessError):
     """The slice could not be created or used (maps to exit code 3)."""
 
 

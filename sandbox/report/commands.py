@@ -7,18 +7,16 @@ from pathlib import Path
 
 from sandbox.analysis import analyze
 from sandbox.analysis.budget import Budget
+from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, write_all
 from sandbox.report.compare import compare_runs
 from sandbox.report.text import print_text
-from sandbox.runreader import RunData, RunReadError, read_run
+from sandbox.runreader import RunData, read_run
 
 
 def load_run(run_dir: str | Path) -> RunData:
-    """Read a run directory that has samples, or raise ReportInputError."""
-    try:
-        run = read_run(run_dir)
-    except RunReadError as exc:
-        raise ReportInputError(str(exc)) from exc
+    """Read a run directory that has samples, or raise RunReadError / ReportInputError."""
+    run = read_run(run_dir)
     if run.n_samples == 0:
         raise ReportInputError(f"{run_dir}: no samples in samples.jsonl")
     return run
@@ -43,7 +41,7 @@ def finish_reports(run_dir: str | Path) -> str | None:
     try:
         result = analyze(load_run(run_dir))
         write_all(result, run_dir)
-    except (ReportInputError, OSError) as exc:
+    except (HarnessError, OSError) as exc:
         return f"not written ({exc})"
     return f"written, exit code {result.exit_code}"
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
+from sandbox.errors import HarnessError
 from sandbox.host.cgroups import UNIFIED
 from sandbox.host.isolation import AREAS, PrivateFs, RunUser
 from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
@@ -45,7 +46,7 @@ MAX_TMPDIR_LEN = 60
 OPERATIONS_FILE = "operations.jsonl"
 
 
-class LaunchError(RuntimeError):
+class LaunchError(HarnessError):
     """The workload could not be started (a harness error, exit code 3)."""
 
 

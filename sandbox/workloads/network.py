@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
+from sandbox.errors import HarnessError
 from sandbox.host.registry import SLICE_PREFIX, load_records
 
 CLONE_NEWNET = 0x40000000
@@ -19,7 +20,7 @@ NETNS_DIR = Path(netns.NETNS_RUN_DIR)
 _setns = ctypes.CDLL(None, use_errno=True).setns
 
 
-class NetworkError(RuntimeError):
+class NetworkError(HarnessError):
     """The namespace could not be made or entered (a harness error, exit code 3)."""
 
 
