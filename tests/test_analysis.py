@@ -210,7 +210,6 @@ def test_growth_rate_alerts_are_notes_threshold_crossings_warnings(tmp_path):
     run.alerts = [rate]
     res = analyze(run)
     assert res.exit_code == 0
-    assert [(f.level, f.check) for f in res.findings if "alert" in f.message] == [
-        ("note", "trend")]
+    assert [f for f in res.findings if "alert" in f.message] == []  # in alerts.jsonl only
     run.alerts = [rate, crossing]
     assert analyze(run).exit_code == 2

@@ -89,17 +89,12 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     if r.oom_kills:
         out.append(Finding("workload", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))
     # Crossing the user's working-set threshold is a warning; the sampler's 30 s growth-rate
-    # alerts are live signals that GC sawtooth trips on clean runs: reported, the robust
-    # verdict decides.
+    # alerts are live hints that a GC sawtooth trips on clean runs: kept in alerts.jsonl and
+    # the run log, not findings (the budget verdict above decides).
     crossings = [a for a in r.alerts if a.get("kind") != "growth_rate"]
-    rates = [a for a in r.alerts if a.get("kind") == "growth_rate"]
     if crossings:
         out.append(Finding("trend", "warning",
                            f"{len(crossings)} working-set threshold alert(s) during the run"))
-    if rates:
-        out.append(Finding("trend", "note",
-                           f"{len(rates)} growth-rate alert(s) over 30 s windows during the run "
-                           "(live signal; the leak verdict above decides)"))
     c = r.cleanup
     out += _incomplete(r)
     if c.escapes:
