@@ -28,6 +28,22 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"sandbox {version('sandbox')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version,
+                                          is_eager=True, help="print the version")] = False,
+) -> None:
+    """Run a workload in its own cgroup, watch it, tear it down, judge leaks."""
+
+
 def _duration(value: str) -> float:
     try:
         return parse_duration(value)
@@ -150,7 +166,8 @@ def list_scenarios(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     format: Annotated[list[str] | None, typer.Option(
-        "--format", help="json, text, html, junit, openmetrics (repeatable; default all)")] = None,
+        "--format", help="json, text, html, junit, openmetrics: repeatable or comma-separated "
+                         "(default all)")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
 ) -> int:
@@ -163,7 +180,8 @@ def report(
         parsed = parse_budget(budget) if budget else None
     except ValueError as exc:
         raise HarnessError(str(exc)) from exc
-    return report_command(run_dir, format or None, budget=parsed,
+    formats = [f.strip() for item in format or [] for f in item.split(",") if f.strip()]
+    return report_command(run_dir, formats or None, budget=parsed,
                           fail_on_inconclusive=fail_on_inconclusive or None)
 
 

@@ -182,3 +182,21 @@ def test_every_harness_error_derives_from_one_base_with_its_exit_code():
     for error in (IsolationError, SliceError, ReportInputError, RunReadError, TracerError,
                   LaunchError, NetworkError):
         assert issubclass(error, HarnessError) and error.exit_code == 3
+
+
+def test_version_is_printed():
+    out = sandbox("--version")
+    assert out.returncode == 0 and out.stdout.strip().startswith("sandbox 0."), out.stderr
+
+
+def test_report_takes_a_comma_separated_format_list(tmp_path):
+    import numpy as np
+
+    from sandbox.analysis.synthetic import series, write_run
+
+    t, y = series(np.random.default_rng(1), 120)
+    run_dir = write_run(tmp_path / "run", t, y, cleanup={"cleanup_successful": True})
+    out = sandbox("report", str(run_dir), "--format", "json,text")
+    assert out.returncode == 0, out.stderr
+    assert (run_dir / "report.json").exists() and (run_dir / "report.txt").exists()
+    assert not (run_dir / "report.html").exists()
