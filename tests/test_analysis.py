@@ -10,6 +10,8 @@ from sandbox.analysis.budget import Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
 from sandbox.analysis.synthetic import series, write_run
 from sandbox.analysis.verdict import Finding, exit_code
+from sandbox.report.junit import render_junit
+from sandbox.report.text import render_text
 from sandbox.runreader import read_run
 
 CLEAN_CLEANUP = {
@@ -79,6 +81,8 @@ def test_inconclusive_says_how_long_and_can_fail(tmp_path):
     assert v.outcome == "inconclusive" and v.minutes_needed > 5
     assert f"about {v.minutes_needed:g} min" in v.reasons[0]  # from the measured noise
     assert res.exit_code == 0 and res.status == "INCONCLUSIVE"
+    assert '<skipped message="INCONCLUSIVE' in render_junit(res)
+    assert "INCONCLUSIVE" in render_text(res).splitlines()[1]  # the heading, not PASS
     assert analyze(run, budget=Budget(0.12), fail_on_inconclusive=True).exit_code == 1
 
 

@@ -69,7 +69,12 @@ def test_junit_fails_the_failing_checks(leaky):
                            "processes", "cleanup"]
     failed = {n for n, c in cases.items() if c.find("failure") is not None}
     assert failed == {"trend", "orphans", "files"}
-    assert root.get("failures") == "3"
+    (suite,) = root.iter("testsuite")
+    assert root.tag == "testsuites" and suite.get("failures") == "3"
+    assert suite.get("name") == "sandbox.synthetic" and float(suite.get("time")) > 0
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["budget"] == "0.1 MB/s" and props["status"] == "FAIL"
+    assert {c.get("classname") for c in cases.values()} == {"sandbox.synthetic"}
 
 
 def test_openmetrics_format(leaky):

@@ -1,21 +1,39 @@
-"""junit.xml: one testcase per check (trend, orphans, escapes, files, operations, workload,
-processes, cleanup)."""
+"""junit.xml: one test suite per run, named by its scenario (``sandbox.quick``, or
+``sandbox.<command>``), with its duration, start time and settings as properties; one testcase
+per check (trend, orphans, escapes, files, operations, workload, processes, cleanup)."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.verdict import CHECKS
 
 
 def render_junit(r: AnalysisResult) -> str:
-    """JUnit XML: critical and warning findings are failures, an incomplete run an error;
-    notes go to system-out."""
-    suite = ET.Element("testsuite", name="sandbox", tests=str(len(CHECKS)))
+    """JUnit XML: critical and warning findings are failures, an incomplete run an error, an
+    inconclusive memory verdict a skipped trend; notes go to system-out."""
+    config = r.run.get("config") or {}
+    command = config.get("command") or []
+    label = config.get("scenario") or (command[0].rsplit("/", 1)[-1] if command else "run")
+    name = f"sandbox.{label}"
+    root = ET.Element("testsuites", name="sandbox")
+    suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(CHECKS)),
+                          time=f"{r.duration_s:.3f}")
+    if isinstance(started := r.run.get("started"), int | float):
+        suite.set("timestamp", datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
+    props = ET.SubElement(suite, "properties")
+    for key, value in (("run_dir", r.run_dir), ("budget", r.verdict.budget),
+                       ("status", r.status), ("exit_code", r.exit_code),
+                       ("duration_s", config.get("duration_s")),
+                       ("operations_per_minute", config.get("operations_per_minute")),
+                       ("backend", r.backend_line)):
+        if value is not None:
+            ET.SubElement(props, "property", name=key, value=str(value))
     failures = errors = skipped = 0
     for check in CHECKS:
-        case = ET.SubElement(suite, "testcase", classname="sandbox", name=check)
+        case = ET.SubElement(suite, "testcase", classname=name, name=check, time="0")
         found = [f for f in r.findings if f.check == check]
         if incomplete := [f for f in found if f.level == "incomplete"]:
             errors += 1
@@ -34,7 +52,9 @@ def render_junit(r: AnalysisResult) -> str:
         notes = [f.message for f in found if f.level == "note"]
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
-    suite.set("failures", str(failures))
-    suite.set("errors", str(errors))
+    for element in (suite, root):
+        element.set("failures", str(failures))
+        element.set("errors", str(errors))
     suite.set("skipped", str(skipped))
-    return ET.tostring(suite, encoding="unicode", xml_declaration=True) + "\n"
+    root.set("tests", str(len(CHECKS)))
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
