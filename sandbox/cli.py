@@ -166,8 +166,8 @@ def list_scenarios(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     format: Annotated[list[str] | None, typer.Option(
-        "--format", help="json, text, html, junit, openmetrics: repeatable or comma-separated "
-                         "(default all)")] = None,
+        "--format", help="json, text, html, junit, openmetrics, markdown: repeatable or "
+                         "comma-separated (default all)")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
 ) -> int:

@@ -313,6 +313,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
     """Make one run and judge it. Raises HarnessError when the run cannot be made."""
     from sandbox.analysis import analyze
     from sandbox.report import render_text, write_all
+    from sandbox.report.github import publish
     from sandbox.report.json_report import to_dict
     from sandbox.runreader import read_run
     from sandbox.workloads.network import cleanup_stale_namespaces
@@ -348,6 +349,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
         except OSError as exc:
             raise HarnessError(f"cannot write the reports in {the_run.run_dir}: "
                                f"{exc.strerror or exc}") from exc
+        publish(result)
         log.info("run %s ended (%s): exit code %d", the_run.run_id, the_run.stopped_by,
                  result.exit_code)
     finally:

@@ -1,5 +1,6 @@
 """Report files, compare, and the report/compare commands."""
 
+import io
 import json
 import xml.etree.ElementTree as ET
 
@@ -12,6 +13,7 @@ from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, render_text, write_all
 from sandbox.report.commands import compare_command, report_command
 from sandbox.report.compare import compare_runs
+from sandbox.report.github import publish
 from sandbox.runreader import read_run
 
 ORPHAN_CLEANUP = {
@@ -38,8 +40,27 @@ def test_write_all_writes_every_file(leaky):
     run_dir, res = leaky
     paths = write_all(res, run_dir)
     assert sorted(p.name for p in paths) == sorted(
-        ["report.json", "report.txt", "report.html", "junit.xml", "metrics.prom"])
+        ["report.json", "report.txt", "report.html", "junit.xml", "metrics.prom", "report.md"])
     assert not list(run_dir.glob("*.tmp"))
+
+
+def test_github_actions_get_a_summary_and_annotations(leaky, tmp_path, monkeypatch):
+    """Inside a workflow: the markdown summary is appended to $GITHUB_STEP_SUMMARY and each
+    critical or warning finding is a workflow command; outside, nothing is printed."""
+    _, res = leaky
+    out = io.StringIO()
+    publish(res, out)
+    assert out.getvalue() == ""
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    publish(res, out)
+    text = summary.read_text()
+    assert text.startswith("## ❌ sandbox synthetic: FAIL (exit 1)")
+    assert "| memory | **over** the budget 0.1 MB/s |" in text
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("::error title=sandbox trend::anon grows")
+    assert any(line.startswith("::warning title=sandbox orphans::") for line in lines)
 
 
 def test_report_json_has_seed_keys_and_verdict(leaky):

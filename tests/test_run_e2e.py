@@ -20,7 +20,7 @@ from .cli_helpers import only_run_dir, sandbox, wait_for_lines
 
 REPORT_FILES = ("run.json", "samples.jsonl", "events.jsonl", "operations.jsonl", "cleanup.json",
                 "report.json", "report.txt", "report.html", "junit.xml", "metrics.prom",
-                "memory_leak_detection.log")
+                "report.md", "memory_leak_detection.log")
 
 
 def test_smoke_scenario_end_to_end(needs_cgroups, needs_chromium, runs_dir):

@@ -11,6 +11,7 @@ from sandbox.errors import HarnessError
 from sandbox.report.html_report import render_html
 from sandbox.report.json_report import render_json
 from sandbox.report.junit import render_junit
+from sandbox.report.markdown import render_markdown
 from sandbox.report.openmetrics import render_openmetrics
 from sandbox.report.text import render_text
 
@@ -21,6 +22,7 @@ FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
     "html": ("report.html", render_html),
     "junit": ("junit.xml", render_junit),
     "openmetrics": ("metrics.prom", render_openmetrics),
+    "markdown": ("report.md", render_markdown),
 }
 
 

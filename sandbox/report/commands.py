@@ -10,6 +10,7 @@ from sandbox.analysis.budget import Budget
 from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, write_all
 from sandbox.report.compare import compare_runs
+from sandbox.report.github import publish
 from sandbox.report.text import print_text
 from sandbox.runreader import RunData, read_run
 
@@ -28,6 +29,7 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
     result = analyze(load_run(run_dir), budget=budget, fail_on_inconclusive=fail_on_inconclusive)
     paths = write_all(result, run_dir, formats)
     print_text(result)
+    publish(result)
     for path in paths:
         print(f"wrote {path}")
     return result.exit_code

@@ -1,0 +1,41 @@
+"""report.md: a short markdown summary (what a GitHub job summary or a pull request shows)."""
+
+from __future__ import annotations
+
+from sandbox.analysis import AnalysisResult
+
+_ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INCOMPLETE": "❌", "INCONCLUSIVE": "❔"}
+
+
+def _cell(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _rate(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f} MB/s ({x * 3600:.0f} MB/h)"
+
+
+def render_markdown(r: AnalysisResult) -> str:
+    """The summary: status, memory against the budget, findings, recommendations."""
+    v, config = r.verdict, r.run.get("config") or {}
+    label = config.get("scenario") or " ".join(config.get("command") or []) or "run"
+    lo, hi = v.slope_ci_mb_s or (None, None)
+    interval = f"{lo:.3f} .. {hi:.3f} MB/s" if lo is not None else "n/a"
+    rows = [
+        ("memory", f"**{v.outcome}** the budget {v.budget}"),
+        ("growth of the anon floor", _rate(v.slope_mb_s)),
+        ("95% interval", interval),
+        ("operations", f"{r.operations.count} ({r.operations.failed} failed)"),
+        ("samples", f"{r.n_samples} over {r.duration_s:.0f} s ({r.backend_line})"),
+    ]
+    if v.minutes_needed:
+        rows.append(("a run that would tell", f"about {v.minutes_needed:g} min"))
+    lines = [f"## {_ICON.get(r.status, '')} sandbox {_cell(label)}: {r.status} "
+             f"(exit {r.exit_code})", "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {_cell(value)} |" for key, value in rows]
+    if r.findings:
+        lines += ["", "| level | check | finding |", "|---|---|---|"]
+        lines += [f"| {f.level} | {f.check} | {_cell(f.message)} |" for f in r.findings]
+    lines += ["", *[f"- {_cell(rec)}" for rec in r.recommendations], "",
+              f"Run directory: `{r.run_dir}`", ""]
+    return "\n".join(lines)
