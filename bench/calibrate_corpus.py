@@ -176,7 +176,9 @@ def main() -> None:
             v = judge(w, budget)
             g = v.growth
             rate = f"{g.rate:.3f} [{g.ci[0]:.3f}, {g.ci[1]:.3f}]" if g else "n/a"
-            print(f"  {trace['name']:32} nominal {trace['nominal_mb_per_s']:.3f} MB/s "
+            nominal = trace["nominal_mb_per_s"]
+            nominal = f"{nominal:.3f} MB/s" if nominal is not None else "(one-off)"
+            print(f"  {trace['name']:32} nominal {nominal:>10} "
                   f"{trace['duration_s'] / 60:4.1f} min  budget {budget}: {v.outcome:12} "
                   f"rate {rate} MB/s" + (f", needs {v.minutes_needed:g} min"
                                          if v.minutes_needed else ""))

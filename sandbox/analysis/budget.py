@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -204,11 +205,14 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     steps = _find_steps(tc, yw, noise)
     exog = _design(tc, steps)
     maxlags = max(1, int(math.ceil(len(tw) ** (1 / 3))))
-    fit = sm.OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+    with warnings.catch_warnings():  # a near-singular HAC matrix: its se is then unused
+        warnings.simplefilter("ignore", RuntimeWarning)
+        fit = sm.OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
     rate = float(fit.params[1])
     # Never claim more precision than the noise of independent windows would give.
     floor_se = noise / math.sqrt(float(np.sum((tc - tc.mean()) ** 2)))
-    se = float(max(fit.bse[1], floor_se))
+    hac_se = float(fit.bse[1])
+    se = max(hac_se, floor_se) if math.isfinite(hac_se) else floor_se
     intercept = float(fit.params[0])
     growth = Growth(
         rate=rate, se=se, ci=(float(rate - Z * se), float(rate + Z * se)), noise_mb=noise,
