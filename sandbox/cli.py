@@ -170,6 +170,9 @@ def report(
                          "comma-separated (default all)")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
+    output: Annotated[str | None, typer.Option(
+        "--output", "-o", help="write the reports into DIR instead of the run directory; "
+                               "- prints the one --format given")] = None,
 ) -> int:
     """Re-render the reports of a run from its files (also of a killed run), against the
     run's own budget or the one given."""
@@ -182,7 +185,7 @@ def report(
         raise HarnessError(str(exc)) from exc
     formats = [f.strip() for item in format or [] for f in item.split(",") if f.strip()]
     return report_command(run_dir, formats or None, budget=parsed,
-                          fail_on_inconclusive=fail_on_inconclusive or None)
+                          fail_on_inconclusive=fail_on_inconclusive or None, output=output)
 
 
 @app.command()

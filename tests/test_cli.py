@@ -200,3 +200,20 @@ def test_report_takes_a_comma_separated_format_list(tmp_path):
     assert out.returncode == 0, out.stderr
     assert (run_dir / "report.json").exists() and (run_dir / "report.txt").exists()
     assert not (run_dir / "report.html").exists()
+
+
+def test_report_goes_to_another_directory_or_stdout(tmp_path):
+    import numpy as np
+
+    from sandbox.analysis.synthetic import series, write_run
+
+    t, y = series(np.random.default_rng(1), 120)
+    run_dir = write_run(tmp_path / "run", t, y, cleanup={"cleanup_successful": True})
+    out = sandbox("report", str(run_dir), "--format", "json", "-o", "-")
+    assert out.returncode == 0 and json.loads(out.stdout)["schema_version"] == 2, out.stderr
+    out = sandbox("report", str(run_dir), "--format", "markdown", "-o", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "out" / "report.md").read_text().startswith("## ")
+    assert not (run_dir / "report.md").exists()
+    out = sandbox("report", str(run_dir), "-o", "-")
+    assert out.returncode == 3 and "exactly one --format" in out.stderr

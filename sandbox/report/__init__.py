@@ -30,13 +30,25 @@ class ReportInputError(HarnessError):
     """Bad input for a report (no run directory, no samples); the CLI maps it to exit 3."""
 
 
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """The formats, each known; raises ReportInputError for the first unknown one."""
+    formats = list(formats)
+    for fmt in formats:
+        if fmt not in FORMATS:
+            raise ReportInputError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return formats
+
+
+def render(result: AnalysisResult, fmt: str) -> str:
+    """One format's text."""
+    return FORMATS[check_formats([fmt])[0]][1](result)
+
+
 def write_all(result: AnalysisResult, run_dir: str | Path,
               formats: Iterable[str] | None = None) -> list[Path]:
     """Write each format's file into ``run_dir`` atomically; returns the paths written."""
     paths = []
-    for fmt in formats or FORMATS:
-        if fmt not in FORMATS:
-            raise ReportInputError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    for fmt in check_formats(formats or FORMATS):
         name, render = FORMATS[fmt]
         path = Path(run_dir) / name
         tmp = path.with_suffix(path.suffix + ".tmp")
@@ -46,4 +58,5 @@ def write_all(result: AnalysisResult, run_dir: str | Path,
     return paths
 
 
-__all__ = ["FORMATS", "ReportInputError", "render_text", "write_all"]
+__all__ = ["FORMATS", "ReportInputError", "check_formats", "render", "render_text",
+           "write_all"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 
 from sandbox.analysis import analyze
 from sandbox.analysis.budget import Budget
 from sandbox.errors import HarnessError
-from sandbox.report import ReportInputError, write_all
+from sandbox.report import FORMATS, ReportInputError, check_formats, render, write_all
 from sandbox.report.compare import compare_runs
 from sandbox.report.github import publish
 from sandbox.report.text import print_text
@@ -24,10 +25,23 @@ def load_run(run_dir: str | Path) -> RunData:
 
 
 def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
-                   budget: Budget | None = None, fail_on_inconclusive: bool | None = None) -> int:
-    """Re-render the reports of RUN_DIR from disk, print the summary; return the exit code."""
+                   budget: Budget | None = None, fail_on_inconclusive: bool | None = None,
+                   output: str | Path | None = None) -> int:
+    """Re-render the reports of RUN_DIR from disk into ``output`` (default the run directory;
+    ``-``: the one format given, to stdout), print the summary; return the exit code."""
+    formats = check_formats(formats or FORMATS)
+    if str(output) == "-" and len(formats) != 1:
+        raise ReportInputError("-o - (stdout) takes exactly one --format")
     result = analyze(load_run(run_dir), budget=budget, fail_on_inconclusive=fail_on_inconclusive)
-    paths = write_all(result, run_dir, formats)
+    if str(output) == "-":
+        sys.stdout.write(render(result, formats[0]))
+        return result.exit_code
+    target = Path(output or run_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ReportInputError(f"cannot write reports to {target}: {exc.strerror}") from exc
+    paths = write_all(result, target, formats)
     print_text(result)
     publish(result)
     for path in paths:
