@@ -105,6 +105,8 @@ def run(
         help="workload.log size before it rotates (default 16M; two files at most)")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
+    baseline: Annotated[Path | None, typer.Option(
+        help="compare with this earlier run at the end; exit 1 when worse")] = None,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
     verbose: Verbosity = 0,
     quiet: Quiet = False,
@@ -114,6 +116,8 @@ def run(
     from sandbox.config import from_scenario
     from sandbox.host import discover
     from sandbox.host.systemd import ensure_delegated_scope
+    from sandbox.report.commands import load_run
+    from sandbox.report.compare import compare_runs
     from sandbox.runner import run as run_workload
 
     logs.configure(-1 if quiet else verbose)
@@ -136,13 +140,18 @@ def run(
         "budget": budget, "fail_on_inconclusive": fail_on_inconclusive or None,
     }
     config = from_scenario(base, **overrides).validate()
+    baseline_run = load_run(baseline) if baseline else None  # a bad baseline fails up front
     facts = discover(cgroup_mode)
     ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
     outcome = run_workload(config, show_progress=progress and not quiet, facts=facts)
     if not quiet:
         print(outcome.summary)
     print(f"report: {outcome.run_dir / 'report.html'}")
-    return outcome.exit_code
+    if baseline_run is None:
+        return outcome.exit_code
+    comparison = compare_runs(baseline_run, load_run(outcome.run_dir))
+    print(comparison.render())
+    return 1 if comparison.worse and outcome.exit_code in (0, 2) else outcome.exit_code
 
 
 @app.command("scenarios")
@@ -192,11 +201,13 @@ def report(
 def compare(
     base: Annotated[Path, typer.Argument(help="the baseline run directory")],
     new: Annotated[Path, typer.Argument(help="the run directory to judge against it")],
+    format: Annotated[str, typer.Option("--format", help="text, json or markdown")] = "text",
 ) -> int:
-    """Say whether NEW's growth rate, peak and latency are worse than BASE's beyond noise."""
+    """Say whether NEW's growth rate, peak and latency are worse than BASE's, better, the
+    same, or whether the runs cannot tell (exit 1 when worse)."""
     from sandbox.report.commands import compare_command
 
-    return compare_command(base, new)
+    return compare_command(base, new, format)
 
 
 @app.command()

@@ -217,3 +217,21 @@ def test_report_goes_to_another_directory_or_stdout(tmp_path):
     assert not (run_dir / "report.md").exists()
     out = sandbox("report", str(run_dir), "-o", "-")
     assert out.returncode == 3 and "exactly one --format" in out.stderr
+
+
+def test_run_compares_with_a_baseline(needs_cgroups, runs_dir, tmp_path):
+    import numpy as np
+
+    from sandbox.analysis.synthetic import series, write_run
+
+    out = sandbox("run", "--baseline", str(tmp_path / "nope"), "--runs-dir", str(runs_dir),
+                  "--", "true")
+    assert out.returncode == 3 and "not a run directory" in out.stderr
+    assert list(runs_dir.iterdir()) == []
+    t, y = series(np.random.default_rng(1), 120)
+    base = write_run(tmp_path / "base", t, y, cleanup={"cleanup_successful": True})
+    out = sandbox("run", "--baseline", str(base), "--duration", "3s", "--runs-dir",
+                  str(runs_dir), "--", "sleep", "2")
+    assert out.returncode == 0, out.stderr
+    assert f"compare BASE {base}" in out.stdout
+    assert "growth MB/s" in out.stdout and "CAN'T TELL" in out.stdout  # 3 s tell nothing

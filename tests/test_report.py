@@ -133,10 +133,19 @@ def test_compare_flags_a_faster_leak_and_not_a_rerun(tmp_path):
     same = read_run(make_run(tmp_path / "same", leak=0.0, seed=2))
     worse = read_run(make_run(tmp_path / "worse", leak=0.2, seed=2))
     assert compare_runs(base, same).exit_code == 0
+    assert compare_runs(base, same).items[0].answer in ("same", "can't tell")
     res = compare_runs(base, worse)
     assert res.exit_code == 1
-    assert [c.metric for c in res.items if c.worse][0] == "growth MB/s"
+    growth = res.items[0]
+    assert growth.metric == "growth MB/s" and growth.answer == "worse"
+    assert growth.interval[0] > 0.1 and growth.interval[1] < 0.3
     assert "NEW is worse" in res.render()
+    doc = json.loads(res.to_json())
+    assert doc["worse"] is True and doc["metrics"][0]["answer"] == "worse"
+    assert "| growth MB/s |" in res.to_markdown()
+    better = compare_runs(worse, base)
+    assert better.exit_code == 0 and better.items[0].answer == "better"
+    assert better.summary.startswith("NEW is better")
 
 
 def test_compare_latency_with_mann_whitney(tmp_path):
@@ -147,7 +156,7 @@ def test_compare_latency_with_mann_whitney(tmp_path):
         for op in ops:
             op["latency_s"] = float(rng.gamma(20, scale / 20))
     latency = next(c for c in compare_runs(base, slow).items if c.metric.startswith("latency"))
-    assert latency.worse and latency.new > latency.base
+    assert latency.worse and latency.new > latency.base and latency.ratio > 1.3
 
 
 def test_commands_exit_codes_and_bad_input(tmp_path, capsys):
