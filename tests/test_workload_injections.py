@@ -36,20 +36,25 @@ def test_pages_injection_grows_the_process_count(needs_cgroups, needs_chromium):
 
 def test_heap_injection_grows_anonymous_memory(needs_cgroups, needs_chromium):
     """A kept page retains inject_rate_mb of JS arrays per operation: the slice's anonymous
-    memory grows by at least 3/4 of what was pushed (a clean run: ~2.5 MB per operation)."""
-    rate_mb = 16
+    memory grows by at least 3/4 of what was pushed from its lowest point on (a clean run:
+    ~2.5 MB per operation)."""
+    rate_mb = 48  # well above how fast start-up memory falls on a loaded host (~35 MB/s)
     spec = ScreenshotSpec(duration_s=10, operations_per_minute=60, inject=["heap"],
                           inject_rate_mb=rate_mb)
     with screenshot_run(needs_chromium, spec) as run:
         _wait_ops(run, 2)
-        early = (run.workload.operations, anon_bytes(run.slice))
-        _wait_ops(run, 9)
+        readings = []  # (operations, anon): Chromium's start-up memory may still be falling
+        while run.workload.operations < 9:
+            readings.append((run.workload.operations, anon_bytes(run.slice)))
+            time.sleep(0.05)
         time.sleep(0.5)  # the push after the last counted operation
         late = (run.workload.operations, anon_bytes(run.slice))
         code = run.wait_exit(60)
     assert code == 0, run.log()
-    pushed = (late[0] - early[0]) * rate_mb * 2**20
-    assert late[1] - early[1] >= pushed * 3 / 4, (early, late, pushed)
+    low = min(readings, key=lambda r: r[1])  # from the lowest point on, only pushes add up
+    pushed = (late[0] - low[0]) * rate_mb * 2**20
+    assert late[0] - low[0] >= 3, (low, late)
+    assert late[1] - low[1] >= pushed * 3 / 4, (low, late, pushed)
 
 
 def test_orphan_injection_outlives_the_workload(needs_cgroups, needs_chromium):
