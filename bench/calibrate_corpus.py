@@ -8,7 +8,9 @@ one (0.03 MB/s). The real leak traces are judged as recorded. Prints the share o
 over budget, within and inconclusive per cell, the exit codes the whole analysis (memory,
 process and temp-file counts) gives the clean windows, and each leak trace's verdict.
 
-    .venv/bin/python bench/calibrate_corpus.py [--corpus bench/corpus] [--seed 1]
+    .venv/bin/python bench/calibrate_corpus.py [--corpus bench/corpus] [--seed 1] [--markdown]
+
+``--markdown`` prints the tables of docs/statistics.md instead.
 """
 
 from __future__ import annotations
@@ -148,13 +150,53 @@ def _share(counts: Counter, outcome: str) -> str:
     return f"{100 * counts[outcome] / n:5.1f}%" if n else "  n/a"
 
 
+def markdown(traces: list[dict], seed: int) -> str:
+    """Share of clean windows over budget per added ramp or step, one row per length and
+    budget; then each recorded leak's verdict."""
+    table = clean_table(traces, seed)
+    codes = clean_exit_codes(traces)
+    added = [f"+{r:g} MB/s" for r in RAMPS] + ["step 40-60 MB"]
+    lines = ["| run | budget | windows | " + " | ".join(a.replace("+0 MB/s", "clean")
+                                                       for a in added) + " | clean exit 0 |",
+             "|---|---|---|" + "---|" * (len(added) + 1)]
+    for length in LENGTHS_S:
+        for budget in BUDGETS:
+            cells = [table[(length, a, str(budget))] for a in added]
+            n = sum(cells[0].values())
+            if not n:
+                continue
+            exits = codes[length]
+            zero = f"{exits[0]}/{sum(exits.values())}" if budget == BUDGETS[0] else ""
+            lines.append(f"| {length // 60} min | {budget} | {n} | "
+                         + " | ".join(_share(c, "over").strip() for c in cells)
+                         + f" | {zero} |")
+    lines += ["", "| recorded leak | nominal | run | budget 0.1 MB/s | budget 0.03 MB/s | "
+              "measured MB/s [95% interval] |", "|---|---|---|---|---|---|"]
+    for trace in (tr for tr in traces if tr["kind"] != "clean"):
+        span = workload_window(trace)[1] - workload_window(trace)[0]
+        (w,) = windows(trace, span)
+        verdicts = [judge(w, b) for b in BUDGETS]
+        g = verdicts[0].growth
+        nominal = trace["nominal_mb_per_s"]
+        lines.append(f"| {trace['name']} | "
+                     + (f"{nominal:g} MB/s" if nominal is not None else "one-off")
+                     + f" | {trace['duration_s'] / 60:g} min | {verdicts[0].outcome} | "
+                     f"{verdicts[1].outcome} | "
+                     + (f"{g.rate:.3f} [{g.ci[0]:.3f}, {g.ci[1]:.3f}] |" if g else "n/a |"))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path,
                         default=Path(__file__).resolve().parent / "corpus")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--markdown", action="store_true", help="docs/statistics.md tables")
     args = parser.parse_args()
     traces = load_corpus(args.corpus)
+    if args.markdown:
+        print(markdown(traces, args.seed))
+        return
     clean = [tr for tr in traces if tr["kind"] == "clean"]
     minutes = sum(tr["duration_s"] for tr in clean) / 60
     print(f"corpus {args.corpus}: {len(traces)} traces, {len(clean)} clean "
