@@ -44,7 +44,6 @@ STARTUP_S, STARTUP_SHARE = 45.0, 0.4
 #: Less steady state than this (after the start-up cut) gives no verdict: a start-up ramp
 #: would pass for growth. The pytest marker, which judges short test bodies, sets its own.
 MIN_TESTED_S = 15.0
-OUTCOMES = ("within", "over", "inconclusive")
 MAX_MINUTES_NEEDED = 24 * 60
 
 _BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(kb|mb|gb)\s*/\s*(s|sec|min|h|op)\s*",

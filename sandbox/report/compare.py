@@ -30,7 +30,6 @@ from sandbox.runreader import RunData
 
 ALPHA = 0.01
 MIN_RATE_DIFF = 0.01  # MB/s: smaller differences of growth rate do not matter (36 MB/h)
-ANSWERS = ("worse", "better", "same", "can't tell")
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Comparison:
     metric: str
     base: float | None
     new: float | None
-    answer: str  # one of ANSWERS
+    answer: str  # worse, better, same or "can't tell"
     detail: str
     ratio: float | None = None  # NEW / BASE
     interval: tuple[float, float] | None = None  # 95% interval of NEW - BASE
