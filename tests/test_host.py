@@ -3,6 +3,7 @@ slices of a SIGKILLed harness, limits, and teardown on errors."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -201,3 +202,24 @@ def test_stale_slice_of_killed_harness_is_cleaned(needs_cgroups):
     assert load_records() == []
     reap(members)  # they were reparented to this test process, a subreaper
     assert cleanup_stale() == []
+
+
+def test_cleanup_gives_back_uids_of_dead_harnesses(private_state_dir):
+    """A harness killed between taking a UID and recording its slice leaves only the UID's
+    lock: cleanup releases it; a live harness's lock stays."""
+    from sandbox.host.isolation import allocate_user, release_user
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    users = private_state_dir / "users"
+    users.mkdir(exist_ok=True)
+    stale = users / "61180.json"
+    stale.write_text(json.dumps({"run_id": "x", "harness_pid": dead.pid,
+                                 "harness_start": 1.0}))
+    live = allocate_user("live-run")
+    try:
+        cleanup_stale()
+        assert not stale.exists()
+        assert (users / f"{live.uid}.json").exists()
+    finally:
+        release_user(live)

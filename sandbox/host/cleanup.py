@@ -16,6 +16,7 @@ from sandbox.host.isolation import (
     HOST_SHARED_DIRS,
     IsolationError,
     RunUser,
+    release_stale_users,
     release_user,
     remove_private_fs,
     remove_sysv_ipc,
@@ -110,5 +111,8 @@ def clean_record(record: SliceRecord) -> CleanedSlice:
 
 
 def cleanup_stale() -> list[CleanedSlice]:
-    """Kill and remove every slice whose harness is no longer alive."""
-    return [clean_record(r) for r in stale_records()]
+    """Kill and remove every slice whose harness is no longer alive, then give back the UIDs
+    such harnesses still held."""
+    cleaned = [clean_record(r) for r in stale_records()]
+    release_stale_users()
+    return cleaned

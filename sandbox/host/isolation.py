@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import state_dir, this_harness
@@ -144,6 +146,26 @@ def allocate_user(run_id: str) -> RunUser:
         return RunUser(uid, uid, f"sandbox-{uid}", dynamic=True)
     raise IsolationError(f"no free UID in {UID_RANGE.start}-{UID_RANGE.stop - 1}: "
                          "too many runs at once, or stale locks (run sandbox cleanup)")
+
+
+def release_stale_users() -> list[int]:
+    """Give back the UIDs whose lock names a harness that is gone and that no process runs as
+    (a harness killed between taking a UID and recording its slice). Returns them."""
+    released = []
+    for lock in sorted((state_dir() / "users").glob("*.json")):
+        try:
+            data = json.loads(lock.read_text())
+            uid = int(lock.stem)
+            alive = psutil.Process(data["harness_pid"]).create_time() == data["harness_start"]
+        except psutil.Error:
+            alive = False
+        except (OSError, ValueError, KeyError):
+            continue
+        if not alive and not uid_pids(uid):
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+            released.append(uid)
+    return released
 
 
 def named_user(name: str) -> RunUser:
