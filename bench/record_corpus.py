@@ -137,6 +137,13 @@ PLAN: list[Entry] = [
     _user("user-clean-fresh-12pm", "clean", "none", 10, 12, "fresh"),
     _user("user-driver-150k-20pm-reuse", "leak", "driver", 5, 20, "reuse", kb=150),
     _builtin("builtin-quick-fresh", "quick", "fresh"),
+    # second session: more clean recording (issue 12 asks for about 2 hours)
+    _user("user-clean-reuse-20pm", "clean", "none", 10, 20, "reuse"),
+    _user("user-clean-fresh-30pm", "clean", "none", 10, 30, "fresh"),
+    _builtin("builtin-endurance-fresh-2", "endurance", "fresh"),
+    _user("user-clean-reuse-15pm", "clean", "none", 10, 15, "reuse"),
+    _user("user-clean-fresh-10pm", "clean", "none", 10, 10, "fresh"),
+    _builtin("builtin-medium-fresh-2", "medium", "fresh"),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s.*wall=([\d.]+)\s*$")
