@@ -92,3 +92,16 @@ def test_a_recorded_one_off_allocation_is_not_growth():
     for trace in (tr for tr in LEAKS if tr["mechanism"] == "step"):
         (w,) = cal.windows(trace, trace["duration_s"])
         assert cal.judge(w, DEFAULT).outcome == "within", trace["name"]
+
+
+def test_recorded_sustained_leaks_are_measured_at_their_rate():
+    """A leak of known size per operation (kept by the driving script or in a page's JS heap)
+    is measured at its nominal rate, plus at most Chromium's own slow growth and the
+    allocator's overhead (0.025 MB/s) and 10%."""
+    measured = {}
+    for trace in (tr for tr in LEAKS if tr["mechanism"] in ("driver", "jsheap")):
+        (w,) = cal.windows(trace, trace["duration_s"])
+        rate, nominal = cal.judge(w, DEFAULT).growth.rate, trace["nominal_mb_per_s"]
+        measured[trace["name"]] = (round(rate, 3), nominal)
+        assert -0.1 * nominal <= rate - nominal <= 0.1 * nominal + 0.025, measured
+    assert len(measured) >= 4, measured
