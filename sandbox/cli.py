@@ -65,6 +65,10 @@ BudgetOption = Annotated[str | None, typer.Option(
     help="memory growth allowed: 0.1MB/s (default, the seed's), 100MB/h, 0.5MB/op")]
 FailOnInconclusive = Annotated[bool, typer.Option(
     help="exit 1 when the memory verdict is inconclusive (CI that wants a verdict)")]
+MetricsTextfile = Annotated[Path | None, typer.Option(
+    help="also write the metrics here, atomically (node_exporter's textfile directory)")]
+Pushgateway = Annotated[str | None, typer.Option(
+    help="push the metrics to this Prometheus Pushgateway (http://host:9091)")]
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -107,6 +111,8 @@ def run(
     fail_on_inconclusive: FailOnInconclusive = False,
     baseline: Annotated[Path | None, typer.Option(
         help="compare with this earlier run at the end; exit 1 when worse")] = None,
+    metrics_textfile: MetricsTextfile = None,
+    pushgateway: Pushgateway = None,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
     verbose: Verbosity = 0,
     quiet: Quiet = False,
@@ -138,6 +144,7 @@ def run(
         "tmp_size": _size(tmp_size) if tmp_size else None,
         "log_max": _size(log_max) if log_max else None,
         "budget": budget, "fail_on_inconclusive": fail_on_inconclusive or None,
+        "metrics_textfile": metrics_textfile, "pushgateway": pushgateway,
     }
     config = from_scenario(base, **overrides).validate()
     baseline_run = load_run(baseline) if baseline else None  # a bad baseline fails up front
@@ -175,13 +182,15 @@ def list_scenarios(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     format: Annotated[list[str] | None, typer.Option(
-        "--format", help="json, text, html, junit, openmetrics, markdown: repeatable or "
+        "--format", help="json, text, html, junit, prometheus, markdown: repeatable or "
                          "comma-separated (default all)")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
     output: Annotated[str | None, typer.Option(
         "--output", "-o", help="write the reports into DIR instead of the run directory; "
                                "- prints the one --format given")] = None,
+    metrics_textfile: MetricsTextfile = None,
+    pushgateway: Pushgateway = None,
 ) -> int:
     """Re-render the reports of a run from its files (also of a killed run), against the
     run's own budget or the one given."""
@@ -193,8 +202,11 @@ def report(
     except ValueError as exc:
         raise HarnessError(str(exc)) from exc
     formats = [f.strip() for item in format or [] for f in item.split(",") if f.strip()]
+    if pushgateway and not pushgateway.startswith(("http://", "https://")):
+        raise HarnessError("the Pushgateway must be an http:// or https:// URL")
     return report_command(run_dir, formats or None, budget=parsed,
-                          fail_on_inconclusive=fail_on_inconclusive or None, output=output)
+                          fail_on_inconclusive=fail_on_inconclusive or None, output=output,
+                          metrics_textfile=metrics_textfile, pushgateway=pushgateway)
 
 
 @app.command()

@@ -49,6 +49,8 @@ class RunConfig:
     log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
     budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
     fail_on_inconclusive: bool = False
+    metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
+    pushgateway: str | None = None  # Prometheus Pushgateway URL to push the results to
 
     @property
     def workload(self) -> str:
@@ -90,6 +92,11 @@ class RunConfig:
              f"context policy must be one of {', '.join(CONTEXT_POLICIES)}"),
             (self.network in (None, *NETWORKS), f"network must be one of {', '.join(NETWORKS)}"),
             (self.tracer in TRACERS, f"tracer must be one of {', '.join(TRACERS)}"),
+            (self.pushgateway is None or (isinstance(self.pushgateway, str) and
+                                          self.pushgateway.startswith(("http://", "https://"))),
+             "the Pushgateway must be an http:// or https:// URL"),
+            (self.metrics_textfile is None or Path(self.metrics_textfile).parent.is_dir(),
+             f"no directory for the metrics textfile {self.metrics_textfile}"),
             (not (self.command and (self.inject or self.urls)),
              "--inject and --url apply to the screenshot workload, not to a command"),
         ]

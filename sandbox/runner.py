@@ -315,6 +315,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
     from sandbox.report import render_text, write_all
     from sandbox.report.github import publish
     from sandbox.report.json_report import to_dict
+    from sandbox.report.metrics import export
     from sandbox.runreader import read_run
     from sandbox.workloads.network import cleanup_stale_namespaces
 
@@ -350,6 +351,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
             raise HarnessError(f"cannot write the reports in {the_run.run_dir}: "
                                f"{exc.strerror or exc}") from exc
         publish(result)
+        export(result, textfile=config.metrics_textfile, pushgateway=config.pushgateway)
         log.info("run %s ended (%s): exit code %d", the_run.run_id, the_run.stopped_by,
                  result.exit_code)
     finally:

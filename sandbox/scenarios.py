@@ -23,7 +23,7 @@ from sandbox.errors import HarnessError
 SCENARIO_SETTINGS = {
     "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
     "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
-    "budget": str, "fail_on_inconclusive": bool,
+    "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str, "pushgateway": str,
 }
 
 

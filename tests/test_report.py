@@ -98,20 +98,6 @@ def test_junit_fails_the_failing_checks(leaky):
     assert {c.get("classname") for c in cases.values()} == {"sandbox.synthetic"}
 
 
-def test_openmetrics_format(leaky):
-    run_dir, res = leaky
-    text = write_all(res, run_dir, ["openmetrics"])[0].read_text()
-    assert text.endswith("# EOF\n")
-    assert "# TYPE sandbox_memory_slope_mb_per_second gauge" in text
-    assert 'sandbox_leak_verdict{label="leak",severity="warning"} 1.0' in text
-    assert 'sandbox_leak_verdict{label="none",severity="none"} 0.0' in text
-    assert "sandbox_orphan_processes 1.0" in text and "sandbox_escaped_processes 0.0" in text
-    assert "sandbox_leftover_files 1.0" in text
-    for line in text.splitlines():
-        if not line.startswith("#"):
-            float(line.rsplit(" ", 1)[1])
-
-
 def test_render_text_is_plain(leaky):
     _, res = leaky
     text = render_text(res)

@@ -36,7 +36,7 @@ def test_smoke_scenario_end_to_end(needs_cgroups, needs_chromium, runs_dir):
     assert report["operations"]["failed"] == 0
     assert report["backend"]["cgroup"] == needs_cgroups.cgroup.mode
     ET.parse(run_dir / "junit.xml")
-    assert (run_dir / "metrics.prom").read_text().rstrip().endswith("# EOF")
+    assert "sandbox_status{" in (run_dir / "metrics.prom").read_text()
     assert "report.html" in out.stdout
     assert marked_pids(json.loads((run_dir / "run.json").read_text())["run_id"]) == set()
 

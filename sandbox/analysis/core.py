@@ -106,6 +106,19 @@ class AnalysisResult:
         return ", ".join(parts)
 
     @property
+    def label(self) -> str:
+        """The run's name in reports and metrics: its scenario, or its command's name."""
+        config = self.run.get("config") or {}
+        command = config.get("command") or []
+        return config.get("scenario") or (command[0].rsplit("/", 1)[-1] if command else "run")
+
+    @property
+    def hostname(self) -> str:
+        """The host the run was made on, as run.json recorded it."""
+        host = self.run.get("host") or {}
+        return str(host.get("hostname") or "unknown")
+
+    @property
     def status(self) -> str:
         """PASS, WARN, FAIL, INCOMPLETE, or INCONCLUSIVE: nothing failed but the memory
         verdict could not tell (never shown as PASS)."""

@@ -22,6 +22,7 @@ class HostFacts:
 
     cgroup: CgroupLayout
     is_root: bool
+    hostname: str
     kernel: str
     systemd_pid1: bool
     in_delegated_cgroup: bool
@@ -120,6 +121,7 @@ def discover(force_mode: str | None = None) -> HostFacts:
     return HostFacts(
         cgroup=layout,
         is_root=is_root,
+        hostname=platform.node(),
         kernel=platform.release(),
         systemd_pid1=_systemd_is_pid1(),
         in_delegated_cgroup=_in_delegated_cgroup(layout),

@@ -12,7 +12,7 @@ from sandbox.report.html_report import render_html
 from sandbox.report.json_report import render_json
 from sandbox.report.junit import render_junit
 from sandbox.report.markdown import render_markdown
-from sandbox.report.openmetrics import render_openmetrics
+from sandbox.report.metrics import render_prometheus
 from sandbox.report.text import render_text
 
 #: format name -> (file name, renderer)
@@ -21,7 +21,7 @@ FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
     "text": ("report.txt", render_text),
     "html": ("report.html", render_html),
     "junit": ("junit.xml", render_junit),
-    "openmetrics": ("metrics.prom", render_openmetrics),
+    "prometheus": ("metrics.prom", render_prometheus),
     "markdown": ("report.md", render_markdown),
 }
 
@@ -30,9 +30,13 @@ class ReportInputError(HarnessError):
     """Bad input for a report (no run directory, no samples); the CLI maps it to exit 3."""
 
 
+#: earlier names of formats, still accepted
+ALIASES = {"openmetrics": "prometheus"}
+
+
 def check_formats(formats: Iterable[str]) -> list[str]:
     """The formats, each known; raises ReportInputError for the first unknown one."""
-    formats = list(formats)
+    formats = [ALIASES.get(fmt, fmt) for fmt in formats]
     for fmt in formats:
         if fmt not in FORMATS:
             raise ReportInputError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")

@@ -12,6 +12,7 @@ from sandbox.errors import HarnessError
 from sandbox.report import FORMATS, ReportInputError, check_formats, render, write_all
 from sandbox.report.compare import CompareResult, compare_runs
 from sandbox.report.github import publish
+from sandbox.report.metrics import export
 from sandbox.report.text import print_text
 from sandbox.runreader import RunData, read_run
 
@@ -26,7 +27,8 @@ def load_run(run_dir: str | Path) -> RunData:
 
 def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
                    budget: Budget | None = None, fail_on_inconclusive: bool | None = None,
-                   output: str | Path | None = None) -> int:
+                   output: str | Path | None = None, metrics_textfile: Path | None = None,
+                   pushgateway: str | None = None) -> int:
     """Re-render the reports of RUN_DIR from disk into ``output`` (default the run directory;
     ``-``: the one format given, to stdout), print the summary; return the exit code."""
     formats = check_formats(formats or FORMATS)
@@ -44,6 +46,7 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
     paths = write_all(result, target, formats)
     print_text(result)
     publish(result)
+    export(result, textfile=metrics_textfile, pushgateway=pushgateway)
     for path in paths:
         print(f"wrote {path}")
     return result.exit_code

@@ -15,9 +15,7 @@ def render_junit(r: AnalysisResult) -> str:
     """JUnit XML: critical and warning findings are failures, an incomplete run an error, an
     inconclusive memory verdict a skipped trend; notes go to system-out."""
     config = r.run.get("config") or {}
-    command = config.get("command") or []
-    label = config.get("scenario") or (command[0].rsplit("/", 1)[-1] if command else "run")
-    name = f"sandbox.{label}"
+    name = f"sandbox.{r.label}"
     root = ET.Element("testsuites", name="sandbox")
     suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(CHECKS)),
                           time=f"{r.duration_s:.3f}")
