@@ -272,6 +272,59 @@ def cleanup() -> int:
     return 0
 
 
+runs_app = typer.Typer(help="List the run directories, remove old ones.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+RunsDir = Annotated[Path, typer.Option(help="the runs directory")]
+
+
+@runs_app.command("list")
+def runs_list(
+    runs_dir: RunsDir = Path("runs"),
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
+) -> int:
+    """The runs, oldest first: start time, scenario, status, exit code, size, directory."""
+    from datetime import UTC, datetime
+
+    from sandbox.commands.runs import list_runs
+
+    entries = list_runs(runs_dir)
+    if as_json:
+        for entry in entries:
+            print(json.dumps(entry.to_dict()))
+        return 0
+    table = Table(title=f"runs in {runs_dir}")
+    for column in ("started (UTC)", "scenario", "status", "exit", "size", "directory"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(datetime.fromtimestamp(e.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                      e.label, e.status, "" if e.exit_code is None else str(e.exit_code),
+                      f"{e.size_bytes / 2**20:.1f} MB", e.path.name)
+    Console(width=160).print(table)
+    return 0
+
+
+@runs_app.command("prune")
+def runs_prune(
+    runs_dir: RunsDir = Path("runs"),
+    keep: Annotated[int | None, typer.Option(help="keep the newest N runs")] = None,
+    older_than: Annotated[str | None, typer.Option(
+        help="remove runs older than this: 7d, 12h (with --keep: of those beyond the newest N)")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option(help="only say what would go")] = False,
+) -> int:
+    """Remove old run directories (never a running one)."""
+    from sandbox.commands.runs import list_runs, remove_run, to_prune
+
+    doomed = to_prune(list_runs(runs_dir), keep=keep,
+                      older_than_s=_duration(older_than) if older_than else None)
+    for entry in doomed:
+        if not dry_run:
+            remove_run(entry)
+        print(f"{'would remove' if dry_run else 'removed'} {entry.path}")
+    print(f"{len(doomed)} run(s) {'to remove' if dry_run else 'removed'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every failure to one line and an exit code."""
     command = typer.main.get_command(app)

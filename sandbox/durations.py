@@ -1,12 +1,12 @@
-"""Parse human durations (``90``, ``90s``, ``2m``, ``1h30m``, ``500ms``) and sizes (``4096``,
-``512K``, ``64M``, ``1G``)."""
+"""Parse human durations (``90``, ``90s``, ``2m``, ``1h30m``, ``500ms``, ``7d``) and sizes
+(``4096``, ``512K``, ``64M``, ``1G``)."""
 
 from __future__ import annotations
 
 import re
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 
 
 def parse_duration(text: str) -> float:

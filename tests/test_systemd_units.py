@@ -148,3 +148,26 @@ def test_ensure_delegated_scope_returns_on_this_host(facts) -> None:
     if facts.systemd_pid1 and not facts.in_delegated_cgroup:
         pytest.skip("systemd host outside a delegated cgroup: this call would re-execute")
     assert ensure_delegated_scope(facts, ["/bin/false"]) is None
+
+
+def test_the_service_prunes_old_runs_after_each_run(tmp_path: Path) -> None:
+    """ExecStopPost's retention command works as written, in the service's working directory
+    (runs/ under it), and keeps the newest runs."""
+    import json
+    import os
+    import time
+
+    service = unit_settings(REPO / "systemd/sandbox-run@.service")["Service"]
+    argv = service["ExecStopPost"].split()
+    assert argv[:3] == [EXEC_START, "runs", "prune"]
+    now = time.time()
+    for i in range(35):
+        run = tmp_path / "runs" / f"run-{i:02d}"
+        run.mkdir(parents=True)
+        (run / "run.json").write_text(json.dumps({"started": now - (34 - i) * 86400}))
+    done = subprocess.run([str(Path(sys.executable).parent / "sandbox"), *argv[1:]],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "SANDBOX_STATE_DIR": str(tmp_path / "state")})
+    assert done.returncode == 0, done.stderr
+    left = sorted(p.name for p in (tmp_path / "runs").iterdir())
+    assert left == [f"run-{i:02d}" for i in range(5, 35)]  # 30 kept; 0-4 are 30-34 days old

@@ -1,0 +1,1 @@
+"""One module per subcommand that has more to it than a call into the library."""

@@ -1,0 +1,97 @@
+"""``sandbox runs list|prune``: the run directories under a runs directory, and retention.
+
+A run directory is a direct child holding a ``run.json``; anything else is never listed or
+removed. A run whose harness is still alive (its slice record names the directory) is never
+pruned. Removal goes through directory fds and never follows a symlink (host.safefs).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sandbox.errors import HarnessError
+from sandbox.host import safefs
+from sandbox.host.registry import load_records
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One run directory as the list shows it."""
+
+    path: Path
+    started: float  # Unix time (run.json's ``started``, else the directory's mtime)
+    label: str
+    status: str  # the report's status, RUNNING, or "no report"
+    exit_code: int | None
+    size_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "started": self.started, "label": self.label,
+                "status": self.status, "exit_code": self.exit_code,
+                "size_bytes": self.size_bytes}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _live_run_dirs() -> set[Path]:
+    return {Path(r.run_dir).resolve() for r in load_records() if r.run_dir and r.harness_alive()}
+
+
+def list_runs(runs_dir: Path) -> list[RunEntry]:
+    """The runs under ``runs_dir``, oldest first; raises HarnessError without the directory."""
+    if not runs_dir.is_dir():
+        raise HarnessError(f"no runs directory {runs_dir}")
+    live = _live_run_dirs()
+    entries = []
+    for path in runs_dir.iterdir():
+        if path.is_symlink() or not path.is_dir() or not (path / "run.json").is_file():
+            continue
+        run = _read(path / "run.json")
+        report = _read(path / "report.json")
+        config = run.get("config") if isinstance(run.get("config"), dict) else {}
+        command = config.get("command") or []
+        started = run.get("started")
+        status = "RUNNING" if path.resolve() in live else str(report.get("status") or "no report")
+        with safefs.open_dir(path) as fd:
+            size = safefs.usage(fd)[0]
+        entries.append(RunEntry(
+            path=path,
+            started=float(started) if isinstance(started, int | float) else path.stat().st_mtime,
+            label=str(config.get("scenario") or (Path(command[0]).name if command else "run")),
+            status=status,
+            exit_code=report.get("exit_code") if isinstance(report.get("exit_code"), int)
+            else None,
+            size_bytes=size,
+        ))
+    return sorted(entries, key=lambda e: (e.started, e.path.name))
+
+
+def to_prune(entries: list[RunEntry], *, keep: int | None, older_than_s: float | None,
+             now: float | None = None) -> list[RunEntry]:
+    """The runs to remove: all but the newest ``keep``, and of those only the ones older than
+    ``older_than_s`` when given; never a running one."""
+    if keep is None and older_than_s is None:
+        raise HarnessError("say what to prune: --keep N, --older-than AGE, or both")
+    if keep is not None and keep < 0:
+        raise HarnessError("--keep must be 0 or more")
+    now = time.time() if now is None else now
+    candidates = entries[:-keep] if keep else list(entries)
+    if older_than_s is not None:
+        candidates = [e for e in candidates if now - e.started > older_than_s]
+    return [e for e in candidates if e.status != "RUNNING"]
+
+
+def remove_run(entry: RunEntry) -> None:
+    """Delete one run directory, never following a symlink inside it."""
+    with safefs.open_dir(entry.path.parent) as parent:
+        safefs.remove(parent, entry.path.name)
