@@ -90,6 +90,8 @@ def run(
     network: Annotated[str | None, typer.Option(help="isolated or host")] = None,
     user: Annotated[str | None, typer.Option(
         help="run the workload as this existing user (default: a UID of the run's own)")] = None,
+    browser: Annotated[str | None, typer.Option(
+        help="the Chromium to drive (default: found, see sandbox doctor)")] = None,
     sample_interval: Annotated[float | None, typer.Option(help="seconds between samples")] = None,
     alert_threshold_mb: Annotated[float | None, typer.Option(help="working-set alert, MB")] = None,
     grace: Annotated[str | None, typer.Option(help="wait after the workload ends before "
@@ -135,7 +137,7 @@ def run(
         "duration_s": _duration(duration) if duration else None,
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
         "inject_rate_mb": inject_rate, "context_policy": context_policy, "network": network,
-        "user": user, "sample_interval": sample_interval,
+        "user": user, "browser": browser, "sample_interval": sample_interval,
         "alert_threshold_mb": alert_threshold_mb,
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
         "tracer": tracer, "cgroup_mode": cgroup_mode,
@@ -241,6 +243,12 @@ def doctor(
                                                              if value["reason"] else ""))
                 for hier, path in value["parents"].items():
                     table.add_row(f"  {hier}", path)
+            elif key == "browsers":
+                for browser in value or [{"path": "none found", "source": "", "problem": None}]:
+                    table.add_row(f"browser ({browser['source']})" if browser["source"]
+                                  else "browser", browser["path"] + (
+                                      f": refused: {browser['problem']}" if browser["problem"]
+                                      else ""))
             else:
                 table.add_row(key.replace("_", " "), "—" if value is None else str(value))
         Console().print(table)

@@ -49,6 +49,7 @@ class RunConfig:
     log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
     budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
     fail_on_inconclusive: bool = False
+    browser: str | None = None  # the Chromium to drive; None: host.browsers finds one
     metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
     pushgateway: str | None = None  # Prometheus Pushgateway URL to push the results to
 
@@ -97,6 +98,8 @@ class RunConfig:
              "the Pushgateway must be an http:// or https:// URL"),
             (self.metrics_textfile is None or Path(self.metrics_textfile).parent.is_dir(),
              f"no directory for the metrics textfile {self.metrics_textfile}"),
+            (not (self.command and self.browser),
+             "--browser applies to the screenshot workload; a command starts its own"),
             (not (self.command and (self.inject or self.urls)),
              "--inject and --url apply to the screenshot workload, not to a command"),
         ]

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +25,7 @@ from sandbox import logs
 from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
 from sandbox.host import HostFacts, Limits, Slice, cleanup_stale, discover, open_slice
+from sandbox.host.browsers import choose
 from sandbox.host.isolation import (
     AREAS,
     IsolationError,
@@ -321,6 +322,8 @@ def run(config: RunConfig, *, show_progress: bool = True,
 
     config.validate()
     facts = facts or discover(config.cgroup_mode)
+    if config.browser:
+        facts = replace(facts, chromium=choose(config.browser).path)
     _check_host(config, facts)
     for cleaned in cleanup_stale():
         log.warning("removed stale slice %s (killed %d processes)", cleaned.name,

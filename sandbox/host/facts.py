@@ -10,10 +10,10 @@ from importlib import metadata
 from pathlib import Path
 
 from sandbox.errors import HarnessError
+from sandbox.host.browsers import Browser, candidates
 from sandbox.host.cgroups import CgroupLayout, discover_layout
 
 TRACEFS_DIRS = (Path("/sys/kernel/tracing"), Path("/sys/kernel/debug/tracing"))
-DEFAULT_CHROMIUM = "/usr/bin/chromium"
 
 
 @dataclass(frozen=True)
@@ -31,6 +31,7 @@ class HostFacts:
     proc_connector: bool
     chromium: str | None
     playwright_version: str | None
+    browsers: tuple[Browser, ...] = ()  # every Chromium found, usable or not (host.browsers)
 
     @property
     def bpftrace_usable(self) -> bool:
@@ -42,8 +43,10 @@ class HostFacts:
         if not self.is_root:
             found.append("must run as root (cgroups, eBPF and network namespaces need it)")
         if needs_browser and not self.chromium:
-            found.append(f"Chromium not found: install it (apt-get install chromium) "
-                         f"or set SANDBOX_CHROMIUM (looked for {DEFAULT_CHROMIUM})")
+            refused = "; ".join(b.problem for b in self.browsers if b.problem)
+            found.append("no usable Chromium: install one (apt-get install chromium, or "
+                         "playwright install chromium) or pass --browser PATH"
+                         + (f" ({refused})" if refused else ""))
         if needs_browser and not self.playwright_version:
             found.append("the playwright Python package is not installed")
         return found
@@ -98,12 +101,6 @@ def _proc_connector_usable(is_root: bool) -> bool:
     return True
 
 
-def _chromium() -> str | None:
-    candidate = os.environ.get("SANDBOX_CHROMIUM") or DEFAULT_CHROMIUM
-    resolved = shutil.which(candidate)
-    return resolved if resolved and os.access(resolved, os.X_OK) else None
-
-
 def _playwright_version() -> str | None:
     try:
         return metadata.version("playwright")
@@ -118,6 +115,10 @@ def discover(force_mode: str | None = None) -> HostFacts:
     except ValueError as exc:
         raise HarnessError(str(exc)) from exc
     is_root = os.geteuid() == 0
+    browsers = tuple(candidates())
+    chromium = next((b.path for b in browsers if b.problem is None), None)
+    if os.environ.get("SANDBOX_CHROMIUM") and browsers[0].problem:
+        chromium = None  # asked for that one: no silent fallback
     return HostFacts(
         cgroup=layout,
         is_root=is_root,
@@ -128,6 +129,7 @@ def discover(force_mode: str | None = None) -> HostFacts:
         bpftrace=shutil.which("bpftrace"),
         tracefs=_tracefs(),
         proc_connector=_proc_connector_usable(is_root),
-        chromium=_chromium(),
+        chromium=chromium,
         playwright_version=_playwright_version(),
+        browsers=browsers,
     )

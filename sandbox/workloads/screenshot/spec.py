@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import urlparse
 
-from sandbox.host.facts import DEFAULT_CHROMIUM
+from sandbox.host.browsers import DISTRIBUTION
 
 INJECTIONS = ("pages", "heap", "orphan", "escape", "tmpfile")
 CONTEXT_POLICIES = ("reuse", "fresh")
@@ -46,7 +46,7 @@ class ScreenshotSpec:
     inject: list[str] = field(default_factory=list)
     inject_rate_mb: float = 1.0
     network: str | None = None
-    chromium: str = DEFAULT_CHROMIUM
+    chromium: str = DISTRIBUTION[0]
     operation_timeout_s: float = 15.0
     close_timeout_s: float = 10.0
     clock_origin: float | None = None
