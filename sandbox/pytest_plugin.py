@@ -2,26 +2,37 @@
 fails the test on memory growth, orphaned processes, escapes or leftover temp files, in the
 style of pytest-memray's ``limit_memory`` / ``limit_leaks``::
 
-    @pytest.mark.sandbox(max_growth_mb_per_s=5, max_growth_mb=50)
+    @pytest.mark.sandbox(budget="100MB/h")
     def test_renderer_pool(): ...
 
-The body runs in a forked child that joins the slice first (so everything it starts is in the
-slice too); the parent samples the slice, then judges. Growth is measured on anon memory and
-includes the copy-on-write pages of the forked test process (usually a few MB).
+Opt-in: ``pytest --sandbox`` (or ``sandbox = true`` in the ini file); without it marked tests
+run as plain tests. Where no slice can be had (not root, no usable cgroup) each marked test
+still runs, with a warning saying why. The body runs in a forked child that joins the slice
+first (so everything it starts is in the slice too; an ``async def`` body is run to completion
+with asyncio); the parent samples the slice, then judges. A failed test's samples and findings
+stay under ``--sandbox-dir`` (default ``.sandbox-pytest`` in the rootdir); the terminal summary
+has a ``sandbox`` section. On a systemd host pytest is re-executed in a delegated scope first,
+as ``sandbox run`` is. Growth is measured on anon memory and includes the copy-on-write pages
+of the forked test process (usually a few MB).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import inspect
+import json
 import os
 import pickle
+import re
 import shutil
 import signal
+import sys
 import tempfile
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +62,74 @@ class SandboxLimits:
     grace_s: float = 1.0
 
 
+@dataclass
+class SandboxSession:
+    """What the plugin knows for the whole session: whether slices can be had, where failed
+    tests' samples go, and one line per marked test for the summary."""
+
+    no_slice: str | None  # why marked tests run without a slice (None: they get one)
+    keep_dir: Path
+    lines: list[str] = field(default_factory=list)
+    unguarded: int = 0
+
+
+SESSION = pytest.StashKey[SandboxSession]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sandbox", "sandbox: run marked tests in a cgroup slice of their own")
+    group.addoption("--sandbox", action="store_true", default=False,
+                    help="judge @pytest.mark.sandbox tests in slices of their own (root)")
+    group.addoption("--sandbox-dir", default=None, metavar="DIR",
+                    help="keep failed sandbox tests' samples here (default .sandbox-pytest)")
+    parser.addini("sandbox", type="bool", default=False,
+                  help="judge @pytest.mark.sandbox tests (as --sandbox)")
+    parser.addini("sandbox_dir", default=".sandbox-pytest",
+                  help="where failed sandbox tests' samples are kept")
+
+
+def _no_slice_reason(facts) -> str | None:
+    if os.geteuid() != 0:
+        return "not root: cgroups need root"
+    if facts.cgroup.mode == "none":
+        return f"no usable cgroup hierarchy ({facts.cgroup.reason})"
+    return None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    if not (config.getoption("sandbox", False) or config.getini("sandbox")):
+        return
+    from sandbox.host import discover
+    from sandbox.host.systemd import ensure_delegated_scope
+
+    facts = discover()
+    reason = _no_slice_reason(facts)
+    if reason is None:  # does not return when it re-executes pytest in a scope
+        ensure_delegated_scope(facts, [sys.executable, "-m", "pytest",
+                                       *config.invocation_params.args])
+    keep = Path(config.getoption("sandbox_dir") or config.getini("sandbox_dir"))
+    config.stash[SESSION] = SandboxSession(reason, config.rootpath / keep)
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    session = config.stash.get(SESSION, None)
+    if session is None:
+        marked = sum(1 for item in terminalreporter.stats.get("passed", []) + terminalreporter
+                     .stats.get("failed", []) if "sandbox" in getattr(item, "keywords", {}))
+        if marked:
+            terminalreporter.write_sep("=", "sandbox")
+            terminalreporter.write_line(f"{marked} test(s) marked sandbox ran as plain tests: "
+                                        "pass --sandbox to judge them in slices")
+        return
+    if not (session.lines or session.unguarded):
+        return
+    terminalreporter.write_sep("=", "sandbox")
+    for line in session.lines:
+        terminalreporter.write_line(line)
+    if session.unguarded:
+        terminalreporter.write_line(f"{session.unguarded} marked test(s) ran without a slice: "
+                                    f"{session.no_slice}")
 
 
 def _run_child(item: pytest.Function, join: Callable[[], None], write_fd: int, tmp_dir: Path,
@@ -65,7 +142,10 @@ def _run_child(item: pytest.Function, join: Callable[[], None], write_fd: int, t
         os.environ["TMPDIR"] = str(tmp_dir)
         tempfile.tempdir = None
         funcargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-        item.obj(**funcargs)
+        if inspect.iscoroutinefunction(item.obj):
+            asyncio.run(item.obj(**funcargs))
+        else:
+            item.obj(**funcargs)
     except pytest.skip.Exception as exc:
         outcome = ("skipped", str(exc))
     except BaseException:  # the child reports everything, the parent decides
@@ -128,10 +208,32 @@ def _describe(pids: set[int]) -> str:
     return ", ".join(names)
 
 
+def _keep(work: Path, session: SandboxSession, nodeid: str, run_id: str,
+          findings: list[str]) -> Path | None:
+    """Move a failed test's samples and findings under the session's keep directory."""
+    target = session.keep_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', nodeid)[-80:]}-{run_id}"
+    try:
+        session.keep_dir.mkdir(parents=True, exist_ok=True)
+        (work / "findings.json").write_text(json.dumps({"test": nodeid, "findings": findings},
+                                                       indent=1) + "\n")
+        shutil.rmtree(work / "tmp", ignore_errors=True)
+        shutil.move(str(work), target)
+    except OSError:
+        return None
+    return target
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     marker = pyfuncitem.get_closest_marker("sandbox")
-    if marker is None:
+    session = pyfuncitem.config.stash.get(SESSION, None)
+    if marker is None or session is None:
+        return None
+    limits = SandboxLimits(**marker.kwargs)
+    if session.no_slice:
+        session.unguarded += 1
+        pyfuncitem.warn(pytest.PytestWarning(
+            f"sandbox: {session.no_slice}; the test ran without its slice"))
         return None
     from sandbox.host import discover, open_slice
     from sandbox.host.slice import marked_pids
@@ -139,9 +241,6 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     from sandbox.sampler import MemoryProfiler, read_samples
     from sandbox.sampler.profiler import tmp_usage
 
-    limits = SandboxLimits(**marker.kwargs)
-    if os.geteuid() != 0:
-        pytest.skip("the sandbox marker needs root (cgroups)")
     facts = discover()
     run_id = new_run_id()
     work = Path(tempfile.mkdtemp(prefix=f"sandbox-pytest-{run_id}-"))
@@ -184,13 +283,18 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         if leftovers and not limits.allow_leftover_files:
             findings.append(f"temp files left behind: {', '.join(leftovers[:10])}")
         findings += _judge(read_samples(work / "samples.jsonl"), limits, body_end)
+        kind, detail = pickle.loads(data) if data else ("failed", "the test body died silently")
+        kept = _keep(work, session, pyfuncitem.nodeid, run_id, findings) \
+            if findings or kind == "failed" else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    kind, detail = pickle.loads(data) if data else ("failed", "the test body died silently")
+    session.lines.append(f"{pyfuncitem.nodeid}: " + ("; ".join(findings) if findings else kind)
+                         + (f" (samples: {kept})" if kept else ""))
+    where = f"\nsandbox: samples kept in {kept}" if kept else ""
     if kind == "skipped":
         pytest.skip(detail)
     if kind == "failed":
-        pytest.fail(detail, pytrace=False)
+        pytest.fail(detail.rstrip("\n") + where, pytrace=False)
     if findings:
-        pytest.fail("sandbox: " + "; ".join(findings), pytrace=False)
+        pytest.fail("sandbox: " + "; ".join(findings) + where, pytrace=False)
     return True

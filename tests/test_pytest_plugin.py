@@ -1,5 +1,6 @@
 """The pytest plugin, for real: a marked test passes on a clean body and fails on a body that
-leaks memory, orphans a process or leaves a temp file."""
+leaks memory, orphans a process or leaves a temp file; it is opt-in, keeps a failed test's
+samples, awaits async bodies, and runs marked tests with a warning where no slice can be had."""
 
 from __future__ import annotations
 
@@ -54,9 +55,28 @@ def test_body_failure_is_reported():
 '''
 
 
+ASYNC_BODIES = '''
+import asyncio
+import pytest
+
+KEEP = []
+
+@pytest.mark.sandbox(max_growth_mb=60)
+async def test_async_clean():
+    await asyncio.sleep(0.5)
+
+@pytest.mark.sandbox(max_growth_mb=60)
+async def test_async_leaks():
+    for _ in range(30):
+        KEEP.append(bytearray(b"a" * 5 * 2**20))
+        await asyncio.sleep(0.05)
+'''
+
+
 def test_marker_judges_bodies(pytester, needs_cgroups):
     pytester.makepyfile(test_bodies=BODIES)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox",
+                                           "--sandbox-dir", "kept")
     result.assert_outcomes(passed=2, failed=5)
     result.stdout.fnmatch_lines([
         "sandbox: memory grew at * MB/s (limit 10 MB/s)*",
@@ -67,3 +87,59 @@ def test_marker_judges_bodies(pytester, needs_cgroups):
     ])
     assert "FAILED test_bodies.py::test_clean" not in result.stdout.str()
     assert "FAILED test_bodies.py::test_within_budget" not in result.stdout.str()
+
+    # the session summary names every marked test; failed ones keep their samples
+    result.stdout.fnmatch_lines(["*= sandbox =*", "test_bodies.py::test_clean: passed",
+                                 "test_bodies.py::test_leaks: memory grew * (samples: *)"])
+    assert len(list((pytester.path / "kept").iterdir())) == 5
+    leaks = next(p for p in (pytester.path / "kept").iterdir() if "test_leaks" in p.name)
+    assert len((leaks / "samples.jsonl").read_text().splitlines()) > 10
+    assert "memory grew" in (leaks / "findings.json").read_text()
+
+
+def test_marked_tests_are_plain_tests_without_opt_in(pytester):
+    pytester.makepyfile(test_bodies=BODIES)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=6, failed=1)  # only the failing assertion fails
+    result.stdout.fnmatch_lines(["*marked sandbox ran as plain tests: pass --sandbox*"])
+    assert not (pytester.path / ".sandbox-pytest").exists()
+
+
+def test_ini_opt_in_and_async_bodies_are_awaited(pytester, needs_cgroups):
+    pytester.makeini("[pytest]\nsandbox = true\n")
+    pytester.makepyfile(test_async=ASYNC_BODIES)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*test_async_leaks*memory grew by * MB (limit 60 MB)*"])
+    assert "never awaited" not in result.stdout.str() + result.stderr.str()
+    assert (pytester.path / ".sandbox-pytest").is_dir()
+
+
+def test_without_a_slice_marked_tests_still_run_with_a_warning(pytester, monkeypatch):
+    monkeypatch.setenv("SANDBOX_CGROUP_MODE", "none")  # no usable cgroup hierarchy
+    pytester.makepyfile(test_bodies=BODIES)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox")
+    result.assert_outcomes(passed=6, failed=1, warnings=7)
+    result.stdout.fnmatch_lines([
+        "*PytestWarning: sandbox: no usable cgroup hierarchy*the test ran without its slice",
+        "7 marked test(s) ran without a slice: no usable cgroup hierarchy*",
+    ])
+
+
+def test_pytest_asks_for_a_delegated_scope_as_sandbox_run_does(pytester, needs_cgroups):
+    """With --sandbox, pytest goes through the same delegated-scope step as ``sandbox run``
+    (sandbox.host.systemd.ensure_delegated_scope, proven under systemd in the v2 guest), with
+    an argv that re-runs the same pytest command."""
+    pytester.makeconftest("""
+import sandbox.host.systemd as systemd
+
+def _record(facts, argv):
+    print("SCOPE-ARGV", argv[1:])
+
+systemd.ensure_delegated_scope = _record
+""")
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", "--sandbox",
+                                           "test_one.py")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["SCOPE-ARGV ?'-m', 'pytest', *'--sandbox', 'test_one.py'?"])
