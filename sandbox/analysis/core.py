@@ -87,6 +87,8 @@ class AnalysisResult:
     n_samples: int
     sample_source: str | None
     series: dict[str, list[float]] = field(default_factory=dict)  # downsampled, for plots
+    #: the workload's window (workload_window), s; None where unbounded
+    workload_window_s: tuple[float | None, float | None] = (None, None)
     findings: list[Finding] = field(default_factory=list)
     recommendations: list[str] = field(default_factory=list)
     exit_code: int = 0
@@ -307,6 +309,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         n_samples=len(t_all),
         sample_source=run.sample_source,
         series=_downsample(run.samples),
+        workload_window_s=(float(lo) if np.isfinite(lo) else None,
+                           float(hi) if np.isfinite(hi) else None),
     )
     result.findings = judge(result, th, fail_on_inconclusive=fail_on_inconclusive)
     result.recommendations = recommendations(result)

@@ -1,17 +1,23 @@
-"""report.html: one self-contained page (inline CSS and SVG, no network)."""
+"""report.html: one self-contained page (inline CSS and SVG, no scripts, no network)."""
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
 from sandbox.analysis import AnalysisResult
-from sandbox.report.svg import memory_svg
+from sandbox.report.plot import memory_svg
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
 text-align:left;font-size:13px}th{background:#f3f3f3}.critical,.incomplete{color:#b00;font-weight:bold}
-.warning{color:#a60}.note{color:#06c}.ok{color:#080;font-weight:bold}"""
+.warning{color:#a60}.note{color:#06c}.ok{color:#080;font-weight:bold}
+.sub{color:#555;margin-top:-.6em}"""
+MAX_ALERT_ROWS = 20
+TREND_NAMES = {"file": "file cache (MB)", "processes": "processes", "tmp_mb": "temp size (MB)",
+               "tmp_files": "temp files"}
 _STATUS = {"PASS": "ok", "FAIL": "critical", "WARN": "warning", "INCOMPLETE": "critical",
            "INCONCLUSIVE": "warning"}
 
@@ -31,54 +37,78 @@ def _table(headers: list[str], rows: list[list[Any]], cls: list[str] | None = No
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
+def _when(r: AnalysisResult) -> str:
+    started = r.run.get("started")
+    if not isinstance(started, int | float):
+        return "unknown date"
+    return datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _alerts(r: AnalysisResult) -> str:
+    """Live alerts raised during the run: a count per kind, then the first few."""
+    if not r.alerts:
+        return "<p>None.</p>"
+    kinds = Counter(f"{a.get('kind', '?')} ({a.get('severity', '?')})" for a in r.alerts)
+    rows = [[a.get("t"), a.get("severity"), a.get("message")] for a in r.alerts[:MAX_ALERT_ROWS]]
+    more = len(r.alerts) - len(rows)
+    return ("<p>" + ", ".join(f"{escape(k)}: {n}" for k, n in kinds.items()) + "</p>"
+            + _table(["time (s)", "severity", "alert"], rows)
+            + (f"<p>and {more} more in alerts.jsonl.</p>" if more > 0 else ""))
+
+
 def render_html(r: AnalysisResult) -> str:
     """The report page."""
     v, lg, ops, c = r.verdict, r.legacy, r.operations, r.cleanup
     cls, word = _STATUS[r.status], r.status
     lo, hi = v.slope_ci_mb_s or (None, None)
     verdict_rows = [
-        ["against the budget", f"{v.outcome} ({v.budget})"],
+        ["against the budget", f"{v.outcome} (budget {v.budget})"],
         ["minutes a run would need", v.minutes_needed],
-        ["label", v.label], ["severity", v.severity], ["signal (floor of)", v.signal],
+        ["label", v.label], ["severity", v.severity], ["measured on (floor of)", v.signal],
         ["growth (MB/s)", v.slope_mb_s], ["95% interval (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
         ["p-value (one-sided)", _fmt(v.p_value, ".2g")],
         ["detection limit (MB/s)", v.detection_limit_mb_s],
-        ["MB per operation", v.mb_per_op], ["warm-up cut (s)", v.warmup_cut_s],
-        ["change points (s)", ", ".join(f"{x:.0f}" for x in v.change_points_s) or "none"],
+        ["MB per operation", v.mb_per_op], ["start-up cut (s)", v.warmup_cut_s],
+        ["level shifts (s)", ", ".join(f"{x:.0f}" for x in v.change_points_s) or "none"],
         ["reasons", "; ".join(v.reasons) or "-"],
     ]
     seed_rows = [
-        ["series", lg.series], ["slope_mb_per_second", lg.slope_mb_per_second],
-        ["correlation", lg.correlation], ["leak_severity", lg.leak_severity],
-        ["initial / final / peak / average MB",
+        ["series", lg.series], ["growth (MB/s)", lg.slope_mb_per_second],
+        ["correlation", lg.correlation], ["leak severity", lg.leak_severity],
+        ["initial / final / peak / average (MB)",
          f"{lg.initial_mb:.1f} / {lg.final_mb:.1f} / {lg.peak_mb:.1f} / {lg.average_mb:.1f}"],
     ]
-    trends = [[name, tr.label, tr.slope, tr.detection_limit]
-              for name, tr in [("file cache (MB)", r.file_trend), *r.resource_trends.items()]
+    trends = [[TREND_NAMES.get(name, name), tr.label, tr.slope, tr.detection_limit]
+              for name, tr in [("file", r.file_trend), *r.resource_trends.items()]
               if tr is not None]
-    cleanup_rows = [["orphans", len(c.orphans)], ["escapes", len(c.escapes)],
-                    ["leftover files", len(c.remaining_temp_files)],
-                    ["cleanup_successful", c.cleanup_successful]]
+    verified = {True: "yes", False: "no", None: "not verified"}[c.cleanup_successful]
+    cleanup_rows = [["orphaned processes", len(c.orphans)], ["escaped processes",
+                    len(c.escapes)], ["leftover files", len(c.remaining_temp_files)],
+                    ["cleanup clean", verified]]
     ops_rows = [[ops.count, ops.failed, ops.latency_p50_s, ops.latency_p95_s, ops.latency_max_s]]
     findings = _table(["level", "check", "finding"],
                       [[f.level, f.check, f.message] for f in r.findings],
                       [f.level for f in r.findings]) if r.findings else "<p>None.</p>"
     details = "".join(
         f"<li>{escape(str(x))}</li>" for x in [*c.escapes, *c.orphans, *c.remaining_temp_files])
+    title = f"{r.label} on {r.hostname}, {_when(r)}: {word}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>sandbox report</title>
+<html lang="en"><head><meta charset="utf-8"><title>sandbox: {escape(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>sandbox report <span class="{cls}">{word}</span></h1>
-<p>{escape(r.run_dir)} - {r.n_samples} samples over {r.duration_s:.0f} s; backend
-{escape(r.backend_line)}; source {_fmt(r.sample_source)}; exit code {r.exit_code}</p>
+<h1>sandbox: {escape(r.label)} <span class="{cls}">{word}</span></h1>
+<p class="sub" id="run-facts">{escape(_when(r))} on {escape(r.hostname)}; exit code
+{r.exit_code}; {r.n_samples} samples over {r.duration_s:.0f} s; {escape(r.backend_line)};
+source {_fmt(r.sample_source)}; {escape(r.run_dir)}</p>
 <h2>Memory</h2>
 {memory_svg(r)}
 <h2>Findings</h2>{findings}
 <h2>Recommendations</h2><ul>{"".join(f"<li>{escape(x)}</li>" for x in r.recommendations)}</ul>
 <h2>Leak verdict</h2>{_table(["", "value"], verdict_rows)}
 <h2>Seed rule (reported, does not decide)</h2>{_table(["", "value"], seed_rows)}
-<h2>Other trends</h2>{_table(["series", "label", "slope /s", "detection limit /s"], trends)}
+<h2>Other trends</h2>{_table(["series", "label", "growth per s", "detection limit per s"],
+                             trends)}
 <h2>Operations</h2>{_table(["count", "failed", "p50 s", "p95 s", "max s"], ops_rows)}
+<h2>Live alerts</h2>{_alerts(r)}
 <h2>Cleanup</h2>{_table(["", "value"], cleanup_rows)}<ul>{details}</ul>
 </body></html>
 """
