@@ -109,8 +109,11 @@ def test_render_text_is_plain(leaky):
 def test_html_is_self_contained(leaky):
     run_dir, res = leaky
     html = write_all(res, run_dir, ["html"])[0].read_text()
-    assert "<svg" in html and 'id="warmup-cut"' in html and 'id="trend-fit"' in html
-    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "<svg" in html and 'id="startup-cut"' in html and 'id="trend-fit"' in html
+    namespaces = ('xmlns="http://www.w3.org/2000/svg"', 'xmlns:xlink="http://www.w3.org/1999/xlink"')
+    for namespace in namespaces:
+        html = html.replace(namespace, "")
+    assert "http://" not in html
     assert "https://" not in html and "<script" not in html
 
 
