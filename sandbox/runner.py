@@ -154,7 +154,7 @@ class Run:
         reaper_stop = threading.Event()
         try:
             with StopFlag() as stop, slice_:
-                self.private_fs.create(self.user, self.run_dir / "home")
+                self.private_fs.create(self.user)
                 self.meta["slice"] = slice_.to_dict()
                 reaper = threading.Thread(target=slice_.reap_continuously, args=(reaper_stop,),
                                           name="sandbox-reaper", daemon=True)
@@ -274,6 +274,9 @@ class Run:
                     log.error("%s: ending the run", error)
                     self.stopped_by = "disk full"
                     self.meta["disk_error"] = error
+                    if freed := self.workload.log.make_room():
+                        log.warning("cut workload.log by %d bytes to make room for the "
+                                    "run's records", freed)
                     break
                 progress.update(self._status(elapsed, duration))
                 stop.event.wait(0.25)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import logging
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ import psutil
 
 from sandbox.host import safefs
 from sandbox.host.isolation import (
+    HOME_SEEN_AS,
     HOST_SHARED_DIRS,
     IsolationError,
     PrivateFs,
@@ -37,6 +39,8 @@ from sandbox.host.slice import CgroupSlice, Slice, SliceError, marked_pids
 from sandbox.rundir import write_json
 from sandbox.tracer.base import Tracer
 from sandbox.tracer.target import SliceTarget, proc_cgroups
+
+log = logging.getLogger(__name__)
 
 #: Seed thresholds: an orphan older than this is a process-leak alert ...
 ORPHAN_ALERT_S = 30.0
@@ -308,7 +312,10 @@ class ResourceCleanupVerifier:
             tracer=tracer.to_dict() if tracer else None,
             state_before=self.initial_state, state_after=self.capture_state(), issues=issues)
         if run_dir is not None:
-            write_json(Path(run_dir) / "cleanup.json", report.to_dict())
+            try:
+                write_json(Path(run_dir) / "cleanup.json", report.to_dict())
+            except OSError as exc:  # a full disk: the run is then judged incomplete
+                log.error("cannot write cleanup.json: %s", exc.strerror or exc)
         return report
 
     def _orphans(self, slice_: Slice, main: subprocess.Popen | None
@@ -391,9 +398,12 @@ class ResourceCleanupVerifier:
                 leftovers += [_entry(e, f"{seen_as}/{e.name}", f"private {seen_as}", now)
                               for e in found]
         home: list[dict[str, Any]] = []
-        # Without private mounts the workload's TMPDIR is the run directory's tmp/.
-        for sub, into in (("tmp", leftovers if private_fs is None else []), ("home", home)):
-            if run_dir is None:
+        if private_fs is not None:
+            home = [_entry(e, f"{HOME_SEEN_AS}/{e.name}", "private HOME", now)
+                    for e in private_fs.home_entries()]
+        # Without private mounts the workload's TMPDIR and HOME are in the run directory.
+        for sub, into in (("tmp", leftovers), ("home", home)):
+            if run_dir is None or private_fs is not None:
                 break
             with contextlib.suppress(OSError), safefs.open_dir(run_dir) as run_fd, \
                     safefs.open_dir(sub, dir_fd=run_fd) as sub_fd:

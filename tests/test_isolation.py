@@ -49,12 +49,28 @@ def test_symlink_swap_cannot_make_root_delete_outside_the_run(needs_cgroups, run
     cleanup = json.loads((only_run_dir(deep) / "cleanup.json").read_text())
     home = {Path(f["path"]).name for f in cleanup["file_cleanup"]["home_files"]}
     assert {"link", "d", "e"} <= home
-    assert not any((only_run_dir(deep) / "home").iterdir())  # removed, links not followed
+    assert not (only_run_dir(deep) / "home").exists()  # HOME was in the run's tmpfs
     private = [f for f in cleanup["file_cleanup"]["leftover_files"]
                if f["where"] == "private /tmp"]
     # /tmp is a mount point the workload cannot rename: its links land inside it
     assert sorted(f["path"] for f in private) == ["/tmp/link", f"/tmp/{decoy.name}"]
     assert not any(f["is_dir"] for f in private)
+
+
+def test_any_runs_directory_works(needs_cgroups, runs_dir):
+    """A runs directory the run's user cannot reach (mode 700): HOME and TMPDIR are in the
+    run's tmpfs, so the run works, and what it kept in HOME is listed apart."""
+    private = runs_dir / "private"
+    private.mkdir(mode=0o700)
+    out = run_cmd(private, 'test "$HOME" = /tmp/.home && test "$(whoami)" != root && '
+                           'echo kept > "$HOME/note" && cd && pwd')
+    assert out.returncode == 0, out.stderr
+    run_dir = only_run_dir(private)
+    assert "/tmp/.home" in (run_dir / "workload.log").read_text()
+    cleanup = json.loads((run_dir / "cleanup.json").read_text())
+    assert [(Path(f["path"]).name, f["where"]) for f in cleanup["file_cleanup"]["home_files"]] \
+        == [("note", "private HOME")]
+    assert cleanup["file_cleanup"]["leftover_files"] == []
 
 
 def test_runs_at_once_each_get_their_own_leftovers(needs_cgroups, runs_dir):
@@ -195,17 +211,19 @@ def tiny_runs_dir():
 
 
 def test_full_disk_ends_the_run_cleanly_as_incomplete(needs_cgroups, tiny_runs_dir):
-    out = run_cmd(tiny_runs_dir, "dd if=/dev/zero of=$HOME/big bs=1M count=20 2>/dev/null; "
-                  "sleep 30", duration="25s")
+    # the workload's output fills the runs directory's disk (its HOME is in its own tmpfs)
+    out = run_cmd(tiny_runs_dir, "head -c 20000000 /dev/zero; sleep 30", "--log-max", "64M",
+                  duration="25s")
     assert out.returncode == 3, out.stderr
     assert "Traceback" not in out.stderr and out.stderr.count("\n") <= 2, out.stderr
     assert "No space left on device" in out.stderr
-    report = report_of(tiny_runs_dir)  # written once the run's HOME was emptied
+    report = report_of(tiny_runs_dir)  # written once the disk had room again
     assert report["exit_code"] == 3 and report["n_samples"] > 0
     assert any(f["level"] == "incomplete" and "No space" in f["message"]
                for f in report["findings"])
-    assert json.loads((only_run_dir(tiny_runs_dir) / "run.json").read_text())["stopped_by"] \
-        == "disk full"
+    run = json.loads((only_run_dir(tiny_runs_dir) / "run.json").read_text())
+    assert run["stopped_by"] == "disk full"
+    assert run["workload_log"]["cut_bytes"] > 1_000_000  # cut to make room for the records
 
 
 def test_fork_bomb_is_held_by_pids_max_and_torn_down(needs_cgroups, runs_dir):

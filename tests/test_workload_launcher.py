@@ -51,15 +51,15 @@ def test_command_runs_as_its_own_user_in_the_slice(needs_cgroups, run_dir, netwo
         assert workload.proc.wait(timeout=30) == 0
         workload.close()
         left = private_fs.leftovers()
+        assert (private_fs.root / "home").stat().st_uid == user.uid
     log = (run_dir / "workload.log").read_text()
-    assert log.splitlines()[:6] == [user.name, f"HOME={run_dir.resolve()}/home",
+    assert log.splitlines()[:6] == [user.name, "HOME=/tmp/.home",
                                     "TMPDIR=/tmp", f"MARK={run_id}", "0", "0"]
     assert [e.name for e in left["/tmp"]] == ["mine"] and left["/tmp"][0].uid == user.uid
     assert not Path("/tmp/mine").exists()
     assert f"0::/sandbox-{run_id}" in log or f"/sandbox-{run_id}\n" in log
     interfaces = {line.split(":")[0].strip() for line in log.split("Inter-|")[1].splitlines()[2:]}
     assert (interfaces == {"lo"}) == (network == "isolated")
-    assert (run_dir / "home").stat().st_uid == user.uid
     assert not (NETNS_DIR / f"sandbox-{run_id}").exists()
 
 

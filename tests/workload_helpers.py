@@ -169,7 +169,7 @@ def run_isolation(run_id: str, run_dir: Path) -> Iterator[tuple[RunUser, Private
     user = allocate_user(run_id)
     private_fs = PrivateFs(f"sandbox-{run_id}", 256 * 2**20)
     try:
-        private_fs.create(user, run_dir / "home")
+        private_fs.create(user)
         yield user, private_fs
     finally:
         private_fs.remove()

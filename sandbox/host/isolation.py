@@ -39,6 +39,9 @@ from sandbox.host.registry import state_dir, this_harness
 UID_RANGE = range(60600, 61184)
 #: The private areas: name in the tmpfs -> where the workload sees it.
 AREAS = {"tmp": "/tmp", "shm": "/dev/shm"}
+#: The workload's HOME: the tmpfs's ``home`` bound over this empty, root-owned directory of
+#: its private /tmp, so no runs directory has to be reachable by the run's user.
+HOME_SEEN_AS = "/tmp/.home"
 DEFAULT_TMPFS_SIZE = 1 << 30
 #: Host directories any user can write to, scanned for files of the run's user at teardown.
 HOST_SHARED_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
@@ -236,8 +239,8 @@ class PrivateFs:
         self.mounted = False
         self._sources: dict[str, Path] = {}  # where the workload sees it -> source
 
-    def create(self, user: RunUser, home: Path) -> PrivateFs:
-        """Mount the tmpfs and make its areas (mode 1777, as /tmp)."""
+    def create(self, user: RunUser) -> PrivateFs:
+        """Mount the tmpfs and make its areas (mode 1777, as /tmp) and the user's HOME."""
         parent = self.root.parent
         parent.mkdir(parents=True, exist_ok=True)
         parent.chmod(0o700)  # other runs' workloads must not reach this run's tmpfs
@@ -254,13 +257,19 @@ class PrivateFs:
             area = self.root / name
             area.mkdir()
             area.chmod(0o1777)
+        home = self.root / "home"
+        home.mkdir(mode=0o700)
+        os.chown(home, user.uid, user.gid)
+        (self.root / "tmp" / Path(HOME_SEEN_AS).name).mkdir(mode=0o755)  # the mount point
         etc = self.root / "etc"
         etc.mkdir(mode=0o755)
         if user.dynamic:
-            passwd, group = _passwd_lines(user, str(home))
+            passwd, group = _passwd_lines(user, HOME_SEEN_AS)
             (etc / "passwd").write_text(passwd)
             (etc / "group").write_text(group)
+        # in bind order: HOME goes over its mount point once /tmp is the private one
         self._sources = {target: self.root / name for name, target in AREAS.items()}
+        self._sources[HOME_SEEN_AS] = home
         if user.dynamic:
             self._sources.update({"/etc/passwd": etc / "passwd", "/etc/group": etc / "group"})
         return self
@@ -301,8 +310,17 @@ class PrivateFs:
         with safefs.open_dir(self.root) as root_fd:
             for name, seen_as in AREAS.items():
                 with safefs.open_dir(name, dir_fd=root_fd) as area_fd:
-                    found[seen_as] = safefs.entries(area_fd)
+                    found[seen_as] = [e for e in safefs.entries(area_fd)
+                                      if f"{seen_as}/{e.name}" != HOME_SEEN_AS]
         return found
+
+    def home_entries(self) -> list[safefs.Entry]:
+        """What the workload left in its HOME (caches, profiles), listed apart."""
+        if not self.mounted:
+            return []
+        with safefs.open_dir(self.root) as root_fd, \
+                safefs.open_dir("home", dir_fd=root_fd) as home_fd:
+            return safefs.entries(home_fd)
 
     def remove(self) -> None:
         """Unmount (all content goes with it) and remove the mount point."""

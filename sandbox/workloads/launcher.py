@@ -26,7 +26,7 @@ from typing import IO, Any
 
 from sandbox.errors import HarnessError
 from sandbox.host.cgroups import UNIFIED
-from sandbox.host.isolation import AREAS, PrivateFs, RunUser
+from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, LOG_FILE, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
@@ -138,35 +138,41 @@ def _hidden_by(path: Path, private_fs: PrivateFs | None) -> str | None:
 
 def prepare_dirs(run_dir: Path, account: RunUser | None,
                  private_fs: PrivateFs | None = None) -> dict[str, str]:
-    """Make ``home/`` in the run directory, owned by the workload's user, and the environment
-    that points the workload at it and at its TMPDIR: the private /tmp, or (no private mounts)
-    ``tmp/`` in the run directory."""
+    """The environment that points the workload at its HOME and TMPDIR: with private mounts
+    both live in the run's tmpfs (HOME_SEEN_AS, /tmp), so the runs directory need not be
+    reachable by the workload's user; without them ``home/`` and ``tmp/`` are made in the
+    run directory, owned by that user."""
+    if private_fs is not None:
+        run_dir = run_dir.resolve()
+        if hidden := _hidden_by(run_dir, private_fs):
+            raise LaunchError(f"the runs directory {run_dir.parent} is inside {hidden}, which "
+                              f"the workload sees as its private {hidden}: use another "
+                              "--runs-dir")
+        home, tmp = Path(HOME_SEEN_AS), Path("/tmp")
+    else:
+        home, tmp = _run_dir_areas(run_dir, account)
+    return {"HOME": str(home), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp),
+            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+
+
+def _run_dir_areas(run_dir: Path, account: RunUser | None) -> tuple[Path, Path]:
+    """``home/`` and ``tmp/`` in the run directory, owned by the workload's user."""
     run_dir = run_dir.resolve()
-    if hidden := _hidden_by(run_dir, private_fs):
-        raise LaunchError(f"the runs directory {run_dir.parent} is inside {hidden}, which the "
-                          f"workload sees as its private {hidden}: use another --runs-dir")
     if account is not None and account.uid != 0:
         run_dir.chmod(run_dir.stat().st_mode | stat.S_IXOTH)
         if blocked := _blocker(run_dir, account, 1):
             raise LaunchError(f"{blocked} is not searchable by the workload's user: "
                               "chmod o+x it or put the runs directory elsewhere")
-    home = run_dir / "home"
-    dirs = [home]
-    if private_fs is None:
-        tmp = run_dir / "tmp"
-        if len(str(tmp)) > MAX_TMPDIR_LEN:
-            raise LaunchError(f"{tmp} is too long for Chromium's socket paths (over "
-                              f"{MAX_TMPDIR_LEN} characters) and this run has no private "
-                              "/tmp: use a shorter --runs-dir")
-        dirs.append(tmp)
-    else:
-        tmp = Path("/tmp")
-    for directory in dirs:
+    home, tmp = run_dir / "home", run_dir / "tmp"
+    if len(str(tmp)) > MAX_TMPDIR_LEN:
+        raise LaunchError(f"{tmp} is too long for Chromium's socket paths (over "
+                          f"{MAX_TMPDIR_LEN} characters) and this run has no private "
+                          "/tmp: use a shorter --runs-dir")
+    for directory in (home, tmp):
         directory.mkdir(mode=0o700, exist_ok=True)
         if account is not None:
             os.chown(directory, account.uid, account.gid)
-    return {"HOME": str(home), "TMPDIR": str(tmp), "TMP": str(tmp), "TEMP": str(tmp),
-            "XDG_CONFIG_HOME": str(home / ".config"), "XDG_CACHE_HOME": str(home / ".cache")}
+    return home, tmp
 
 
 def escape_targets(slice_: Slice) -> list[str]:
@@ -232,6 +238,9 @@ def _spawn(
             raise LaunchError(str(exc)) from exc
     steps = [step for step in (isolated and isolated.enter, private_fs and private_fs.enter)
              if step]
+    workdir = _workdir(cwd, run_dir, account, private_fs)
+    if workdir is None:
+        steps.append(lambda: os.chdir(HOME_SEEN_AS))
 
     def before_exec() -> None:
         for step in steps:
@@ -240,7 +249,7 @@ def _spawn(
     log = CappedLog(run_dir / LOG_FILE, log_cap)
     try:
         proc = slice_.spawn(
-            list(argv), env=env, cwd=_workdir(cwd, run_dir, account, private_fs), user=account,
+            list(argv), env=env, cwd=workdir, user=account,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if json_stdout else subprocess.STDOUT,
             before_exec=before_exec,
@@ -284,17 +293,19 @@ def launch_screenshot(
 
 
 def _workdir(cwd: Path | None, run_dir: Path, account: RunUser | None,
-             private_fs: PrivateFs | None) -> Path:
-    """``cwd`` when the workload's user can reach and see it, else the run directory."""
+             private_fs: PrivateFs | None) -> Path | None:
+    """``cwd`` when the workload's user can reach and see it, else its HOME: None for the
+    private HOME (only there once the child's mounts are made), else the run directory."""
+    fallback = None if private_fs is not None else run_dir
     if cwd is None:
-        return run_dir
+        return fallback
     cwd = cwd.resolve()
     why = (f"it is inside {hidden}, private to the run" if (hidden := _hidden_by(cwd, private_fs))
            else f"{blocked} is not searchable by the workload's user"
            if account is not None and (blocked := _blocker(cwd, account, 1)) else None)
     if why:
-        log.warning("the command runs in its run directory, not in %s: %s", cwd, why)
-        return run_dir
+        log.warning("the command runs in its HOME, not in %s: %s", cwd, why)
+        return fallback
     return cwd
 
 

@@ -1,7 +1,8 @@
 """The workload's log: its output lines in ``workload.log``, capped and rotated so a chatty or
 hostile workload cannot fill the disk (at most two files of ``cap`` bytes: the log and
 ``workload.log.1``). A write that fails (disk full) stops logging and is remembered; the run
-reads :attr:`CappedLog.error` and ends cleanly."""
+reads :attr:`CappedLog.error`, ends cleanly, and has the log cut (:meth:`CappedLog.make_room`)
+so its own records still fit."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 LOG_FILE = "workload.log"
 DEFAULT_LOG_CAP = 16 * 2**20
+KEEP_ON_FULL_DISK = 64 * 1024
 
 
 class CappedLog:
@@ -20,6 +22,7 @@ class CappedLog:
         self.path = path
         self.cap = cap
         self.rotations = 0
+        self.cut_bytes = 0  # dropped by make_room()
         self.error: str | None = None
         self._lock = threading.Lock()
         self._file = open(path, "ab")  # noqa: SIM115 (closed by close())
@@ -45,6 +48,30 @@ class CappedLog:
         self._size = 0
         self.rotations += 1
 
+    def make_room(self, keep: int = KEEP_ON_FULL_DISK) -> int:
+        """On a full disk: drop ``workload.log.1`` and cut the log to its first ``keep``
+        bytes, so the run's own records (samples, cleanup, reports) can still be written.
+        Returns the bytes freed."""
+        with self._lock:
+            freed = 0
+            rotated = self.path.with_name(self.path.name + ".1")
+            try:
+                if rotated.exists():
+                    freed += rotated.stat().st_size
+                    rotated.unlink()
+                if not self._file.closed:
+                    self._file.close()
+                size = self.path.stat().st_size
+                if size > keep:
+                    os.truncate(self.path, keep)
+                    freed += size - keep
+                    with open(self.path, "ab") as f:
+                        f.write(b"\n[sandbox: the disk was full; the log was cut here]\n")
+            except OSError:
+                return freed
+            self.cut_bytes += freed
+            return freed
+
     def close(self) -> None:
         with self._lock:
             if not self._file.closed:
@@ -55,4 +82,4 @@ class CappedLog:
 
     def to_dict(self) -> dict:
         return {"file": self.path.name, "cap_bytes": self.cap, "rotations": self.rotations,
-                "error": self.error}
+                "cut_bytes": self.cut_bytes, "error": self.error}

@@ -56,7 +56,7 @@ def control_run(facts: HostFacts, tmp_path: Path) -> Iterator[ControlRun]:
     for sub in ("tmp", "home"):
         (run_dir / sub).mkdir(parents=True)
     user = allocate_user(run_id)
-    private_fs = PrivateFs(f"sandbox-{run_id}", 64 * 2**20).create(user, run_dir / "home")
+    private_fs = PrivateFs(f"sandbox-{run_id}", 64 * 2**20).create(user)
     slice_ = open_slice(run_id, facts.cgroup)
     slice_.create()
     try:
