@@ -93,6 +93,8 @@ def run(
     browser: Annotated[str | None, typer.Option(
         help="the Chromium to drive (default: found, see sandbox doctor)")] = None,
     sample_interval: Annotated[float | None, typer.Option(help="seconds between samples")] = None,
+    role_interval: Annotated[float | None, typer.Option(
+        help="seconds between per-role sweeps (memory, fds, threads by process role)")] = None,
     alert_threshold_mb: Annotated[float | None, typer.Option(help="working-set alert, MB")] = None,
     grace: Annotated[str | None, typer.Option(help="wait after the workload ends before "
                                                    "counting orphans (default 5s)")] = None,
@@ -138,6 +140,7 @@ def run(
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
         "inject_rate_mb": inject_rate, "context_policy": context_policy, "network": network,
         "user": user, "browser": browser, "sample_interval": sample_interval,
+        "role_interval": role_interval,
         "alert_threshold_mb": alert_threshold_mb,
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
         "tracer": tracer, "cgroup_mode": cgroup_mode,

@@ -38,6 +38,7 @@ from sandbox.host.isolation import (
 )
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import make_run_dir, write_json
+from sandbox.sampler.roles import ROLE_FILE, RoleSampler
 
 if TYPE_CHECKING:
     from sandbox.tracer.base import Tracer
@@ -116,6 +117,7 @@ class Run:
             "started": time.time(), "workload": config.workload,
         }
         self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb)
+        self.roles = RoleSampler(config.role_interval)
         self.verifier = ResourceCleanupVerifier(
             temp_dir_prefix=config.temp_dir_prefix, grace_s=config.grace_s,
             keep_escapes=config.keep_escapes)
@@ -212,6 +214,8 @@ class Run:
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
         self.profiler.start(slice_, self.run_dir / "samples.jsonl",
                             tmp_usage=self.private_fs.usage, t0=self.t0)
+        self.roles.start(slice_.pids, lambda: {p.pid for p in slice_.spawned},
+                         self.run_dir / ROLE_FILE, self.t0)
         self.meta["backend"] = {
             "cgroup": slice_.backend,
             "sampler": "psutil" if slice_.backend == "none" else "cgroup",
@@ -221,6 +225,8 @@ class Run:
 
     def _stop_watchers(self) -> None:
         self.profiler.stop()
+        self.roles.stop()
+        self.meta["roles"] = self.roles.to_dict()
         if self.tracer is not None:
             self.tracer.stop()
             self.meta["backend"]["tracer"] = self.tracer.to_dict()

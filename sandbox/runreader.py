@@ -38,6 +38,7 @@ class RunData:
     cleanup: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sample_source: str | None = None
+    roles: list[dict[str, Any]] = field(default_factory=list)  # roles.jsonl sweeps
 
     @property
     def n_samples(self) -> int:
@@ -113,7 +114,8 @@ def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def read_run(run_dir: str | Path) -> RunData:
-    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json and alerts.
+    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json, alerts and
+    roles.jsonl.
 
     Missing files read as empty. Alerts come from ``run.json["alerts"]`` and ``alerts.jsonl``.
     Raises RunReadError when the directory does not exist or a JSON document is corrupt.
@@ -135,4 +137,5 @@ def read_run(run_dir: str | Path) -> RunData:
         cleanup=_read_json(path / "cleanup.json"),
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,
+        roles=[r for r in read_jsonl(path / "roles.jsonl") if isinstance(r.get("roles"), dict)],
     )

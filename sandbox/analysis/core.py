@@ -26,6 +26,7 @@ from sandbox.analysis.findings import (
     summarize_operations,
 )
 from sandbox.analysis.legacy import MB, LegacyTrend, legacy_trend
+from sandbox.analysis.roles import RoleGrowth, role_growth, role_series
 from sandbox.analysis.trend import TrendParams, TrendResult, trend_test
 from sandbox.analysis.verdict import (
     Finding,
@@ -87,6 +88,8 @@ class AnalysisResult:
     n_samples: int
     sample_source: str | None
     series: dict[str, list[float]] = field(default_factory=dict)  # downsampled, for plots
+    roles: list[RoleGrowth] = field(default_factory=list)  # per process role, fastest first
+    role_pss_mb: dict[str, list[float]] = field(default_factory=dict)  # "t" and role -> PSS
     #: the workload's window (workload_window), s; None where unbounded
     workload_window_s: tuple[float | None, float | None] = (None, None)
     findings: list[Finding] = field(default_factory=list)
@@ -157,6 +160,16 @@ def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[s
         out["pids"] = [None if not np.isfinite(v) else float(v)  # type: ignore[misc]
                        for v in samples[pids][::step]]
     return out
+
+
+def _role_pss(sweeps: list[dict[str, Any]], window: tuple[float, float]
+              ) -> dict[str, list[float]]:
+    """PSS per role (MB) for the plot: "t" and one list per role."""
+    t, series = role_series(sweeps, window)
+    if not len(t):
+        return {}
+    return {"t": t.round(3).tolist(),
+            **{name: (v["pss"] / MB).round(3).tolist() for name, v in series.items()}}
 
 
 def _as_trend(growth: Growth | None, label: str, reasons: list[str]) -> TrendResult:
@@ -283,8 +296,9 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     op_interval = operation_interval(run.operations)
     growth, why = estimate_growth(t, s[signal] / MB, op_interval) if signal else \
         (None, "no anon, working-set or USS series in samples.jsonl")
+    the_budget = run_budget(run, budget)
     verdict = _verdict(signal, judge_budget(
-        growth, run_budget(run, budget), ops_per_s=1 / op_interval if op_interval else None,
+        growth, the_budget, ops_per_s=1 / op_interval if op_interval else None,
         run_s=float(t[-1] - t[0]) if len(t) else None, why_none=why,
         critical_mb_s=th.critical_mb_s), op_interval)
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
@@ -309,6 +323,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         n_samples=len(t_all),
         sample_source=run.sample_source,
         series=_downsample(run.samples),
+        roles=role_growth(run.roles, (lo, hi), op_interval, the_budget) if run.roles else [],
+        role_pss_mb=_role_pss(run.roles, (lo, hi)),
         workload_window_s=(float(lo) if np.isfinite(lo) else None,
                            float(hi) if np.isfinite(hi) else None),
     )

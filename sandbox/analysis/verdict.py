@@ -62,7 +62,8 @@ def _memory(r: AnalysisResult, fail_on_inconclusive: bool) -> list[Finding]:
         lo, hi = v.slope_ci_mb_s
         return [Finding("trend", "critical",
                         f"{v.signal} grows {_rate(v.slope_mb_s)}, over the budget {v.budget} "
-                        f"(95% interval {lo:.3f}..{hi:.3f} MB/s; {v.severity})")]
+                        f"(95% interval {lo:.3f}..{hi:.3f} MB/s; {v.severity})"
+                        + _where(r))]
     if v.outcome == "inconclusive":
         level = "critical" if fail_on_inconclusive else "note"
         return [Finding("trend", level, f"INCONCLUSIVE against the budget {v.budget}: "
@@ -75,6 +76,15 @@ def _memory(r: AnalysisResult, fail_on_inconclusive: bool) -> list[Finding]:
                     f"t={s['t']:.0f} s (a step, not growth)")
             for s in v.steps if abs(s["size"]) >= 10]
     return out
+
+
+def _where(r: AnalysisResult) -> str:
+    """``; grows most: renderer +0.21 MB/s (PSS)``: the role whose memory grows fastest
+    over the budget, when roles were sampled."""
+    over = [g for g in r.roles if g.outcome == "over"]
+    if not over:
+        return ""
+    return "; grows most: " + ", ".join(f"{g.role} {_rate(g.rate_mb_s)} (PSS)" for g in over[:2])
 
 
 def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = False

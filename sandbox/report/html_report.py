@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from sandbox.analysis import AnalysisResult
-from sandbox.report.plot import memory_svg
+from sandbox.report.plot import memory_svg, roles_svg
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
@@ -56,6 +56,18 @@ def _alerts(r: AnalysisResult) -> str:
             + (f"<p>and {more} more in alerts.jsonl.</p>" if more > 0 else ""))
 
 
+def _roles(r: AnalysisResult) -> str:
+    """Where the memory goes: PSS per process role, plotted and tabled."""
+    if not r.roles:
+        return ""
+    rows = [[g.role, g.processes, f"{g.pss_first_mb:.1f} → {g.pss_last_mb:.1f}",
+             g.rate_mb_s * 3600 if g.rate_mb_s is not None else None, g.mb_per_op, g.outcome,
+             g.fds, g.threads] for g in r.roles]
+    return ("<h2>Where the memory goes</h2>" + roles_svg(r)
+            + _table(["role", "processes", "PSS MB first → last", "growth MB/h", "MB per op",
+                      "budget", "open fds", "threads"], rows))
+
+
 def render_html(r: AnalysisResult) -> str:
     """The report page."""
     v, lg, ops, c = r.verdict, r.legacy, r.operations, r.cleanup
@@ -101,6 +113,7 @@ def render_html(r: AnalysisResult) -> str:
 source {_fmt(r.sample_source)}; {escape(r.run_dir)}</p>
 <h2>Memory</h2>
 {memory_svg(r)}
+{_roles(r)}
 <h2>Findings</h2>{findings}
 <h2>Recommendations</h2><ul>{"".join(f"<li>{escape(x)}</li>" for x in r.recommendations)}</ul>
 <h2>Leak verdict</h2>{_table(["", "value"], verdict_rows)}

@@ -100,6 +100,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "operations": {**asdict(r.operations), "failed_fraction": r.operations.failed_fraction},
         "alerts": r.alerts,
         "events_summary": r.events_summary,
+        "roles": [g.to_dict() for g in r.roles],
     }
     return _clean(doc)
 

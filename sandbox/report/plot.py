@@ -23,6 +23,7 @@ from sandbox.analysis import AnalysisResult
 SERIES = {"working_set": ("working set", "#1f77b4"), "anon": ("anon", "#d62728"),
           "file": ("file cache", "#2ca02c"), "memory_current": ("memory.current", "#7f7f7f")}
 PLOT_ID = "memory-plot"
+ROLES_PLOT_ID = "roles-plot"
 RC = {"svg.fonttype": "none", "svg.hashsalt": "sandbox", "font.size": 9,
       "axes.spines.top": False, "axes.spines.right": False}
 
@@ -64,12 +65,38 @@ def memory_svg(r: AnalysisResult) -> str:
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         _memory_axis(top, data, r)
         _process_axis(bottom, data)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None})
+        return _svg(fig, PLOT_ID)
+
+
+def _svg(fig: Figure, plot_id: str) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = buf.getvalue()
     svg = svg[svg.index("<svg"):]  # drop the XML prolog and doctype: inline in HTML
     svg = re.sub(r"\s*<metadata>.*?</metadata>", "", svg, count=1, flags=re.DOTALL)
-    return svg.replace("<svg ", f'<svg id="{PLOT_ID}" ', 1)
+    return svg.replace("<svg ", f'<svg id="{plot_id}" ', 1)
+
+
+def roles_svg(r: AnalysisResult) -> str:
+    """PSS per process role over the workload's window, as ``<svg id="roles-plot">``;
+    empty when roles were not sampled."""
+    series = r.role_pss_mb
+    if len(series.get("t", [])) < 2:
+        return ""
+    with matplotlib.rc_context(RC):
+        fig = Figure(figsize=(9.6, 2.8), layout="constrained")
+        ax = fig.subplots()
+        for name, mb in series.items():
+            if name != "t":
+                ax.plot(series["t"], mb, lw=1.2, label=name, gid=f"role-{name}")
+        ax.set_ylabel("PSS (MB)")
+        ax.set_xlabel("time since the harness started (s)")
+        ax.set_ylim(bottom=0)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
+        ax.legend(loc="upper left", fontsize=8, ncols=5, frameon=False)
+        ax.grid(axis="y", color="#eee")
+        return _svg(fig, ROLES_PLOT_ID)
 
 
 def _memory_axis(ax, data: PlotData, r: AnalysisResult) -> None:

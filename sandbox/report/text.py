@@ -48,6 +48,8 @@ def render(r: AnalysisResult, console: Console) -> None:
     for name, tr in r.resource_trends.items():
         trends.add_row(name, tr.label, _fmt(tr.slope, ".4f"), _fmt(tr.detection_limit, ".4f"))
     console.print(trends)
+    if r.roles:
+        console.print(roles_table(r))
     console.print(f"Operations: {ops.count}, failed {ops.failed}; latency p50 "
                   f"{_fmt(ops.latency_p50_s)} s, p95 {_fmt(ops.latency_p95_s)} s, max "
                   f"{_fmt(ops.latency_max_s)} s")
@@ -66,6 +68,17 @@ def render(r: AnalysisResult, console: Console) -> None:
     console.print("Recommendations:")
     for rec in r.recommendations:
         console.print(f"  - {rec}")
+
+
+def roles_table(r: AnalysisResult) -> Table:
+    """Memory (PSS), growth and counts per process role, fastest-growing first."""
+    table = Table("role", "processes", "PSS MB first → last", "growth MB/h",
+                       "MB per op", "budget", "fds", "threads", title="Where the memory goes")
+    for g in r.roles:
+        table.add_row(g.role, str(g.processes), f"{g.pss_first_mb:.1f} → {g.pss_last_mb:.1f}",
+                      _fmt(g.rate_mb_s * 3600 if g.rate_mb_s is not None else None, ".1f"),
+                      _fmt(g.mb_per_op), g.outcome, str(g.fds), str(g.threads))
+    return table
 
 
 def render_text(r: AnalysisResult, width: int = 110) -> str:
