@@ -38,7 +38,6 @@ from sandbox.host.isolation import (
 )
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import make_run_dir, write_json
-from sandbox.sampler.roles import ROLE_FILE, RoleSampler
 
 if TYPE_CHECKING:
     from sandbox.tracer.base import Tracer
@@ -116,8 +115,8 @@ class Run:
             "run_id": self.run_id, "config": asdict(config), "host": facts.to_dict(),
             "started": time.time(), "workload": config.workload,
         }
-        self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb)
-        self.roles = RoleSampler(config.role_interval)
+        self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb,
+                                       role_interval=config.role_interval)
         self.verifier = ResourceCleanupVerifier(
             temp_dir_prefix=config.temp_dir_prefix, grace_s=config.grace_s,
             keep_escapes=config.keep_escapes)
@@ -214,8 +213,6 @@ class Run:
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
         self.profiler.start(slice_, self.run_dir / "samples.jsonl",
                             tmp_usage=self.private_fs.usage, t0=self.t0)
-        self.roles.start(slice_.pids, lambda: {p.pid for p in slice_.spawned},
-                         self.run_dir / ROLE_FILE, self.t0)
         self.meta["backend"] = {
             "cgroup": slice_.backend,
             "sampler": "psutil" if slice_.backend == "none" else "cgroup",
@@ -225,8 +222,8 @@ class Run:
 
     def _stop_watchers(self) -> None:
         self.profiler.stop()
-        self.roles.stop()
-        self.meta["roles"] = self.roles.to_dict()
+        if self.profiler.roles is not None:
+            self.meta["roles"] = self.profiler.roles.to_dict()
         if self.tracer is not None:
             self.tracer.stop()
             self.meta["backend"]["tracer"] = self.tracer.to_dict()

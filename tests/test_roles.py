@@ -5,7 +5,12 @@ one that grows, while its clean twin names none."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
+from pathlib import Path
+
+import pytest
 
 from sandbox.sampler.roles import classify, sweep
 
@@ -13,7 +18,32 @@ from .cli_helpers import only_run_dir, report_of, start_sandbox
 
 KEEPER = ("import time\nkeep = []\nfor _ in range(400):\n"
           "    keep.append(bytearray(b'k' * 100_000))\n    time.sleep(0.1)\n")
-IDLE = "import time\ntime.sleep(40)\n"
+IDLE = "import time\ntime.sleep(120)\n"
+FD_KEEPER = ("import time\nkept = []\nfor _ in range(200):\n"
+             "    kept.append(open('/dev/null'))\n    time.sleep(1)\n")
+THREAD_KEEPER = ("import threading, time\nstop = threading.Event()\nfor _ in range(200):\n"
+                 "    threading.Thread(target=stop.wait, daemon=True).start()\n"
+                 "    time.sleep(1)\n")
+BODIES = {"keeper": KEEPER, "idle": IDLE, "fds": FD_KEEPER, "threads": THREAD_KEEPER}
+
+
+@pytest.fixture(scope="module")
+def command_runs(facts):
+    """Four 60 s command runs side by side (little CPU each): one keeps 1 MB/s in Python
+    (40 s, then it ends), one keeps an open file per second, one a thread per second, and
+    their idle twin. name -> report.json."""
+    if os.geteuid() != 0 or facts.cgroup.mode == "none":
+        pytest.skip("needs root and a cgroup hierarchy")
+    root = Path("/var/tmp") / f"sandbox-tests-roles-{os.getpid()}"
+    root.mkdir(mode=0o755)
+    dirs = {name: root / name for name in BODIES}
+    procs = {name: start_sandbox("run", "--duration", "60s", "--role-interval", "2",
+                                 "--no-progress", "-q", "--runs-dir", str(dirs[name]), "--",
+                                 sys.executable, "-c", body) for name, body in BODIES.items()}
+    for proc in procs.values():
+        proc.communicate(timeout=240)
+    yield {name: (report_of(path), only_run_dir(path)) for name, path in dirs.items()}
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_classify_chromium_driver_script():
@@ -43,29 +73,6 @@ def test_sweep_sums_this_process():
     assert row["threads"] >= 1 and row["uss"] <= row["rss"]
 
 
-def test_the_growing_role_is_named(needs_cgroups, runs_dir):
-    """1 MB/s kept by the driving Python: over budget, and the finding names ``script``; the
-    idle twin's roles are all within the budget."""
-    dirs = {"keeper": runs_dir / "keeper", "idle": runs_dir / "idle"}
-    procs = {name: start_sandbox("run", "--duration", "40s", "--role-interval", "2",
-                                 "--no-progress", "-q", "--runs-dir", str(path), "--",
-                                 sys.executable, "-c", KEEPER if name == "keeper" else IDLE)
-             for name, path in dirs.items()}
-    for proc in procs.values():
-        proc.communicate(timeout=180)
-    keeper = report_of(dirs["keeper"])
-    assert keeper["exit_code"] == 1, keeper["findings"]
-    trend = next(f for f in keeper["findings"] if f["check"] == "trend")
-    assert "grows most: script" in trend["message"], trend
-    roles = {g["role"]: g for g in keeper["roles"]}
-    assert roles["script"]["outcome"] == "over" and 0.6 < roles["script"]["rate_mb_s"] < 1.4
-    idle = report_of(dirs["idle"])
-    assert idle["roles"] and all(g["outcome"] != "over" for g in idle["roles"]), idle["roles"]
-    sweeps = (only_run_dir(dirs["keeper"]) / "roles.jsonl").read_text().splitlines()
-    assert len(sweeps) >= 15 and "script" in json.loads(sweeps[-1])["roles"]
-    assert "Where the memory goes" in (only_run_dir(dirs["keeper"]) / "report.html").read_text()
-
-
 def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_dir):
     """A user's Playwright script that leaves every other page (and its context) open: the
     renderer role is the one that grows."""
@@ -85,3 +92,35 @@ def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_d
     assert roles["renderer"]["outcome"] == "over" and roles["renderer"]["processes"] >= 10
     trend = next(f for f in report["findings"] if f["check"] == "trend")
     assert "grows most: renderer" in trend["message"], trend
+
+
+
+def test_the_growing_role_is_named(command_runs):
+    """1 MB/s kept by the driving Python: over budget, and the finding names ``script``; the
+    idle twin's roles are all within the budget."""
+    keeper, keeper_dir = command_runs["keeper"]
+    assert keeper["exit_code"] == 1, keeper["findings"]
+    trend = next(f for f in keeper["findings"] if f["check"] == "trend")
+    assert "grows most: script" in trend["message"], trend
+    roles = {g["role"]: g for g in keeper["roles"]}
+    assert roles["script"]["outcome"] == "over" and 0.6 < roles["script"]["rate_mb_s"] < 1.4
+    idle, _ = command_runs["idle"]
+    assert idle["roles"] and all(g["outcome"] != "over" for g in idle["roles"]), idle["roles"]
+    sweeps = (keeper_dir / "roles.jsonl").read_text().splitlines()
+    assert len(sweeps) >= 15 and "script" in json.loads(sweeps[-1])["roles"]
+    assert "Where the memory goes" in (keeper_dir / "report.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["fds", "threads"])
+def test_fd_and_thread_growth_are_found(command_runs, name):
+    report, _ = command_runs[name]
+    assert report["exit_code"] == 2, report["findings"]
+    (found,) = [f for f in report["findings"] if f["check"] == name]
+    assert found["level"] == "warning" and "keep growing: 1" in found["message"], found
+    other = "threads" if name == "fds" else "fds"
+    assert not [f for f in report["findings"] if f["check"] == other]
+
+
+def test_the_idle_twin_is_quiet(command_runs):
+    idle, _ = command_runs["idle"]
+    assert idle["exit_code"] == 0, idle["findings"]

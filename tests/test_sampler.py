@@ -80,6 +80,35 @@ def measure_50mb(slice_, tmp_path):
     return before, after, read_samples(tmp_path / "samples.jsonl")
 
 
+@pytest.mark.parametrize("mode", ["host", "none"])
+def test_snapshots_carry_threads_and_file_descriptors(facts, tmp_path, mode):
+    """The seed's MemorySnapshot.thread_count and file_descriptors, in every backend: from
+    the per-role sweeps of the slice's processes."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    layout = (facts if mode == "host" else discover("none")).cgroup
+    body = ("import threading, time\nfiles = [open('/dev/null') for _ in range(40)]\n"
+            "for _ in range(6): threading.Thread(target=time.sleep, args=(30,)).start()\n"
+            "time.sleep(30)\n")
+    with open_slice(f"test-sampler-counts-{mode}", layout) as slice_:
+        proc = slice_.spawn([sys.executable, "-c", body])
+        profiler = MemoryProfiler(sample_interval=0.1)
+        profiler.start(slice_, tmp_path / "samples.jsonl", root_pids=lambda: {proc.pid})
+        try:
+            deadline = time.monotonic() + 20
+            snap = None
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                snap = profiler.latest()
+                if snap and (snap.file_descriptors or 0) >= 43 and (snap.thread_count or 0) >= 7:
+                    break
+        finally:
+            profiler.stop()
+            proc.kill()
+            proc.wait()
+    assert snap is not None and snap.file_descriptors >= 43 and snap.thread_count >= 7, snap
+
+
 def test_cgroup_sampler_sees_50mb_in_anon_and_working_set(needs_cgroups, tmp_path):
     with open_slice("test-sampler-50mb", needs_cgroups.cgroup) as slice_:
         before, after, arrays = measure_50mb(slice_, tmp_path)

@@ -26,7 +26,7 @@ from sandbox.analysis.findings import (
     summarize_operations,
 )
 from sandbox.analysis.legacy import MB, LegacyTrend, legacy_trend
-from sandbox.analysis.roles import RoleGrowth, role_growth, role_series
+from sandbox.analysis.roles import RoleGrowth, count_totals, role_growth, role_series
 from sandbox.analysis.trend import TrendParams, TrendResult, trend_test
 from sandbox.analysis.verdict import (
     Finding,
@@ -221,6 +221,17 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], op_interval: float
     return out
 
 
+def _count_trends(sweeps: list[dict[str, Any]], window: tuple[float, float],
+                  op_interval: float | None) -> dict[str, TrendResult]:
+    """Open file descriptors and threads of the whole slice (roles.jsonl): growth of one
+    per 5 minutes, as for processes, is growth."""
+    t, totals = count_totals(sweeps, window)
+    if len(t) < 2:
+        return {}
+    return {name: _growth_trend(t, values, 1 / 300, op_interval, 0.1)
+            for name, values in totals.items()}
+
+
 def operation_interval(operations: list[dict[str, Any]]) -> float | None:
     """Median seconds between operation starts (None with fewer than 3 operations)."""
     starts = sorted(o["t"] for o in operations if isinstance(o.get("t"), int | float))
@@ -312,7 +323,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         legacy=legacy,
         verdict=verdict,
         file_trend=file_trend,
-        resource_trends=_resource_trends(t, s, op_interval),
+        resource_trends={**_resource_trends(t, s, op_interval),
+                         **_count_trends(run.roles, (lo, hi), op_interval)},
         operations=summarize_operations(run.operations),
         cleanup=cleanup_findings(run.cleanup),
         alerts=run.alerts,

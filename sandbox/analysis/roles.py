@@ -41,17 +41,33 @@ class RoleGrowth:
                 "mb_per_op": self.mb_per_op}
 
 
+def _inside(sweeps: list[dict[str, Any]], window: tuple[float, float], memory: bool
+            ) -> list[dict[str, Any]]:
+    """Sweeps inside ``window``; ``memory``: only those that read memory (every 10 s)."""
+    return [s for s in sweeps if window[0] <= s.get("t", -np.inf) <= window[1]
+            and (not memory or any("pss" in row for row in s["roles"].values()))]
+
+
 def role_series(sweeps: list[dict[str, Any]], window: tuple[float, float]
                 ) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
-    """(t, role -> field -> values) of the sweeps inside ``window``; a role absent from a
-    sweep counts 0 there."""
-    inside = [s for s in sweeps if window[0] <= s.get("t", -np.inf) <= window[1]]
+    """(t, role -> field -> values) of the memory sweeps inside ``window``; a role absent
+    from a sweep counts 0 there."""
+    inside = _inside(sweeps, window, memory=True)
     t = np.asarray([s["t"] for s in inside], float)
     names = sorted({r for s in inside for r in s["roles"]})
     series = {name: {key: np.asarray([s["roles"].get(name, {}).get(key, 0) for s in inside],
                                      float)
                      for key in ("processes", "pss", "fds", "threads")} for name in names}
     return t, series
+
+
+def count_totals(sweeps: list[dict[str, Any]], window: tuple[float, float]
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """(t, {"fds": ..., "threads": ...}) summed over every role, from every sweep."""
+    inside = _inside(sweeps, window, memory=False)
+    t = np.asarray([s["t"] for s in inside], float)
+    return t, {key: np.asarray([sum(row.get(key, 0) for row in s["roles"].values())
+                                for s in inside], float) for key in ("fds", "threads")}
 
 
 def role_growth(sweeps: list[dict[str, Any]], window: tuple[float, float],

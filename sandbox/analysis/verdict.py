@@ -15,7 +15,12 @@ if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
 
 CHECKS = ("trend", "orphans", "escapes", "files", "operations", "workload", "processes",
-          "cleanup")
+          "fds", "threads", "cleanup")
+#: resource trend -> the check a growing one is reported under
+TREND_CHECKS = {"processes": "processes", "fds": "fds", "threads": "threads",
+                "tmp_mb": "files", "tmp_files": "files"}
+TREND_WORDS = {"processes": "processes", "fds": "open file descriptors",
+               "threads": "threads", "tmp_mb": "temp MB", "tmp_files": "temp files"}
 #: ``incomplete``: the run cannot be judged (exit 3, whatever else was found).
 LEVELS = ("incomplete", "critical", "warning", "note")
 
@@ -93,8 +98,9 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     out = _memory(r, fail_on_inconclusive)
     for name, tr in r.resource_trends.items():
         if tr.label == "leak":
-            check = "processes" if name == "processes" else "files"
-            out.append(Finding(check, "warning", f"{name} keep growing: {tr.slope:.3g}/s"))
+            out.append(Finding(TREND_CHECKS.get(name, "files"), "warning",
+                               f"{TREND_WORDS.get(name, name)} keep growing: "
+                               f"{tr.slope:.3g}/s ({tr.slope * 3600:.0f}/h)"))
     out += _workload_end(r)
     if r.oom_kills:
         out.append(Finding("workload", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))

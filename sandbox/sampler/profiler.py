@@ -20,6 +20,8 @@ from sandbox.host import safefs
 from sandbox.sampler.alerts import MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
+from sandbox.sampler.roles import DEFAULT_INTERVAL_S as DEFAULT_ROLE_INTERVAL_S
+from sandbox.sampler.roles import ROLE_FILE, RoleSampler
 
 log = logging.getLogger("sandbox.sampler")
 
@@ -127,7 +129,8 @@ class MemoryProfiler:
     """
 
     def __init__(self, sample_interval: float = 0.5, alert_threshold_mb: float = 1024.0, *,
-                 rate_window_s: float = 30.0, rate_warmup_s: float = 30.0) -> None:
+                 rate_window_s: float = 30.0, rate_warmup_s: float = 30.0,
+                 role_interval: float | None = DEFAULT_ROLE_INTERVAL_S) -> None:
         if not MIN_INTERVAL_S <= sample_interval <= MAX_INTERVAL_S:
             raise ValueError(f"sample interval must be between {MIN_INTERVAL_S} and "
                              f"{MAX_INTERVAL_S:g} seconds, got {sample_interval:g}")
@@ -148,6 +151,8 @@ class MemoryProfiler:
         self._last: tuple[dict[str, Any], list[int] | None, int | None, float | None] | None = None
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
+        #: per-role sweeps into roles.jsonl (None: not sampled)
+        self.roles = RoleSampler(role_interval) if role_interval else None
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -161,14 +166,15 @@ class MemoryProfiler:
         if last is None:
             return None
         record, pids, fds, cpu_percent = last
+        totals = self.roles.totals if self.roles else {}
         ws, tmp_bytes = record["working_set"], record["tmp_bytes"]
         return MemorySnapshot(
             timestamp=datetime.fromtimestamp(record["wall"]),
             process_id=self._workload_pid(),
             memory_mb=ws / MB if ws is not None else None,
             cpu_percent=cpu_percent,
-            thread_count=record["pids_current"],
-            file_descriptors=fds,
+            thread_count=totals.get("threads", record["pids_current"]),
+            file_descriptors=totals.get("fds", fds),
             browser_processes=sorted(pids) if pids is not None else [],
             temp_files_count=record["tmp_files"],
             temp_files_size_mb=tmp_bytes / MB if tmp_bytes is not None else None,
@@ -204,6 +210,10 @@ class MemoryProfiler:
         self._wake_r, self._wake_w = os.pipe2(os.O_CLOEXEC)
         self._thread = threading.Thread(target=self._run, name="sandbox-sampler", daemon=True)
         self._thread.start()
+        if self.roles is not None:
+            self.roles.start(tree_pids(slice_, root_pids),
+                             lambda: {p.pid for p in getattr(slice_, "spawned", [])},
+                             out_path.with_name(ROLE_FILE), self._t0)
 
     def stop(self) -> None:
         """Stop the thread and close every file (idempotent)."""
@@ -212,6 +222,8 @@ class MemoryProfiler:
         os.write(self._wake_w, b"x")
         self._thread.join()
         self._thread = None
+        if self.roles is not None:
+            self.roles.stop()
         self._flush()  # what a full disk refused, if there is room again
         self._reader.close()
         for fd in (self._out, self._wake_r, self._wake_w):

@@ -1,19 +1,21 @@
-"""Where the memory goes: every process of the slice by role, summed per role at a low rate
-into ``roles.jsonl`` (PSS, USS and RSS from ``/proc/PID/smaps_rollup``, open file descriptors,
-threads, process count).
+"""Where the memory goes: every process of the slice by role, summed per role into
+``roles.jsonl``: process count, open file descriptors and threads every 2 s (cheap), PSS, USS
+and RSS from ``/proc/PID/smaps_rollup`` every 10 s (dear).
 
 Roles, stable across pid churn: Chromium's ``browser``, ``renderer``, ``gpu``, ``network``
 (the network service), ``utility``, ``zygote``, ``crashpad``; the Playwright ``driver``
 (node); the ``script`` that drives it (python, or the run's command); ``other``.
 
-A sweep costs about 0.1-0.3 ms per process (three small /proc reads); the sampler keeps its
-CPU at most :data:`MAX_CPU_SHARE` of one core by waiting longer when a sweep was dear.
+A memory sweep costs about 2 ms per Chromium process (smaps_rollup walks every mapping), a
+count sweep about 0.1 ms; the sampler keeps its CPU at most :data:`MAX_CPU_SHARE` of one core
+by waiting longer when a sweep was dear.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -28,7 +30,9 @@ DEFAULT_INTERVAL_S = 10.0
 MAX_CPU_SHARE = 0.01
 ROLES = ("browser", "renderer", "gpu", "network", "utility", "zygote", "crashpad", "driver",
          "script", "other")
-FIELDS = ("processes", "pss", "uss", "rss", "fds", "threads")
+COUNT_INTERVAL_S = 2.0
+COUNT_FIELDS = ("processes", "fds", "threads")
+FIELDS = (*COUNT_FIELDS, "pss", "uss", "rss")
 _CHROME_TYPES = {"renderer": "renderer", "gpu-process": "gpu", "zygote": "zygote",
                  "crashpad-handler": "crashpad", "utility": "utility"}
 _CHROME_NAMES = ("chromium", "chrome", "headless_shell", "chrome_crashpad_handler")
@@ -75,38 +79,70 @@ def _memory(pid: int) -> tuple[int, int, int]:
             values.get("Rss", 0))
 
 
-def _threads(pid: int) -> int:
+def _stat(pid: int) -> tuple[int, int]:
+    """(threads, start time in clock ticks) from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as f:
-        return int(f.read().rsplit(b")", 1)[1].split()[17])
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return int(fields[17]), int(fields[19])
 
 
-def sweep(pids: Iterable[int], main_pids: set[int]) -> dict[str, dict[str, int]]:
-    """Per-role sums over ``pids``; processes that vanish mid-read are skipped."""
+class RoleCache:
+    """Each process's role, read once per process (pid and start time)."""
+
+    def __init__(self) -> None:
+        self._roles: dict[int, tuple[int, str]] = {}
+
+    def role(self, pid: int, started: int, is_main: bool) -> str:
+        known = self._roles.get(pid)
+        if known is None or known[0] != started:
+            known = self._roles[pid] = (started, classify(_cmdline(pid), is_main))
+        return known[1]
+
+    def forget_all_but(self, pids: set[int]) -> None:
+        for pid in set(self._roles) - pids:
+            del self._roles[pid]
+
+
+def sweep(pids: Iterable[int], main_pids: set[int], *, memory: bool = True,
+          cache: RoleCache | None = None) -> dict[str, dict[str, int]]:
+    """Per-role sums over ``pids`` (``memory``: PSS, USS and RSS too, the dear part);
+    processes that vanish mid-read are skipped."""
+    cache = cache or RoleCache()
+    keys = FIELDS if memory else COUNT_FIELDS
     roles: dict[str, dict[str, int]] = {}
+    seen = set()
     for pid in pids:
         try:
-            role = classify(_cmdline(pid), pid in main_pids)
-            pss, uss, rss = _memory(pid)
+            threads, started = _stat(pid)
+            role = cache.role(pid, started, pid in main_pids)
             fds = len(os.listdir(f"/proc/{pid}/fd"))
-            threads = _threads(pid)
+            values = {"processes": 1, "fds": fds, "threads": threads}
+            if memory:
+                values["pss"], values["uss"], values["rss"] = _memory(pid)
         except (OSError, ValueError, IndexError):
             continue
-        row = roles.setdefault(role, dict.fromkeys(FIELDS, 0))
-        for key, value in zip(FIELDS, (1, pss, uss, rss, fds, threads), strict=True):
-            row[key] += value
+        seen.add(pid)
+        row = roles.setdefault(role, dict.fromkeys(keys, 0))
+        for key in keys:
+            row[key] += values[key]
+    cache.forget_all_but(seen)
     return roles
 
 
 class RoleSampler:
-    """Sweeps a slice's processes every ``interval_s`` on a background thread."""
+    """Sweeps a slice's processes on a background thread: counts (processes, fds, threads)
+    every ``count_interval_s``, memory too every ``interval_s``."""
 
     def __init__(self, interval_s: float = DEFAULT_INTERVAL_S,
+                 count_interval_s: float = COUNT_INTERVAL_S,
                  max_cpu_share: float = MAX_CPU_SHARE) -> None:
         self.interval_s = interval_s
+        self.count_interval_s = min(count_interval_s, interval_s)
         self.max_cpu_share = max_cpu_share
         self.sweeps = 0
         self.cpu_s = 0.0
         self.error: str | None = None
+        self.totals: dict[str, int] = {}  # the last sweep's fds and threads, all roles
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -122,7 +158,8 @@ class RoleSampler:
             self._thread.join(timeout=30)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": ROLE_FILE, "interval_s": self.interval_s, "sweeps": self.sweeps,
+        return {"file": ROLE_FILE, "interval_s": self.interval_s,
+                "count_interval_s": self.count_interval_s, "sweeps": self.sweeps,
                 "cpu_s": round(self.cpu_s, 4), "error": self.error}
 
     def _run(self, pids: Callable[[], Iterable[int]], main_pids: Callable[[], set[int]],
@@ -132,20 +169,25 @@ class RoleSampler:
         except OSError as exc:
             self.error = f"cannot write {out_path}: {exc.strerror or exc}"
             return
+        cache = RoleCache()
+        last_memory = -math.inf
         with out:
             while True:
-                cpu = time.thread_time()
-                record = {"t": round(time.monotonic() - t0, 3),
-                          "roles": sweep(pids(), main_pids())}
+                cpu, now = time.thread_time(), time.monotonic()
+                memory = now - last_memory >= self.interval_s - 1e-3
+                roles = sweep(pids(), main_pids(), memory=memory, cache=cache)
+                last_memory = now if memory else last_memory
                 cost = time.thread_time() - cpu
                 self.sweeps += 1
                 self.cpu_s += cost
+                self.totals = {key: sum(r[key] for r in roles.values())
+                               for key in ("fds", "threads")}
                 if self.error is None:
+                    record = {"t": round(now - t0, 3), "roles": roles}
                     try:
                         out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
                         out.flush()
                     except OSError as exc:  # a full disk: the run ends on the samples' error
                         self.error = f"cannot write {out_path}: {exc.strerror or exc}"
-                wait = max(self.interval_s, cost / self.max_cpu_share)
-                if self._stop.wait(wait):
+                if self._stop.wait(max(self.count_interval_s, cost / self.max_cpu_share)):
                     break
