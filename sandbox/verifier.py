@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -66,7 +67,8 @@ def _alive(pid: int) -> bool:
 
 
 def _describe(pid: int, now: float) -> dict[str, Any] | None:
-    """pid, ppid, comm, cmdline, age and browser flag of a live process (None if gone)."""
+    """pid, ppid, comm, cmdline, age, browser flag and open TCP/UDP sockets of a live
+    process (None if gone)."""
     try:
         proc = psutil.Process(pid)
         with proc.oneshot():
@@ -77,7 +79,20 @@ def _describe(pid: int, now: float) -> dict[str, Any] | None:
         return None
     return {"pid": pid, "ppid": ppid, "comm": comm, "cmdline": cmdline, "user": user,
             "age_s": round(now - created, 3), "created": created,
-            "is_browser": _is_browser(comm, cmdline)}
+            "is_browser": _is_browser(comm, cmdline), "sockets": _sockets(proc)}
+
+
+def _sockets(proc: psutil.Process) -> list[dict[str, Any]]:
+    """The process's TCP and UDP sockets (its own network namespace's view): a bound
+    listening port outlives a run as surely as the process holding it."""
+    try:
+        found = proc.net_connections(kind="inet")
+    except psutil.Error:
+        return []
+    return [{"proto": "tcp" if c.type == socket.SOCK_STREAM else "udp",
+             "laddr": f"{c.laddr.ip}:{c.laddr.port}" if c.laddr else None,
+             "raddr": f"{c.raddr.ip}:{c.raddr.port}" if c.raddr else None,
+             "status": c.status} for c in found]
 
 
 def _entry(entry: safefs.Entry, path: str, where: str, now: float) -> dict[str, Any]:

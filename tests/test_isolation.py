@@ -250,3 +250,21 @@ def test_workload_cannot_signal_the_harness_or_tamper_with_its_run(needs_cgroups
     assert json.loads((run_dir / "run.json").read_text())["stopped_by"] == "workload exited"
     assert len((run_dir / "samples.jsonl").read_text().splitlines()) >= 4
     assert json.loads((run_dir / "report.json").read_text())["exit_code"] == 0
+
+
+def test_a_port_left_listening_is_named(needs_cgroups, runs_dir):
+    """A server the workload started and left running: an orphan, and the port it still
+    holds is in the finding; the clean twin (the server stopped) has neither."""
+    leaky = ('setsid python3 -m http.server 18931 --bind 127.0.0.1 >/dev/null 2>&1 & '
+             'sleep 2')
+    clean = ('python3 -m http.server 18932 --bind 127.0.0.1 >/dev/null 2>&1 & '
+             'sleep 2; kill $!; wait')
+    for name, script in (("leaky", leaky), ("clean", clean)):
+        out = run_cmd(runs_dir / name, script)
+        report = report_of(runs_dir / name)
+        if name == "clean":
+            assert out.returncode == 0, report["findings"]
+            continue
+        assert out.returncode == 2, report["findings"]
+        (orphans,) = [f for f in report["findings"] if f["check"] == "orphans"]
+        assert "still listening on 127.0.0.1:18931" in orphans["message"], orphans

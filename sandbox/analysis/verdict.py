@@ -55,6 +55,14 @@ def _name_processes(processes: list[dict[str, Any]], most: int = 5) -> str:
                                else "")
 
 
+def _listening(processes: list[dict[str, Any]]) -> str:
+    """``; still listening on 127.0.0.1:8080 (pid 123)`` for ports left bound."""
+    ports = [f"{sock.get('laddr')} (pid {p.get('pid')})" for p in processes
+             if isinstance(p, dict) for sock in p.get("sockets") or []
+             if sock.get("status") == "LISTEN" or sock.get("proto") == "udp"]
+    return f"; still listening on {', '.join(ports[:5])}" if ports else ""
+
+
 def _rate(mb_s: float) -> str:
     return f"{mb_s:.3f} MB/s ({mb_s * 3600:.0f} MB/h)"
 
@@ -120,7 +128,7 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     if c.orphans or c.process_leak_detected:
         out.append(Finding("orphans", "warning",
                            f"{len(c.orphans)} process(es) outlived the workload: "
-                           f"{_name_processes(c.orphans)}"))
+                           f"{_name_processes(c.orphans)}" + _listening(c.orphans)))
     if c.remaining_temp_files or c.file_leak_detected:
         paths = ", ".join(str(f.get("path")) for f in c.remaining_temp_files[:5])
         out.append(Finding("files", "warning",
