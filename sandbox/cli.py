@@ -19,6 +19,7 @@ from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
 
 EXIT_HARNESS_ERROR = 3
+JS_HEAP_INTERVAL_S = 10.0
 
 app = typer.Typer(
     add_completion=False,
@@ -93,6 +94,10 @@ def run(
     browser: Annotated[str | None, typer.Option(
         help="the Chromium to drive (default: found, see sandbox doctor)")] = None,
     sample_interval: Annotated[float | None, typer.Option(help="seconds between samples")] = None,
+    js_heap: Annotated[bool, typer.Option(
+        "--js-heap", help="measure the JS heap and DOM nodes of long-lived pages after a "
+                          "forced GC, every 10 s (js_heap = SECONDS in a scenario file)")
+    ] = False,
     role_interval: Annotated[float | None, typer.Option(
         help="seconds between per-role sweeps (memory, fds, threads by process role)")] = None,
     alert_threshold_mb: Annotated[float | None, typer.Option(help="working-set alert, MB")] = None,
@@ -140,7 +145,7 @@ def run(
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
         "inject_rate_mb": inject_rate, "context_policy": context_policy, "network": network,
         "user": user, "browser": browser, "sample_interval": sample_interval,
-        "role_interval": role_interval,
+        "role_interval": role_interval, "js_heap": JS_HEAP_INTERVAL_S if js_heap else None,
         "alert_threshold_mb": alert_threshold_mb,
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
         "tracer": tracer, "cgroup_mode": cgroup_mode,

@@ -49,6 +49,7 @@ class RunConfig:
     log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
     budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
     fail_on_inconclusive: bool = False
+    js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
     role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
     browser: str | None = None  # the Chromium to drive; None: host.browsers finds one
     metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
@@ -77,6 +78,10 @@ class RunConfig:
              "operations per minute must be 0.1-600"),
             (number(self.sample_interval, 0.01, 10), "sample interval must be 0.01-10 s"),
             (number(self.role_interval, 1, 600), "role interval must be 1-600 s"),
+            (self.js_heap == 0 or number(self.js_heap, 1, 3600),
+             "--js-heap interval must be 1-3600 s"),
+            (not (self.command and self.js_heap),
+             "--js-heap applies to the screenshot workload; a command's pages are its own"),
             (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
             (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
             (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),

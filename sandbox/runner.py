@@ -246,6 +246,7 @@ class Run:
             context_policy=config.context_policy, inject=config.inject,
             network=config.network, chromium=self.facts.chromium, clock_origin=self.t0,
             **({"inject_rate_mb": config.inject_rate_mb} if config.inject_rate_mb else {}),
+            js_heap_interval_s=config.js_heap,
         )
         try:
             spec.validate()

@@ -39,6 +39,7 @@ class RunData:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sample_source: str | None = None
     roles: list[dict[str, Any]] = field(default_factory=list)  # roles.jsonl sweeps
+    js_heap: list[dict[str, Any]] = field(default_factory=list)  # jsheap.jsonl measurements
 
     @property
     def n_samples(self) -> int:
@@ -114,8 +115,8 @@ def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 
 def read_run(run_dir: str | Path) -> RunData:
-    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json, alerts and
-    roles.jsonl.
+    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json, alerts,
+    roles.jsonl and jsheap.jsonl.
 
     Missing files read as empty. Alerts come from ``run.json["alerts"]`` and ``alerts.jsonl``.
     Raises RunReadError when the directory does not exist or a JSON document is corrupt.
@@ -138,4 +139,6 @@ def read_run(run_dir: str | Path) -> RunData:
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,
         roles=[r for r in read_jsonl(path / "roles.jsonl") if isinstance(r.get("roles"), dict)],
+        js_heap=[r for r in read_jsonl(path / "jsheap.jsonl")
+                 if isinstance(r.get("t"), int | float)],
     )

@@ -24,7 +24,7 @@ SCENARIO_SETTINGS = {
     "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
     "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
     "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str, "pushgateway": str,
-    "browser": str, "role_interval": float,
+    "browser": str, "role_interval": float, "js_heap": float,
 }
 
 

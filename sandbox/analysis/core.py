@@ -232,6 +232,20 @@ def _count_trends(sweeps: list[dict[str, Any]], window: tuple[float, float],
             for name, values in totals.items()}
 
 
+def _js_heap_trends(measured: list[dict[str, Any]], window: tuple[float, float],
+                    op_interval: float | None) -> dict[str, TrendResult]:
+    """The JS heap (MB) and DOM nodes of the long-lived pages after a forced GC (--js-heap):
+    0.01 MB/s (36 MB/h) of heap, or one node a minute, is growth."""
+    inside = [m for m in measured if window[0] <= m["t"] <= window[1]]
+    if len(inside) < 2:
+        return {}
+    t = np.asarray([m["t"] for m in inside], float)
+    heap = np.asarray([m.get("used_bytes", np.nan) for m in inside], float) / MB
+    nodes = np.asarray([m.get("dom_nodes", np.nan) for m in inside], float)
+    return {"js_heap_mb": _growth_trend(t, heap, 0.01, op_interval, 0.05),
+            "dom_nodes": _growth_trend(t, nodes, 1 / 60, op_interval, 0.5)}
+
+
 def operation_interval(operations: list[dict[str, Any]]) -> float | None:
     """Median seconds between operation starts (None with fewer than 3 operations)."""
     starts = sorted(o["t"] for o in operations if isinstance(o.get("t"), int | float))
@@ -324,7 +338,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         verdict=verdict,
         file_trend=file_trend,
         resource_trends={**_resource_trends(t, s, op_interval),
-                         **_count_trends(run.roles, (lo, hi), op_interval)},
+                         **_count_trends(run.roles, (lo, hi), op_interval),
+                         **_js_heap_trends(run.js_heap, (lo, hi), op_interval)},
         operations=summarize_operations(run.operations),
         cleanup=cleanup_findings(run.cleanup),
         alerts=run.alerts,

@@ -15,12 +15,15 @@ if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
 
 CHECKS = ("trend", "orphans", "escapes", "files", "operations", "workload", "processes",
-          "fds", "threads", "cleanup")
+          "fds", "threads", "js_heap", "cleanup")
 #: resource trend -> the check a growing one is reported under
 TREND_CHECKS = {"processes": "processes", "fds": "fds", "threads": "threads",
-                "tmp_mb": "files", "tmp_files": "files"}
+                "tmp_mb": "files", "tmp_files": "files", "js_heap_mb": "js_heap",
+                "dom_nodes": "js_heap"}
 TREND_WORDS = {"processes": "processes", "fds": "open file descriptors",
-               "threads": "threads", "tmp_mb": "temp MB", "tmp_files": "temp files"}
+               "threads": "threads", "tmp_mb": "temp MB", "tmp_files": "temp files",
+               "js_heap_mb": "JS heap MB of the long-lived pages (after a forced GC)",
+               "dom_nodes": "DOM nodes of the long-lived pages"}
 #: ``incomplete``: the run cannot be judged (exit 3, whatever else was found).
 LEVELS = ("incomplete", "critical", "warning", "note")
 

@@ -17,7 +17,9 @@ text-align:left;font-size:13px}th{background:#f3f3f3}.critical,.incomplete{color
 .sub{color:#555;margin-top:-.6em}"""
 MAX_ALERT_ROWS = 20
 TREND_NAMES = {"file": "file cache (MB)", "processes": "processes", "tmp_mb": "temp size (MB)",
-               "tmp_files": "temp files"}
+               "tmp_files": "temp files", "fds": "open file descriptors",
+               "threads": "threads", "js_heap_mb": "JS heap of long-lived pages (MB)",
+               "dom_nodes": "DOM nodes of long-lived pages"}
 _STATUS = {"PASS": "ok", "FAIL": "critical", "WARN": "warning", "INCOMPLETE": "critical",
            "INCONCLUSIVE": "warning"}
 

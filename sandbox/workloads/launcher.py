@@ -44,6 +44,7 @@ _BOOT = ("import runpy, site, sys\n"
 #: path may not exceed 107 bytes: a longer TMPDIR makes Chromium abort at start.
 MAX_TMPDIR_LEN = 60
 OPERATIONS_FILE = "operations.jsonl"
+JS_HEAP_FILE = "jsheap.jsonl"
 
 
 class LaunchError(HarnessError):
@@ -190,20 +191,27 @@ def escape_targets(slice_: Slice) -> list[str]:
 
 
 def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> None:
-    """Operation lines -> operations.jsonl (flushed each); other JSON objects -> records;
-    anything else -> the workload's log."""
-    with open(run_dir / OPERATIONS_FILE, "ab") as ops:
+    """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed);
+    other JSON objects -> records; anything else -> the workload's log."""
+    with open(run_dir / OPERATIONS_FILE, "ab") as ops, contextlib.ExitStack() as files:
+        heap = None  # opened with the first jsheap line
         for raw in stream:
             try:
                 record = json.loads(raw)
             except ValueError:
                 record = None
+            line = raw if raw.endswith(b"\n") else raw + b"\n"
             if isinstance(record, dict) and "op" in record:
                 with contextlib.suppress(OSError):  # disk full: the count still goes on
-                    ops.write(raw if raw.endswith(b"\n") else raw + b"\n")
+                    ops.write(line)
                     ops.flush()
                 workload.operations += 1
                 workload.failed += not record.get("ok", False)
+            elif isinstance(record, dict) and record.get("kind") == "jsheap":
+                with contextlib.suppress(OSError):
+                    heap = heap or files.enter_context(open(run_dir / JS_HEAP_FILE, "ab"))
+                    heap.write(line)
+                    heap.flush()
             elif isinstance(record, dict):
                 workload.records.append(record)
             else:

@@ -63,6 +63,8 @@ class ScreenshotWorkload:
         self.kept: list[Page] = []
         self.injected: dict[str, Any] = {}
         self.failed = 0
+        self.watch_page: Page | None = None  # --js-heap: a page open for the whole run
+        self.heap_measured = -math.inf
 
     # -- setup ------------------------------------------------------------------------------
     def _on_signal(self, signum: int) -> None:
@@ -136,6 +138,50 @@ class ScreenshotWorkload:
         except (PlaywrightError, OSError) as exc:
             print(f"injection failed: {_error_line(exc)}", file=sys.stderr, flush=True)
 
+    async def _open_watch_page(self, browser: Browser, url: str) -> None:
+        """--js-heap: a page kept open on the first URL for the whole run, as a user keeps a
+        dashboard open; its heap is measured with the other long-lived pages."""
+        context = self.shared or await self._new_context(browser)
+        self.watch_page = await context.new_page()
+        try:
+            await self.watch_page.goto(url, timeout=self.spec.operation_timeout_s * 1000)
+        except PlaywrightError as exc:
+            print(f"js-heap watch page: {_error_line(exc)}", file=sys.stderr, flush=True)
+
+    def _long_lived(self) -> list[Page]:
+        pages = [self.watch_page, self.heap_page, *self.kept]
+        return [p for p in pages if p is not None and not p.is_closed()]
+
+    async def _measure_js_heap(self) -> None:
+        """After a forced GC in each long-lived page (DevTools protocol): the JS heap in use,
+        DOM nodes and event listeners, summed; one ``jsheap`` record on stdout."""
+        now = time.monotonic()
+        if not self.spec.js_heap_interval_s or now - self.heap_measured \
+                < self.spec.js_heap_interval_s:
+            return
+        self.heap_measured = now
+        used = nodes = listeners = measured = 0
+        for page in self._long_lived():
+            try:
+                cdp = await page.context.new_cdp_session(page)
+                try:
+                    await cdp.send("HeapProfiler.collectGarbage")
+                    heap = await cdp.send("Runtime.getHeapUsage")
+                    await cdp.send("Performance.enable")
+                    metrics = {m["name"]: m["value"] for m in
+                               (await cdp.send("Performance.getMetrics"))["metrics"]}
+                finally:
+                    await cdp.detach()
+            except PlaywrightError as exc:
+                print(f"js-heap: {_error_line(exc)}", file=sys.stderr, flush=True)
+                continue
+            used += int(heap["usedSize"])
+            nodes += int(metrics.get("Nodes", 0))
+            listeners += int(metrics.get("JSEventListeners", 0))
+            measured += 1
+        self.emitter.emit({"kind": "jsheap", **self.emitter.stamp(now), "pages": measured,
+                           "used_bytes": used, "dom_nodes": nodes, "listeners": listeners})
+
     # -- the loop ----------------------------------------------------------------------------
     async def _loop(self, browser: Browser, urls: list[str]) -> int:
         """Operations every ``interval`` from the first one until ``duration_s`` has passed
@@ -151,6 +197,7 @@ class ScreenshotWorkload:
             op_start = time.monotonic()
             self.emitter.emit(await self._operation(browser, n, urls[n % len(urls)]))
             await self._after_operation(n)
+            await self._measure_js_heap()
             n += 1
             next_start = op_start + self.spec.interval_s
         return n
@@ -187,6 +234,8 @@ class ScreenshotWorkload:
             if self.spec.context_policy == "reuse":
                 self.shared = await self._new_context(browser)
             await self._start_injections(browser)
+            if self.spec.js_heap_interval_s:
+                await self._open_watch_page(browser, urls[0])
             operations = await self._loop(browser, urls)
         finally:
             close = await self._close(browser)

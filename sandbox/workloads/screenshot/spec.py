@@ -51,6 +51,9 @@ class ScreenshotSpec:
     close_timeout_s: float = 10.0
     clock_origin: float | None = None
     escape_targets: list[str] = field(default_factory=list)
+    #: measure the JS heap and DOM nodes of the long-lived pages (after a forced GC) this
+    #: often, in seconds; 0: off (``--js-heap``)
+    js_heap_interval_s: float = 0.0
 
     @property
     def resolved_network(self) -> str:
