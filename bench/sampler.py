@@ -5,8 +5,10 @@ the cgroup sampler (the reader alone: pread + parse + cgroup.procs; and the all-
 one MemoryProfiler sample at 100 Hz: thread wake-up, read, JSON line written and flushed), a
 psutil tree walk summing RSS (what psrecord and the seed do), and psutil memory_full_info
 (PSS/USS, what the psutil fallback does); then the harness's CPU share (user + system time of
-this process over wall time) while a MemoryProfiler samples at 10 Hz and at 100 Hz for
---duration seconds.
+this process over wall time) while a MemoryProfiler samples at 2 Hz (the default), 10 Hz and
+100 Hz for --duration seconds; then the per-role sampler (sampler.roles): one memory sweep and
+one count sweep, and its CPU share at its default rates over --duration seconds, side by side
+with the cgroup sampler's at 2 Hz.
 
     sudo .venv/bin/python bench/sampler.py [--pages 1,5,20] [--duration 30] [--json FILE]
 
@@ -32,6 +34,7 @@ import psutil
 from sandbox.host import discover, open_slice
 from sandbox.sampler import MemoryProfiler
 from sandbox.sampler.cgroup_reader import CgroupReader
+from sandbox.sampler.roles import RoleSampler, sweep
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run",
@@ -102,8 +105,9 @@ def psutil_pss(pids: set[int]) -> int:
 
 
 def cpu_share(slice_, out: Path, hz: float, seconds: float) -> tuple[float, int]:
-    """This process's CPU time / wall time (% of one core) while sampling at ``hz``."""
-    profiler = MemoryProfiler(sample_interval=1.0 / hz)
+    """This process's CPU time / wall time (% of one core) while sampling at ``hz`` (the
+    cgroup sampler alone: no per-role sweeps)."""
+    profiler = MemoryProfiler(sample_interval=1.0 / hz, role_interval=None)
     before = resource.getrusage(resource.RUSAGE_SELF)
     wall = time.monotonic()
     profiler.start(slice_, out)
@@ -113,6 +117,16 @@ def cpu_share(slice_, out: Path, hz: float, seconds: float) -> tuple[float, int]
     after = resource.getrusage(resource.RUSAGE_SELF)
     used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return used / wall * 100, profiler.sample_count
+
+
+def roles_share(slice_, out: Path, seconds: float) -> tuple[float, int]:
+    """The per-role sampler at its default rates: its own thread's CPU / wall (% of a core)."""
+    sampler = RoleSampler()
+    wall = time.monotonic()
+    sampler.start(slice_.pids, set, out, wall)
+    time.sleep(seconds)
+    sampler.stop()
+    return sampler.cpu_s / (time.monotonic() - wall) * 100, sampler.sweeps
 
 
 def bench_pages(facts, pages: int, duration: float, work: Path) -> dict:
@@ -130,7 +144,10 @@ def bench_pages(facts, pages: int, duration: float, work: Path) -> dict:
         pss_us = per_call_us(lambda: psutil_pss(pids), 5, 1.0)
         tree_rss = psutil_tree_rss(chromium.pid)
         shares = {hz: cpu_share(slice_, work / f"cpu-{pages}-{hz}.jsonl", hz, duration)
-                  for hz in (10, 100)}
+                  for hz in (2, 10, 100)}
+        memory_sweep_us = per_call_us(lambda: sweep(pids, set()), 5, 1.0)
+        count_sweep_us = per_call_us(lambda: sweep(pids, set(), memory=False), 20, 1.0)
+        roles_pct, sweeps = roles_share(slice_, work / f"roles-{pages}.jsonl", duration)
     shutil.rmtree(profile, ignore_errors=True)
     return {
         "pages": pages, "processes": nprocs, "source": reader.source,
@@ -140,8 +157,10 @@ def bench_pages(facts, pages: int, duration: float, work: Path) -> dict:
         # all-in CPU per sample of the running profiler (thread wake-up, read, JSON, write)
         "full_sample_us": shares[100][0] / 100 / shares[100][1] * duration * 1e6,
         "psutil_rss_us": rss_us, "psutil_pss_us": pss_us,
-        "cpu_10hz_pct": shares[10][0], "cpu_100hz_pct": shares[100][0],
-        "samples_100hz": shares[100][1],
+        "cpu_2hz_pct": shares[2][0], "cpu_10hz_pct": shares[10][0],
+        "cpu_100hz_pct": shares[100][0], "samples_100hz": shares[100][1],
+        "memory_sweep_us": memory_sweep_us, "count_sweep_us": count_sweep_us,
+        "roles_pct": roles_pct, "role_sweeps": sweeps,
     }
 
 
@@ -169,7 +188,8 @@ def main() -> int:
           f"cgroup mode {facts.cgroup.mode}, chromium {facts.chromium}")
     header = ("pages", "procs", "cgroup MB", "tree RSS MB", "reader µs", "sample µs",
               "psutil RSS µs", "PSS µs", "RSS/reader", "RSS/sample", "PSS/reader",
-              "CPU 10Hz %", "CPU 100Hz %")
+              "CPU 2Hz %", "CPU 10Hz %", "CPU 100Hz %", "role mem sweep µs",
+              "role count sweep µs", "roles CPU %", "roles/2Hz")
     print(" | ".join(header))
     results = []
     with tempfile.TemporaryDirectory(prefix="sandbox-bench-") as tmp:
@@ -183,7 +203,10 @@ def main() -> int:
                 f"{r['psutil_pss_us']:.0f}", f"{r['psutil_rss_us'] / r['reader_us']:.0f}x",
                 f"{r['psutil_rss_us'] / r['full_sample_us']:.0f}x",
                 f"{r['psutil_pss_us'] / r['reader_us']:.0f}x",
-                f"{r['cpu_10hz_pct']:.3f}", f"{r['cpu_100hz_pct']:.3f}"]), flush=True)
+                f"{r['cpu_2hz_pct']:.3f}", f"{r['cpu_10hz_pct']:.3f}",
+                f"{r['cpu_100hz_pct']:.3f}", f"{r['memory_sweep_us']:.0f}",
+                f"{r['count_sweep_us']:.0f}", f"{r['roles_pct']:.3f}",
+                f"{r['roles_pct'] / r['cpu_2hz_pct']:.1f}x"]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

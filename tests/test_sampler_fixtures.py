@@ -23,6 +23,7 @@ def read_dir(directory: Path) -> dict:
     finally:
         reader.close()
     assert pids is None  # no membership directory given
+    assert record.pop("tier") == "full"  # a first sample reads every file
     return record
 
 
@@ -63,6 +64,7 @@ def test_missing_directory_reads_as_nulls(tmp_path):
     assert all(v is None for v in record.values())
     v1 = CgroupReader("v1", v1_files(None, None, None, None))
     record, pids = v1.read()
+    assert record.pop("tier") == "full"
     assert all(v is None for v in record.values()) and pids is None
 
 
@@ -122,3 +124,27 @@ def test_read_samples_drops_a_line_cut_mid_write(tmp_path):
     assert list(arrays["t"]) == [0.0, 0.5, 1.0]
     assert list(arrays["anon"]) == [0.0, 1000.0, 2000.0]
     assert np.isnan(arrays["working_set"]).all()
+
+
+def test_tiers_read_the_dear_files_once_a_second_or_when_usage_moves(tmp_path):
+    """Fast samples read usage, pids and peak only and repeat memory.stat's values; a full
+    one comes after full_period_s, or as soon as the usage moved move_bytes."""
+    import shutil
+
+    directory = tmp_path / "slice"
+    shutil.copytree(V2 / "docker-ubuntu-22.04", directory)
+    reader = CgroupReader("v2", dict(v2_files(directory)), full_period_s=3600)
+    try:
+        first, _ = reader.read()
+        (directory / "memory.stat").write_text(
+            (directory / "memory.stat").read_text().replace("anon ", "anon 1", 1))
+        second, _ = reader.read()
+        assert (first["tier"], second["tier"]) == ("full", "fast")
+        assert second["anon"] == first["anon"]  # repeated, not re-read
+        usage = int(first["memory_current"])
+        (directory / "memory.current").write_text(f"{usage + 2 * 2**20}\n")
+        third, _ = reader.read()
+        assert third["tier"] == "full" and third["anon"] != first["anon"]
+        assert third["memory_current"] == usage + 2 * 2**20
+    finally:
+        reader.close()

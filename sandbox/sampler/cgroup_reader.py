@@ -9,6 +9,7 @@ mid-run (ENOENT, ENODEV once the cgroup is removed), reads as ``None``: no value
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,10 @@ V2_FILES = {
     "cpu": "cpu.stat",
     "pressure": "memory.pressure",
 }
+#: Read on every sample; the other files only on a full sample (CgroupReader).
+FAST_ROLES = ("current", "pids", "peak")
+FULL_PERIOD_S = 1.0
+MOVE_BYTES = 1 << 20
 V2_STAT_KEYS = ("anon", "file", "shmem", "inactive_file", "kernel")
 V1_STAT_KEYS = ("total_rss", "total_cache", "total_shmem", "total_inactive_file")
 OOM_KEYS = ("oom", "oom_kill")
@@ -172,16 +177,28 @@ class Members:
 
 
 class CgroupReader:
-    """Reads one sample's cgroup values. ``kind`` is ``v2`` or ``v1`` (v1 and hybrid hosts)."""
+    """Reads one sample's cgroup values. ``kind`` is ``v2`` or ``v1`` (v1 and hybrid hosts).
+
+    Tiered: the cheap single-number files (:data:`FAST_ROLES`: usage, pids, peak) are read on
+    every sample; memory.stat, PSI, CPU, OOM counters and the process list (the dear part:
+    memory.stat alone is ~25 us of kernel time on v1) on a *full* sample, at most
+    ``full_period_s`` apart, or as soon as the usage moved ``move_bytes`` since the last full
+    one. A fast sample repeats the last full sample's values for those fields; its ``tier``
+    says ``fast``."""
 
     def __init__(self, kind: str, files: dict[str, Path | None],
-                 membership: Path | None = None) -> None:
+                 membership: Path | None = None, *, full_period_s: float = FULL_PERIOD_S,
+                 move_bytes: int = MOVE_BYTES) -> None:
         if kind not in ("v2", "v1"):
             raise ValueError(f"unknown cgroup reader kind {kind!r}")
         self.kind = kind
         self.source = f"cgroup-{kind}"
         self.files = {role: ControlFile(path) for role, path in files.items()}
         self.members = Members(membership)
+        self.full_period_s = full_period_s
+        self.move_bytes = move_bytes
+        self._full: tuple[float, dict[str, bytes | None], list[int] | None, int | None] | None \
+            = None  # (when, raw slow files, pids, usage then)
 
     @classmethod
     def for_slice(cls, slice_: Any) -> CgroupReader:
@@ -193,11 +210,23 @@ class CgroupReader:
                                   dirs.get("unified")), slice_.membership)
 
     def read(self) -> tuple[dict[str, Any], list[int] | None]:
-        """(record of documented sample fields, pids in the slice or None)."""
-        raw = {role: f.read() for role, f in self.files.items()}
-        record = v2_record(raw) if self.kind == "v2" else v1_record(raw)
-        pids = self.members.pids()
+        """(record of documented sample fields, pids in the slice or None); see the class
+        docstring for which fields a fast sample reads."""
+        raw = {role: self.files[role].read() for role in FAST_ROLES if role in self.files}
+        now, usage = time.monotonic(), parse_int(raw.get("current"))
+        full = self._full
+        if (full is None or usage is None or full[3] is None  # gone: nothing to repeat
+                or now - full[0] >= self.full_period_s
+                or abs(usage - full[3]) >= self.move_bytes):
+            slow = {role: f.read() for role, f in self.files.items() if role not in FAST_ROLES}
+            full = self._full = (now, slow, self.members.pids(), usage)
+            tier = "full"
+        else:
+            tier = "fast"
+        record = (v2_record if self.kind == "v2" else v1_record)({**full[1], **raw})
+        pids = full[2]
         record["nprocs"] = len(pids) if pids is not None else None
+        record["tier"] = tier
         return record, pids
 
     def close(self) -> None:

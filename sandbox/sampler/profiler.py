@@ -37,7 +37,7 @@ RECORD_FIELDS = (
     "t", "wall", "source", "memory_current", "anon", "file", "shmem", "inactive_file",
     "kernel", "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom",
     "oom_kill", "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss", "pss",
-    "caveat",
+    "tier", "caveat",
 )
 
 
@@ -77,6 +77,7 @@ class MemorySnapshot:
     tmp_files: int | None = None
     uss: int | None = None
     pss: int | None = None
+    tier: str | None = None  # full, fast (cgroup reader: which fields were read now), None
     caveat: str | None = field(default=None, repr=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -255,6 +256,7 @@ class MemoryProfiler:
         values, pids = self._reader.read()
         fds = values.pop("file_descriptors", None)
         uss, pss = values.pop("uss", None), values.pop("pss", None)
+        tier = values.pop("tier", "full")
         if mono - self._tmp_scanned >= TMP_SCAN_PERIOD_S:
             self._tmp = self._tmp_usage()
             self._tmp_scanned = mono
@@ -262,7 +264,7 @@ class MemoryProfiler:
         record = {"t": round(mono - self._t0, 4), "wall": round(wall, 3),
                   "source": self._reader.source, **values,
                   "tmp_bytes": self._tmp[0], "tmp_files": self._tmp[1],
-                  "uss": uss, "pss": pss,
+                  "uss": uss, "pss": pss, "tier": tier,
                   "caveat": CAVEAT if psutil_mode else None}
         self._append((json.dumps(record) + "\n").encode())
         self.sample_count += 1
