@@ -25,8 +25,8 @@ V2_FILES = {
     "cpu": "cpu.stat",
     "pressure": "memory.pressure",
 }
-#: Read on every sample; the other files only on a full sample (CgroupReader).
-FAST_ROLES = ("current", "pids", "peak")
+#: Read on every sample (memory.current or usage_in_bytes, pids.current, the peak); the
+#: other files only on a full sample (CgroupReader).
 FULL_PERIOD_S = 1.0
 MOVE_BYTES = 1 << 20
 V2_STAT_KEYS = ("anon", "file", "shmem", "inactive_file", "kernel")
@@ -179,12 +179,11 @@ class Members:
 class CgroupReader:
     """Reads one sample's cgroup values. ``kind`` is ``v2`` or ``v1`` (v1 and hybrid hosts).
 
-    Tiered: the cheap single-number files (:data:`FAST_ROLES`: usage, pids, peak) are read on
-    every sample; memory.stat, PSI, CPU, OOM counters and the process list (the dear part:
-    memory.stat alone is ~25 us of kernel time on v1) on a *full* sample, at most
-    ``full_period_s`` apart, or as soon as the usage moved ``move_bytes`` since the last full
-    one. A fast sample repeats the last full sample's values for those fields; its ``tier``
-    says ``fast``."""
+    Tiered: the cheap single-number files (usage, pids, peak) are read on every sample;
+    memory.stat, PSI, CPU, OOM counters and the process list (the dear part: memory.stat
+    alone is ~25 us of kernel time on v1) on a *full* sample, at most ``full_period_s`` apart,
+    or as soon as the usage moved ``move_bytes`` since the last full one. A fast sample repeats
+    the last full sample's values for those fields; its ``tier`` says ``fast``."""
 
     def __init__(self, kind: str, files: dict[str, Path | None],
                  membership: Path | None = None, *, full_period_s: float = FULL_PERIOD_S,
@@ -197,8 +196,8 @@ class CgroupReader:
         self.members = Members(membership)
         self.full_period_s = full_period_s
         self.move_bytes = move_bytes
-        self._full: tuple[float, dict[str, bytes | None], list[int] | None, int | None] | None \
-            = None  # (when, raw slow files, pids, usage then)
+        self._full: tuple[float, dict[str, Any], list[int] | None, int | None] | None = None
+        # (when, the full record, pids, usage then)
 
     @classmethod
     def for_slice(cls, slice_: Any) -> CgroupReader:
@@ -212,22 +211,26 @@ class CgroupReader:
     def read(self) -> tuple[dict[str, Any], list[int] | None]:
         """(record of documented sample fields, pids in the slice or None); see the class
         docstring for which fields a fast sample reads."""
-        raw = {role: self.files[role].read() for role in FAST_ROLES if role in self.files}
-        now, usage = time.monotonic(), parse_int(raw.get("current"))
-        full = self._full
+        files = self.files
+        usage = parse_int(files["current"].read()) if "current" in files else None
+        now, full = time.monotonic(), self._full
         if (full is None or usage is None or full[3] is None  # gone: nothing to repeat
                 or now - full[0] >= self.full_period_s
                 or abs(usage - full[3]) >= self.move_bytes):
-            slow = {role: f.read() for role, f in self.files.items() if role not in FAST_ROLES}
-            full = self._full = (now, slow, self.members.pids(), usage)
-            tier = "full"
-        else:
-            tier = "fast"
-        record = (v2_record if self.kind == "v2" else v1_record)({**full[1], **raw})
-        pids = full[2]
-        record["nprocs"] = len(pids) if pids is not None else None
-        record["tier"] = tier
-        return record, pids
+            raw = {role: f.read() for role, f in files.items() if role != "current"}
+            record = (v2_record if self.kind == "v2" else v1_record)(raw, usage)
+            pids = self.members.pids()
+            record["nprocs"] = len(pids) if pids is not None else None
+            record["tier"] = "full"
+            self._full = (now, record, pids, usage)
+            return dict(record), pids
+        record = dict(full[1])
+        record["memory_current"] = usage
+        record["working_set"] = _working_set(usage, record["inactive_file"])
+        record["pids_current"] = parse_int(files["pids"].read()) if "pids" in files else None
+        record["peak"] = parse_int(files["peak"].read()) if "peak" in files else None
+        record["tier"] = "fast"
+        return record, full[2]
 
     def close(self) -> None:
         for f in self.files.values():
@@ -241,11 +244,12 @@ def _working_set(current: int | None, inactive_file: int | None) -> int | None:
     return max(current - inactive_file, 0)
 
 
-def v2_record(raw: dict[str, bytes | None]) -> dict[str, Any]:
-    """Sample fields from pure-v2 file contents (role -> bytes or None)."""
+def v2_record(raw: dict[str, bytes | None], current: int | None = None) -> dict[str, Any]:
+    """Sample fields from pure-v2 file contents (role -> bytes or None; ``current``: the
+    usage when it was read apart)."""
     stat = parse_keyed(raw.get("stat"), V2_STAT_KEYS)
     events = parse_keyed(raw.get("events"), OOM_KEYS) if raw.get("events") is not None else None
-    current = parse_int(raw.get("current"))
+    current = parse_int(raw.get("current")) if "current" in raw else current
     some, full = parse_psi(raw.get("pressure"))
     return {
         "memory_current": current,
@@ -266,13 +270,14 @@ def v2_record(raw: dict[str, bytes | None]) -> dict[str, Any]:
     }
 
 
-def v1_record(raw: dict[str, bytes | None]) -> dict[str, Any]:
-    """Sample fields from v1 (or hybrid) file contents. memory.stat's ``total_*`` keys are
-    hierarchical (they include child cgroups); ``oom`` is ``under_oom`` (1 while in OOM)."""
+def v1_record(raw: dict[str, bytes | None], current: int | None = None) -> dict[str, Any]:
+    """Sample fields from v1 (or hybrid) file contents (``current`` as for v2_record).
+    memory.stat's ``total_*`` keys are hierarchical (they include child cgroups); ``oom`` is
+    ``under_oom`` (1 while in OOM)."""
     stat = parse_keyed(raw.get("stat"), V1_STAT_KEYS)
     oom = (parse_keyed(raw.get("oom_control"), ("under_oom", "oom_kill"))
            if raw.get("oom_control") is not None else None)
-    current = parse_int(raw.get("current"))
+    current = parse_int(raw.get("current")) if "current" in raw else current
     cpu_ns = parse_int(raw.get("cpuacct"))
     cpu_usec = (cpu_ns // 1000 if cpu_ns is not None
                 else parse_keyed(raw.get("cpu"), CPU_KEYS).get("usage_usec"))
