@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sandbox.analysis.budget import CRITICAL_MB_S, DEFAULT_BUDGET_MB_S
+
 if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
 
@@ -33,8 +35,8 @@ class Thresholds:
     """Decision thresholds (MB/s as in the seed)."""
 
     minor_mb_s: float = 0.01
-    warning_mb_s: float = 0.1
-    critical_mb_s: float = 0.5
+    warning_mb_s: float = DEFAULT_BUDGET_MB_S
+    critical_mb_s: float = CRITICAL_MB_S
     alpha: float = 0.01
     min_samples: int = 20
     min_steady_s: float = 20.0

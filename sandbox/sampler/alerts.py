@@ -10,11 +10,13 @@ import logging
 from collections import deque
 from typing import Any
 
+from sandbox.analysis.budget import CRITICAL_MB_S, DEFAULT_BUDGET_MB_S
+
 log = logging.getLogger("sandbox.sampler")
 
 MB = 1024 * 1024
-WARNING_RATE_MB_S = 0.1
-CRITICAL_RATE_MB_S = 0.5
+WARNING_RATE_MB_S = DEFAULT_BUDGET_MB_S  # the seed's table, defined once (analysis.budget)
+CRITICAL_RATE_MB_S = CRITICAL_MB_S
 
 
 class GrowthWindow:
