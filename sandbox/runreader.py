@@ -96,12 +96,27 @@ def _to_float(value: Any) -> float:
     return float("nan")
 
 
+def _carry_forward(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A ``fast`` sample has only the fields read for it; the others are those of the last
+    full sample before it (docs/run-directory.md, ``tier``)."""
+    last: dict[str, Any] = {}
+    out = []
+    for row in rows:
+        if row.get("tier") == "fast":
+            row = {**last, **row}
+        else:
+            last = row
+        out.append(row)
+    return out
+
+
 def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Turn sample rows into float arrays keyed by field (NaN for null or missing), sorted by t.
 
     Rows without a numeric ``t`` are dropped.
     """
-    rows = [r for r in rows if isinstance(r.get("t"), int | float) and not isinstance(r["t"], bool)]
+    rows = _carry_forward(
+        [r for r in rows if isinstance(r.get("t"), int | float) and not isinstance(r["t"], bool)])
     keys = [k for k in SAMPLE_FIELDS if any(k in r for r in rows)]
     extra = sorted(
         {k for r in rows for k, v in r.items()

@@ -12,12 +12,14 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import psutil
 import pytest
 
 from sandbox.host import discover, open_slice
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
+from sandbox.sampler.cgroup_reader import FAST_FIELDS
 from sandbox.sampler.profiler import RECORD_FIELDS, tmp_usage
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
@@ -124,10 +126,14 @@ def test_cgroup_sampler_sees_50mb_in_anon_and_working_set(needs_cgroups, tmp_pat
     if needs_cgroups.cgroup.mode != "v1":  # hybrid and v2 have PSI in the unified directory
         assert after.psi_some_avg10 is not None
     assert after.uss is None and after.caveat is None
-    # Every line has exactly the documented fields, in order; the reader gives them as arrays.
-    lines = (tmp_path / "samples.jsonl").read_text().splitlines()
-    assert all(list(json.loads(line)) == list(RECORD_FIELDS) for line in lines)
+    # Every full line has exactly the documented fields, in order, a fast one the fast
+    # fields; the reader gives them as arrays, fast rows carrying the last full one forward.
+    lines = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert all(list(line) == list(RECORD_FIELDS) for line in lines if line["tier"] == "full")
+    assert all(list(line) == ["t", "wall", *FAST_FIELDS] for line in lines
+               if line["tier"] == "fast")
     assert len(arrays["t"]) >= 4 and (arrays["t"][1:] > arrays["t"][:-1]).all()
+    assert np.isfinite(arrays["anon"]).all()
     assert arrays["anon"].max() >= after.anon
 
 

@@ -25,8 +25,8 @@ V2_FILES = {
     "cpu": "cpu.stat",
     "pressure": "memory.pressure",
 }
-#: Read on every sample (memory.current or usage_in_bytes, pids.current, the peak); the
-#: other files only on a full sample (CgroupReader).
+#: What a fast sample has (CgroupReader): usage, pids and peak are read on every sample.
+FAST_FIELDS = ("memory_current", "working_set", "pids_current", "peak", "tier")
 FULL_PERIOD_S = 1.0
 MOVE_BYTES = 1 << 20
 V2_STAT_KEYS = ("anon", "file", "shmem", "inactive_file", "kernel")
@@ -182,8 +182,9 @@ class CgroupReader:
     Tiered: the cheap single-number files (usage, pids, peak) are read on every sample;
     memory.stat, PSI, CPU, OOM counters and the process list (the dear part: memory.stat
     alone is ~25 us of kernel time on v1) on a *full* sample, at most ``full_period_s`` apart,
-    or as soon as the usage moved ``move_bytes`` since the last full one. A fast sample repeats
-    the last full sample's values for those fields; its ``tier`` says ``fast``."""
+    or as soon as the usage moved ``move_bytes`` since the last full one. A fast sample has
+    only :data:`FAST_FIELDS` (the working set from the fresh usage and the last full sample's
+    inactive file); its ``tier`` says ``fast``."""
 
     def __init__(self, kind: str, files: dict[str, Path | None],
                  membership: Path | None = None, *, full_period_s: float = FULL_PERIOD_S,
@@ -224,13 +225,11 @@ class CgroupReader:
             record["tier"] = "full"
             self._full = (now, record, pids, usage)
             return dict(record), pids
-        record = dict(full[1])
-        record["memory_current"] = usage
-        record["working_set"] = _working_set(usage, record["inactive_file"])
-        record["pids_current"] = parse_int(files["pids"].read()) if "pids" in files else None
-        record["peak"] = parse_int(files["peak"].read()) if "peak" in files else None
-        record["tier"] = "fast"
-        return record, full[2]
+        return {"memory_current": usage,
+                "working_set": _working_set(usage, full[1]["inactive_file"]),
+                "pids_current": parse_int(files["pids"].read()) if "pids" in files else None,
+                "peak": parse_int(files["peak"].read()) if "peak" in files else None,
+                "tier": "fast"}, full[2]
 
     def close(self) -> None:
         for f in self.files.values():
