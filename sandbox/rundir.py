@@ -9,6 +9,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+#: The format version of each file a run writes (docs/run-directory.md has the history);
+#: run.json records them, so a reader can tell what it reads. Readers accept every earlier
+#: version.
+FILE_FORMATS = {
+    "run.json": 2, "samples.jsonl": 2, "roles.jsonl": 1, "jsheap.jsonl": 1,
+    "operations.jsonl": 1, "events.jsonl": 1, "alerts.jsonl": 1, "cleanup.json": 2,
+    "report.json": 3,
+}
+
 
 def make_run_dir(runs_root: Path, label: str, now: datetime | None = None) -> Path:
     """Create a fresh run directory; a numeric suffix keeps two runs in one second apart."""

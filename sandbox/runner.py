@@ -37,7 +37,7 @@ from sandbox.host.isolation import (
     uid_pids,
 )
 from sandbox.progress import RunProgress, Status
-from sandbox.rundir import make_run_dir, write_json
+from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 
 if TYPE_CHECKING:
     from sandbox.tracer.base import Tracer
@@ -112,7 +112,8 @@ class Run:
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(config.runs_dir, config.label)
         self.meta: dict = {
-            "run_id": self.run_id, "config": asdict(config), "host": facts.to_dict(),
+            "run_id": self.run_id, "formats": FILE_FORMATS, "config": asdict(config),
+            "host": facts.to_dict(),
             "started": time.time(), "workload": config.workload,
         }
         self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb,

@@ -9,8 +9,9 @@ from typing import Any
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.trend import TrendResult
+from sandbox.rundir import FILE_FORMATS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = FILE_FORMATS["report.json"]
 
 
 def _clean(obj: Any) -> Any:
