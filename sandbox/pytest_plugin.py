@@ -255,7 +255,7 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             pid = os.fork()
             if pid == 0:
                 os.close(read_fd)
-                _run_child(pyfuncitem, slice_._join, write_fd, tmp_dir, run_id)
+                _run_child(pyfuncitem, slice_.join, write_fd, tmp_dir, run_id)
             os.close(write_fd)
             t0 = time.monotonic()
             profiler.start(slice_, work / "samples.jsonl",

@@ -216,7 +216,7 @@ class Run:
                             tmp_usage=self.private_fs.usage, t0=self.t0)
         self.meta["backend"] = {
             "cgroup": slice_.backend,
-            "sampler": "psutil" if slice_.backend == "none" else "cgroup",
+            "sampler": "cgroup" if slice_.has_cgroup else "psutil",
             "tracer": self.tracer.to_dict(),
         }
         self.save_meta()

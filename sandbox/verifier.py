@@ -36,7 +36,7 @@ from sandbox.host.isolation import (
     uid_pids,
 )
 from sandbox.host.reaper import reap
-from sandbox.host.slice import CgroupSlice, Slice, SliceError, marked_pids
+from sandbox.host.slice import Slice, SliceError, marked_pids
 from sandbox.rundir import write_json
 from sandbox.tracer.base import Tracer
 from sandbox.tracer.target import SliceTarget, proc_cgroups
@@ -112,20 +112,7 @@ def _fs_free(path: Path) -> dict[str, int] | None:
 
 def _shmem_charged(slice_: Slice) -> int | None:
     """Shared memory (tmpfs, /dev/shm) still charged to the slice's memory cgroup."""
-    if not isinstance(slice_, CgroupSlice):
-        return None
-    v2 = slice_.backend == "v2"
-    stat = slice_.path("unified" if v2 else "memory", "memory.stat")
-    try:
-        text = stat.read_text() if stat else ""
-    except OSError:
-        return None
-    wanted = "shmem" if v2 else "total_shmem"
-    for line in text.splitlines():
-        key, _, value = line.partition(" ")
-        if key == wanted:
-            return int(value)
-    return None
+    return slice_.memory_stat().get("shmem")
 
 
 @dataclass
@@ -466,8 +453,7 @@ class ResourceCleanupVerifier:
         """Check that nothing of the run remains anywhere."""
         marked = sorted(p for p in marked_pids(slice_.run_id) if _alive(p))
         escaped = sorted(r["pid"] for r in escapes if _alive(r["pid"]))
-        dirs = (sorted(str(d) for d in slice_.dirs.values() if d.exists())
-                if isinstance(slice_, CgroupSlice) else [])
+        dirs = [str(d) for d in slice_.cgroup_dirs()]
         left: list[str] = []
         if self.remove_files and user is not None and user.exact:
             host, _ = self._leftover_files(None, 0.0, user, None)

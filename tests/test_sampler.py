@@ -230,7 +230,7 @@ SIGKILLED_HARNESS = textwrap.dedent("""
     from sandbox.sampler import MemoryProfiler
 
     class OwnProcess:
-        backend = "none"
+        has_cgroup = False
         spawned = []
         def pids(self):
             return {os.getpid()}

@@ -157,3 +157,42 @@ def discover_layout(
         v2_controllers=controllers,
         reason=reason,
     )
+
+
+#: Pure v2: role -> file name in the slice's unified directory.
+V2_FILES = {
+    "current": "memory.current",
+    "stat": "memory.stat",
+    "peak": "memory.peak",
+    "events": "memory.events",
+    "pids": "pids.current",
+    "cpu": "cpu.stat",
+    "pressure": "memory.pressure",
+}
+
+
+def v2_files(directory: Path) -> dict[str, Path]:
+    """Role -> path for a pure cgroup v2 slice directory."""
+    return {role: directory / name for role, name in V2_FILES.items()}
+
+
+def v1_files(
+    memory: Path | None, pids: Path | None, cpuacct: Path | None, unified: Path | None
+) -> dict[str, Path | None]:
+    """Role -> path for a v1 or hybrid slice (``unified`` only on hybrid hosts)."""
+
+    def under(directory: Path | None, name: str) -> Path | None:
+        return directory / name if directory is not None else None
+
+    return {
+        "current": under(memory, "memory.usage_in_bytes"),
+        "stat": under(memory, "memory.stat"),
+        "peak": under(memory, "memory.max_usage_in_bytes"),
+        "oom_control": under(memory, "memory.oom_control"),
+        "kmem": under(memory, "memory.kmem.usage_in_bytes"),
+        "pids": under(pids, "pids.current"),
+        "cpuacct": under(cpuacct, "cpuacct.usage"),
+        # cpu.stat of the unified core is the fallback when cpuacct is not mounted
+        "cpu": under(unified, "cpu.stat") if cpuacct is None else None,
+        "pressure": under(unified, "memory.pressure"),
+    }

@@ -23,7 +23,7 @@ from pathlib import Path
 import psutil
 
 from sandbox.errors import HarnessError
-from sandbox.host.cgroups import UNIFIED, CgroupLayout
+from sandbox.host.cgroups import UNIFIED, CgroupLayout, v1_files, v2_files
 from sandbox.host.isolation import RunUser
 from sandbox.host.reaper import become_subreaper, reap, state
 from sandbox.host.registry import SLICE_PREFIX, SliceRecord, this_harness
@@ -171,7 +171,7 @@ class Slice:
         account = resolve_user(user)
         child_env = dict(os.environ if env is None else env)
         child_env[MARKER_ENV] = self.run_id
-        join = self._join
+        join = self.join
 
         def preexec() -> None:
             join()
@@ -196,7 +196,7 @@ class Slice:
     def _create(self) -> None:
         raise NotImplementedError
 
-    def _join(self) -> None:
+    def join(self) -> None:
         """Runs in the forked child before exec: move the calling process into the slice."""
         raise NotImplementedError
 
@@ -240,6 +240,35 @@ class Slice:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "backend": self.backend}
+
+    # -- what the rest of the harness asks a slice (no backend branching outside host/) ------
+    @property
+    def has_cgroup(self) -> bool:
+        """Whether the kernel keeps the slice's membership (a cgroup), not the harness."""
+        return False
+
+    def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
+        """(reader kind ``v2`` or ``v1``, sampler role -> control file, membership directory)
+        for the cgroup reader; None without a cgroup (the psutil reader then)."""
+        return None
+
+    def memory_stat(self) -> dict[str, int]:
+        """The slice's memory.stat with v2 names (``shmem``, ``anon``, ...); empty without."""
+        return {}
+
+    def escape_targets(self) -> list[str]:
+        """cgroup.procs files OUTSIDE the slice, one per hierarchy it uses (the ``escape``
+        injection writes itself there). Raises SliceError without a cgroup."""
+        raise SliceError("the escape injection needs a cgroup slice (this run has none)")
+
+    def cgroup_dirs(self) -> list[Path]:
+        """The slice's cgroup directories that exist now."""
+        return []
+
+    def membership_cgroup(self) -> tuple[str, Path, Path | None] | None:
+        """(hierarchy name, the slice's directory in it, that hierarchy's mount point) of
+        the hierarchy whose membership /proc/PID/cgroup shows; None without a cgroup."""
+        return None
 
 
 class CgroupSlice(Slice):
@@ -310,7 +339,7 @@ class CgroupSlice(Slice):
                 raise SliceError(f"no {key} controller to set {filename}")
             _write(target, str(value))
 
-    def _join(self) -> None:
+    def join(self) -> None:
         pid = str(os.getpid())
         for directory in self.dirs.values():
             _write(directory / "cgroup.procs", pid)
@@ -435,6 +464,53 @@ class CgroupSlice(Slice):
     def to_dict(self) -> dict:
         return {**super().to_dict(), "dirs": {k: str(v) for k, v in self.dirs.items()}}
 
+    @property
+    def has_cgroup(self) -> bool:
+        return True
+
+    def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
+        if self.backend == "v2":
+            return "v2", dict(v2_files(self.dirs[UNIFIED])), self.membership
+        return "v1", v1_files(self.dirs.get("memory"), self.dirs.get("pids"),
+                              self.dirs.get("cpuacct"), self.dirs.get(UNIFIED)), self.membership
+
+    def memory_stat(self) -> dict[str, int]:
+        v2 = self.backend == "v2"
+        stat = self.path(UNIFIED if v2 else "memory", "memory.stat")
+        try:
+            text = stat.read_text() if stat else ""
+        except OSError:
+            return {}
+        values = {}
+        for line in text.splitlines():
+            key, _, value = line.partition(" ")
+            if not v2:  # v1: the hierarchical totals, under v2's names
+                if not key.startswith("total_"):
+                    continue
+                key = {"total_rss": "anon", "total_cache": "file"}.get(
+                    key, key.removeprefix("total_"))
+            with contextlib.suppress(ValueError):
+                values[key] = int(value)
+        return values
+
+    def escape_targets(self) -> list[str]:
+        targets = []
+        for key, directory in self.dirs.items():
+            if key == UNIFIED and self.layout.unified_mount is not None:
+                targets.append(str(self.layout.unified_mount / "cgroup.procs"))
+            else:
+                targets.append(str(directory.parent / "cgroup.procs"))
+        return targets
+
+    def cgroup_dirs(self) -> list[Path]:
+        return sorted(d for d in self.dirs.values() if d.exists())
+
+    def membership_cgroup(self) -> tuple[str, Path, Path | None] | None:
+        key = UNIFIED if UNIFIED in self.dirs else "freezer"
+        mount = (self.layout.unified_mount if key == UNIFIED
+                 else self.layout.v1_mounts.get(key))
+        return key, self.dirs[key], mount
+
 
 def _rmtree_cgroup(directory: Path, timeout: float = 5.0) -> None:
     """rmdir a cgroup and any cgroups the workload made inside it, deepest first."""
@@ -463,7 +539,7 @@ class ProcessTreeSlice(Slice):
     def _create(self) -> None:
         return None
 
-    def _join(self) -> None:
+    def join(self) -> None:
         return None
 
     def _pids(self) -> set[int]:

@@ -11,20 +11,13 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sandbox.host.slice import Slice
 
 _CHUNK = 65536
 
-#: Pure v2: role -> file name in the slice's unified directory.
-V2_FILES = {
-    "current": "memory.current",
-    "stat": "memory.stat",
-    "peak": "memory.peak",
-    "events": "memory.events",
-    "pids": "pids.current",
-    "cpu": "cpu.stat",
-    "pressure": "memory.pressure",
-}
 #: What a fast sample has (CgroupReader): usage, pids and peak are read on every sample.
 FAST_FIELDS = ("memory_current", "working_set", "pids_current", "peak", "tier")
 FULL_PERIOD_S = 1.0
@@ -117,33 +110,6 @@ def parse_psi(data: bytes | None) -> tuple[float | None, float | None]:
     return some, full
 
 
-def v2_files(directory: Path) -> dict[str, Path]:
-    """Role -> path for a pure cgroup v2 slice directory."""
-    return {role: directory / name for role, name in V2_FILES.items()}
-
-
-def v1_files(
-    memory: Path | None, pids: Path | None, cpuacct: Path | None, unified: Path | None
-) -> dict[str, Path | None]:
-    """Role -> path for a v1 or hybrid slice (``unified`` only on hybrid hosts)."""
-
-    def under(directory: Path | None, name: str) -> Path | None:
-        return directory / name if directory is not None else None
-
-    return {
-        "current": under(memory, "memory.usage_in_bytes"),
-        "stat": under(memory, "memory.stat"),
-        "peak": under(memory, "memory.max_usage_in_bytes"),
-        "oom_control": under(memory, "memory.oom_control"),
-        "kmem": under(memory, "memory.kmem.usage_in_bytes"),
-        "pids": under(pids, "pids.current"),
-        "cpuacct": under(cpuacct, "cpuacct.usage"),
-        # cpu.stat of the unified core is the fallback when cpuacct is not mounted
-        "cpu": under(unified, "cpu.stat") if cpuacct is None else None,
-        "pressure": under(unified, "memory.pressure"),
-    }
-
-
 class Members:
     """The pids in a membership cgroup and all cgroups below it (``cgroup.procs``)."""
 
@@ -201,13 +167,12 @@ class CgroupReader:
         # (when, the full record, pids, usage then)
 
     @classmethod
-    def for_slice(cls, slice_: Any) -> CgroupReader:
-        """The reader for a ``CgroupSlice`` (backend ``v2``, ``hybrid`` or ``v1``)."""
-        dirs = slice_.dirs
-        if slice_.backend == "v2":
-            return cls("v2", dict(v2_files(dirs["unified"])), slice_.membership)
-        return cls("v1", v1_files(dirs.get("memory"), dirs.get("pids"), dirs.get("cpuacct"),
-                                  dirs.get("unified")), slice_.membership)
+    def for_slice(cls, slice_: Slice) -> CgroupReader:
+        """The reader for a slice with a cgroup (``Slice.sampler_files``)."""
+        files = slice_.sampler_files()
+        if files is None:
+            raise ValueError(f"slice {slice_.name} has no cgroup to read")
+        return cls(*files)
 
     def read(self) -> tuple[dict[str, Any], list[int] | None]:
         """(record of documented sample fields, pids in the slice or None); see the class

@@ -122,7 +122,7 @@ def tree_pids(slice_: Any, root_pids: Callable[[], set[int]] | None) -> Callable
 def reader_for(slice_: Any, root_pids: Callable[[], set[int]] | None = None
                ) -> CgroupReader | ProcessTreeReader:
     """The cgroup reader for a cgroup slice, the psutil reader for mode ``none``."""
-    if getattr(slice_, "backend", "none") in ("v2", "hybrid", "v1"):
+    if slice_.has_cgroup:
         return CgroupReader.for_slice(slice_)
     return ProcessTreeReader(tree_pids(slice_, root_pids))
 

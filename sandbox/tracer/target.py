@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.host.cgroups import UNIFIED, parse_proc_cgroup
-from sandbox.host.slice import MARKER_ENV, CgroupSlice, Slice
+from sandbox.host.slice import MARKER_ENV, Slice
 
 
 def proc_cgroups(pid: int) -> dict[str, str] | None:
@@ -53,12 +53,10 @@ class SliceTarget:
 
     @classmethod
     def of(cls, slice_: Slice) -> SliceTarget:
-        if not isinstance(slice_, CgroupSlice):
+        membership = slice_.membership_cgroup()
+        if membership is None:
             return cls(slice_.run_id, None, None, 0, 0, 0)
-        key = UNIFIED if UNIFIED in slice_.dirs else "freezer"
-        directory = slice_.dirs[key]
-        mount = (slice_.layout.unified_mount if key == UNIFIED
-                 else slice_.layout.v1_mounts.get(key))
+        key, directory, mount = membership
         rel = "/" + str(directory.relative_to(mount)) if mount else str(directory)
         ids = {name: num for num, name in hierarchy_names().items()}
         hier_id = next((num for name, num in ids.items() if key in name.split(",")), 0)

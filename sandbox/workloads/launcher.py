@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.errors import HarnessError
-from sandbox.host.cgroups import UNIFIED
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
-from sandbox.host.slice import CgroupSlice, Slice, SliceError, resolve_user
+from sandbox.host.slice import Slice, SliceError, resolve_user
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, LOG_FILE, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
@@ -176,20 +175,6 @@ def _run_dir_areas(run_dir: Path, account: RunUser | None) -> tuple[Path, Path]:
     return home, tmp
 
 
-def escape_targets(slice_: Slice) -> list[str]:
-    """cgroup.procs files OUTSIDE the slice, one per hierarchy the slice uses: the unified
-    root, and the slice's parent in each v1 hierarchy. Never a cgroup we did not make."""
-    if not isinstance(slice_, CgroupSlice):
-        raise LaunchError("the escape injection needs a cgroup slice (this run has none)")
-    targets = []
-    for key, directory in slice_.dirs.items():
-        if key == UNIFIED and slice_.layout.unified_mount is not None:
-            targets.append(str(slice_.layout.unified_mount / "cgroup.procs"))
-        else:
-            targets.append(str(directory.parent / "cgroup.procs"))
-    return targets
-
-
 def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> None:
     """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed);
     other JSON objects -> records; anything else -> the workload's log."""
@@ -292,7 +277,10 @@ def launch_screenshot(
     leave a cgroup); everything else as ``user``."""
     spec.validate()
     if "escape" in spec.inject:
-        spec = replace(spec, escape_targets=escape_targets(slice_))
+        try:
+            spec = replace(spec, escape_targets=slice_.escape_targets())
+        except SliceError as exc:
+            raise LaunchError(str(exc)) from exc
         user = None
     argv = [*python_module("sandbox.workloads.screenshot", _account(user)),
             "--config", spec.to_json()]
