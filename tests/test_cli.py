@@ -110,7 +110,7 @@ def test_command_run_writes_run_json(needs_cgroups, runs_dir):
 
 def test_command_runs_where_sandbox_was_started(needs_cgroups, runs_dir, tmp_path):
     """A relative path works as in the user's shell; from a directory the workload's user
-    cannot see (pytest's tmp_path: under /tmp, mode 700) it runs in its run directory."""
+    cannot see (pytest's tmp_path: under /tmp, mode 700) it runs in its HOME."""
     (runs_dir / "script.sh").write_text("pwd\n")
     out = sandbox("run", "--duration", "3s", "--runs-dir", str(runs_dir / "runs"), "--",
                   "sh", "script.sh", cwd=runs_dir)
@@ -120,7 +120,7 @@ def test_command_runs_where_sandbox_was_started(needs_cgroups, runs_dir, tmp_pat
     out = sandbox("run", "--duration", "3s", "--runs-dir", str(runs_dir / "runs2"), "--",
                   "pwd", cwd=tmp_path)
     (run_dir,) = (runs_dir / "runs2").iterdir()
-    assert (run_dir / "workload.log").read_text() == f"{run_dir}\n"
+    assert (run_dir / "workload.log").read_text() == "/tmp/.home\n"
     assert f"not in {tmp_path}" in out.stderr
 
 

@@ -71,7 +71,7 @@ def check(path: str | os.PathLike[str], source: str) -> Browser:
         return Browser(str(p), source, f"{p} is a snap: snapd runs it in a cgroup of its own, "
                        "so it would escape the run's slice; use a Chromium that is not a snap "
                        "(playwright install chromium, Google Chrome, or --browser PATH)")
-    if not p.is_file() or not os.access(p, os.X_OK):
+    if not os.access(p, os.X_OK) or not os.path.isfile(p):
         return Browser(str(p), source, f"{p} is not an executable file")
     if blocked := _unreachable(p.absolute()):
         return Browser(str(p), source, f"the run's user cannot reach {p}: {blocked} is not "
@@ -88,7 +88,10 @@ def _playwright_dirs() -> list[Path]:
         tail = d.name.rsplit("-", 1)[-1]
         return int(tail) if tail.isdigit() else -1
 
-    return sorted(base.glob("chromium-*"), key=revision, reverse=True) if base.is_dir() else []
+    try:
+        return sorted(base.glob("chromium-*"), key=revision, reverse=True)
+    except OSError:  # not ours to read (another user's HOME)
+        return []
 
 
 def candidates(explicit: str | None = None) -> list[Browser]:
@@ -105,7 +108,7 @@ def candidates(explicit: str | None = None) -> list[Browser]:
             break
     for directory in _playwright_dirs():
         for layout in PLAYWRIGHT_LAYOUTS:
-            if (directory / layout).exists():
+            if os.path.exists(directory / layout):
                 found.append(check(directory / layout, "playwright"))
     return found
 

@@ -12,13 +12,14 @@ import io
 import math
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from sandbox.analysis import AnalysisResult
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SERIES = {"working_set": ("working set", "#1f77b4"), "anon": ("anon", "#d62728"),
           "file": ("file cache", "#2ca02c"), "memory_current": ("memory.current", "#7f7f7f")}
@@ -60,12 +61,23 @@ def memory_svg(r: AnalysisResult) -> str:
     if not len(data.t) or not data.memory:
         return f'<svg xmlns="http://www.w3.org/2000/svg" id="{PLOT_ID}" width="900" ' \
                'height="40"><text x="10" y="25">no samples to plot</text></svg>'
+    matplotlib, figure, _ = _matplotlib()
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.6, 5.4), layout="constrained")
+        fig = figure(figsize=(9.6, 5.4), layout="constrained")
         top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1])
         _memory_axis(top, data, r)
         _process_axis(bottom, data)
         return _svg(fig, PLOT_ID)
+
+
+def _matplotlib() -> tuple[Any, Any, Any]:
+    """matplotlib, its Figure and MaxNLocator, imported on first use (0.3 s; only reports
+    that draw need it)."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    return matplotlib, Figure, MaxNLocator
 
 
 def _svg(fig: Figure, plot_id: str) -> str:
@@ -83,8 +95,9 @@ def roles_svg(r: AnalysisResult) -> str:
     series = r.role_pss_mb
     if len(series.get("t", [])) < 2:
         return ""
+    matplotlib, figure, locator = _matplotlib()
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.6, 2.8), layout="constrained")
+        fig = figure(figsize=(9.6, 2.8), layout="constrained")
         ax = fig.subplots()
         for name, mb in series.items():
             if name != "t":
@@ -92,8 +105,8 @@ def roles_svg(r: AnalysisResult) -> str:
         ax.set_ylabel("PSS (MB)")
         ax.set_xlabel("time since the harness started (s)")
         ax.set_ylim(bottom=0)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
-        ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
+        ax.yaxis.set_major_locator(locator(nbins=5, steps=[1, 2, 2.5, 5, 10]))
+        ax.xaxis.set_major_locator(locator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
         ax.legend(loc="upper left", fontsize=8, ncols=5, frameon=False)
         ax.grid(axis="y", color="#eee")
         return _svg(fig, ROLES_PLOT_ID)
@@ -124,7 +137,7 @@ def _memory_axis(ax, data: PlotData, r: AnalysisResult) -> None:
                     label=f"budget {v.budget}", gid="budget-line")
     ax.set_ylabel("memory (MB)")
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    ax.yaxis.set_major_locator(_matplotlib()[2](nbins=6, steps=[1, 2, 2.5, 5, 10]))
     ax.legend(loc="lower right", fontsize=8, ncols=2, frameon=False)
     ax.grid(axis="y", color="#eee")
 
@@ -136,7 +149,8 @@ def _process_axis(ax, data: PlotData) -> None:
                 gid="series-processes")
     ax.set_ylabel("processes")
     ax.set_ylim(bottom=0)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=3, steps=[1, 2, 5, 10], integer=True))
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
+    locator = _matplotlib()[2]
+    ax.yaxis.set_major_locator(locator(nbins=3, steps=[1, 2, 5, 10], integer=True))
+    ax.xaxis.set_major_locator(locator(nbins=10, steps=[1, 2, 2.5, 5, 10]))
     ax.set_xlabel("time since the harness started (s)")
     ax.grid(axis="y", color="#eee")
