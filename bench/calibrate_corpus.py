@@ -171,7 +171,7 @@ def markdown(traces: list[dict], seed: int) -> str:
                          + " | ".join(_share(c, "over").strip() for c in cells)
                          + f" | {zero} |")
     lines += ["", "| recorded leak | nominal | run | budget 0.1 MB/s | budget 0.03 MB/s | "
-              "measured MB/s [95% interval] |", "|---|---|---|---|---|---|"]
+              "measured MB/s [95% bounds] |", "|---|---|---|---|---|---|"]
     for trace in (tr for tr in traces if tr["kind"] != "clean"):
         span = workload_window(trace)[1] - workload_window(trace)[0]
         (w,) = windows(trace, span)

@@ -179,7 +179,7 @@ def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: floa
         verdict = judge_budget(growth, parse_budget(limits.budget), ops_per_s=None, why_none=why)
         if verdict.outcome == "over":
             findings.append(f"memory grew {growth.rate:.3f} MB/s, over the budget "
-                            f"{verdict.budget} (95% interval {growth.ci[0]:.3f}.."
+                            f"{verdict.budget} (95% bounds {growth.ci[0]:.3f}.."
                             f"{growth.ci[1]:.3f} MB/s)")
     if len(mb) >= 3 and limits.max_growth_mb_per_s is not None:
         slope = float(theilslopes(mb, t)[0])

@@ -39,7 +39,8 @@ def clean_windows(length_s: int):
 
 
 def test_the_corpus_is_there():
-    assert len(CLEAN) >= 3 and len(LEAKS) >= 3, "bench/corpus is missing traces"
+    minutes = sum(tr["duration_s"] for tr in CLEAN) / 60
+    assert minutes >= 120 and len(LEAKS) >= 10, f"{minutes:.0f} min clean, {len(LEAKS)} leaks"
 
 
 @pytest.mark.parametrize("length_s", cal.LENGTHS_S)
@@ -55,7 +56,7 @@ def test_clean_real_runs_exit_zero_through_the_whole_analysis(length_s):
 
 
 @pytest.mark.parametrize(("length_s", "rate", "budget"), [
-    (300, 0.25, DEFAULT), (600, 0.25, DEFAULT), (600, 0.1, TIGHT),
+    (120, 0.25, DEFAULT), (300, 0.1, DEFAULT), (600, 0.1, DEFAULT), (600, 0.05, TIGHT),
 ])
 def test_added_ramps_are_over_budget(length_s, rate, budget):
     windows = clean_windows(length_s)
@@ -63,6 +64,21 @@ def test_added_ramps_are_over_budget(length_s, rate, budget):
         pytest.skip(f"no clean trace of {length_s} s yet")
     over = [cal.judge(w, budget, cal.ramp(w, rate)).outcome == "over" for w in windows]
     assert np.mean(over) >= 0.95, over
+
+
+def test_tight_budget_slow_leak_false_alarms():
+    """Endurance with a 0.03 MB/s budget: at most 5% of clean windows over it."""
+    over = [cal.judge(w, TIGHT).outcome == "over" for w in clean_windows(600)]
+    assert np.mean(over) <= 0.05, over
+
+
+def test_quick_runs_that_cannot_tell_say_how_long_would():
+    """Quick (2 min) with 0.1 MB/s added, at the budget: most cannot tell, and each of those
+    names the minutes a run would need."""
+    verdicts = [cal.judge(w, DEFAULT, cal.ramp(w, 0.1)) for w in clean_windows(120)]
+    undecided = [v for v in verdicts if v.outcome == "inconclusive"]
+    assert len(undecided) >= len(verdicts) / 2
+    assert all(v.minutes_needed and v.minutes_needed > 2 for v in undecided)
 
 
 @pytest.mark.parametrize("length_s", cal.LENGTHS_S)

@@ -11,9 +11,9 @@ standard error.
 
 Against a budget (the seed's 0.1 MB/s by default; MB/s, MB/h or MB per operation):
 
-- *within budget*: the upper end of the 95% interval of the rate is below the budget;
-- *over budget*: its lower end is above the budget (critical from the seed's 0.5 MB/s);
-- *inconclusive*: the interval holds the budget; the verdict says how many minutes of a run
+- *within budget*: the rate's upper 95% bound is below the budget;
+- *over budget*: its lower 95% bound is above the budget (critical from the seed's 0.5 MB/s);
+- *inconclusive*: the bounds hold the budget; the verdict says how many minutes of a run
   this noisy would tell (the interval shrinks with length to the power 1.5).
 
 Statistics only: no I/O, no policy on exit codes (analysis.verdict has that).
@@ -34,7 +34,11 @@ MB = 2**20
 #: Seed table: growth >= 0.1 MB/s is a warning, >= 0.5 MB/s critical.
 DEFAULT_BUDGET_MB_S = 0.1
 CRITICAL_MB_S = 0.5
-Z = stats.norm.ppf(0.975)  # two-sided 95%: each end errs 2.5% of the time
+Z = stats.norm.ppf(0.975)  # two-sided 95% interval: each end errs 2.5% of the time
+#: The budget's decisions use one-sided 95% bounds: "over" errs (a rate exactly at the budget
+#: called over) at most 5% of the time, and so does "within" (equivalence testing's two
+#: one-sided tests; the bounds are a 90% two-sided interval).
+Z_BOUND = stats.norm.ppf(0.95)
 MAX_STEPS = 2
 #: A level shift is kept when it lowers the residual sum of squares by this many
 #: noise variances times ln(n) (a BIC-like penalty, as the change-point search had).
@@ -90,11 +94,12 @@ def parse_budget(text: str) -> Budget:
 
 @dataclass
 class Growth:
-    """The floor's growth rate (MB/s) with its 95% interval, and how it was measured."""
+    """The floor's growth rate (MB/s) with its bounds (``ci``), and how it was measured."""
 
     rate: float
     se: float
     ci: tuple[float, float]
+    z: float  # ci = rate -/+ z * se
     noise_mb: float
     window_s: float
     start_s: float
@@ -193,9 +198,11 @@ def _noise(y: np.ndarray) -> float:
 
 def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None = None,
                     resolution_mb: float = 0.05, min_tested_s: float = MIN_TESTED_S,
-                    min_step: float = MIN_STEP_MB) -> tuple[Growth | None, str | None]:
+                    min_step: float = MIN_STEP_MB, z: float = Z_BOUND
+                    ) -> tuple[Growth | None, str | None]:
     """The growth rate of the floor of ``y_mb`` (MB, sampled at ``t`` s, the workload's
-    window only; a count works too, with its own ``resolution_mb`` and ``min_step``).
+    window only; a count works too, with its own ``resolution_mb`` and ``min_step``); ``ci``
+    is rate -/+ ``z`` standard errors (default: the budget's one-sided 95% bounds).
     Returns (Growth, None), or (None, why it cannot be measured)."""
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
@@ -225,7 +232,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     se = max(hac_se, floor_se) if math.isfinite(hac_se) else floor_se
     intercept = float(fit.params[0])
     growth = Growth(
-        rate=rate, se=se, ci=(float(rate - Z * se), float(rate + Z * se)), noise_mb=noise,
+        rate=rate, se=se, ci=(float(rate - z * se), float(rate + z * se)), z=z, noise_mb=noise,
         window_s=window,
         start_s=float(tw[0]), end_s=float(tw[-1]), n_windows=len(tw),
         steps=[{"t": float(tw[0] + s), "size": float(fit.params[2 + i])}
@@ -253,7 +260,7 @@ def minutes_needed(growth: Growth, budget_mb_s: float, run_s: float) -> float:
     """Run length (minutes, start-up included) at which the interval, shrinking as
     length^-1.5, would no longer hold the budget, at the rate measured; at most a day."""
     gap = abs(growth.rate - budget_mb_s)
-    tested = growth.span_s * (Z * growth.se / gap) ** (2 / 3) if gap > 0 else math.inf
+    tested = growth.span_s * (growth.z * growth.se / gap) ** (2 / 3) if gap > 0 else math.inf
     length = min(max(tested + (run_s - growth.span_s), run_s + 60), MAX_MINUTES_NEEDED * 60)
     return float(math.ceil(length / 60))
 
@@ -284,6 +291,6 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
         longer = ("more than a day" if verdict.minutes_needed >= MAX_MINUTES_NEEDED
                   else f"about {verdict.minutes_needed:g} min")
         verdict.reasons.append(
-            f"the rate's 95% interval {low:+.3f}..{high:+.3f} MB/s holds the budget "
+            f"the rate's 95% bounds {low:+.3f}..{high:+.3f} MB/s hold the budget "
             f"{limit:.3g} MB/s; a run of {longer} this noisy would tell")
     return verdict

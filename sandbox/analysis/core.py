@@ -181,7 +181,7 @@ def _as_trend(growth: Growth | None, label: str, reasons: list[str]) -> TrendRes
     g = growth
     trend.slope, trend.slope_ci, trend.ols_slope, trend.slope_se = g.rate, g.ci, g.rate, g.se
     trend.p_value = float(stats.norm.sf(g.rate / g.se)) if g.se > 0 else float(g.rate <= 0)
-    trend.detection_limit = 2 * Z * g.se
+    trend.detection_limit = 2 * g.z * g.se
     trend.warmup_cut_s, trend.test_start_s, trend.test_end_s = g.start_s, g.start_s, g.end_s
     trend.change_points_s = [s["t"] for s in g.steps]
     trend.steps, trend.noise_sd, trend.fit_line = g.steps, g.noise_mb, g.fit_line
@@ -194,7 +194,8 @@ def _growth_trend(t: np.ndarray, y: np.ndarray, min_rate: float, op_interval: fl
     """Floor growth of a count or size: ``leak`` when the interval's low end is above
     ``min_rate`` per second, ``none``/``step`` when its high end is below; one level shift
     (a spare renderer, a file made once) is a step, never growth."""
-    g, why = estimate_growth(t, y, op_interval, resolution_mb=resolution, min_step=resolution)
+    g, why = estimate_growth(t, y, op_interval, resolution_mb=resolution, min_step=resolution,
+                             z=Z)  # counts: a two-sided 95% interval, as before the budget
     if g is None:
         return _as_trend(None, "inconclusive", [why or "no series"])
     if g.ci[0] > min_rate:

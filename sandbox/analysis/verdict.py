@@ -80,7 +80,7 @@ def _memory(r: AnalysisResult, fail_on_inconclusive: bool) -> list[Finding]:
         lo, hi = v.slope_ci_mb_s
         return [Finding("trend", "critical",
                         f"{v.signal} grows {_rate(v.slope_mb_s)}, over the budget {v.budget} "
-                        f"(95% interval {lo:.3f}..{hi:.3f} MB/s; {v.severity})"
+                        f"(95% bounds {lo:.3f}..{hi:.3f} MB/s; {v.severity})"
                         + _where(r))]
     if v.outcome == "inconclusive":
         level = "critical" if fail_on_inconclusive else "note"

@@ -79,7 +79,7 @@ def render_html(r: AnalysisResult) -> str:
         ["against the budget", f"{v.outcome} (budget {v.budget})"],
         ["minutes a run would need", v.minutes_needed],
         ["label", v.label], ["severity", v.severity], ["measured on (floor of)", v.signal],
-        ["growth (MB/s)", v.slope_mb_s], ["95% interval (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
+        ["growth (MB/s)", v.slope_mb_s], ["95% bounds (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
         ["p-value (one-sided)", _fmt(v.p_value, ".2g")],
         ["detection limit (MB/s)", v.detection_limit_mb_s],
         ["MB per operation", v.mb_per_op], ["start-up cut (s)", v.warmup_cut_s],

@@ -24,7 +24,7 @@ def render_markdown(r: AnalysisResult) -> str:
     rows = [
         ("memory", f"**{v.outcome}** the budget {v.budget}"),
         ("growth of the anon floor", _rate(v.slope_mb_s)),
-        ("95% interval", interval),
+        ("95% bounds", interval),
         ("operations", f"{r.operations.count} ({r.operations.failed} failed)"),
         ("samples", f"{r.n_samples} over {r.duration_s:.0f} s ({r.backend_line})"),
     ]

@@ -53,9 +53,9 @@ def registry_for(r: AnalysisResult) -> CollectorRegistry:
     gauge("sandbox_run_duration_seconds", "How long the workload ran.", _value(r.duration_s))
     gauge("sandbox_memory_growth_bytes_per_second", "Growth rate of the memory floor.",
           _value(v.slope_mb_s, MB))
-    gauge("sandbox_memory_growth_low_bytes_per_second", "Low end of its 95% interval.",
+    gauge("sandbox_memory_growth_low_bytes_per_second", "Its lower 95% bound.",
           _value(ci[0], MB))
-    gauge("sandbox_memory_growth_high_bytes_per_second", "High end of its 95% interval.",
+    gauge("sandbox_memory_growth_high_bytes_per_second", "Its upper 95% bound.",
           _value(ci[1], MB))
     gauge("sandbox_memory_budget_bytes_per_second", "The growth budget the run was judged by.",
           _value(v.budget_mb_s, MB))

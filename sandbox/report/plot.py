@@ -1,7 +1,7 @@
 """The run's plot for report.html: an inline SVG drawn by matplotlib (no pyplot state).
 
 Memory (MB) on top: the sampled series, the floor trend the verdict measured, the budget
-drawn from the trend's start, and the 95% interval of the rate as a band; start-up cut and
+drawn from the trend's start, and the 95% bounds of the rate as a band; start-up cut and
 level shifts marked. The process count below on its own small axis. Only the workload's
 window is drawn: teardown (the slice emptying) is not data.
 """
@@ -130,7 +130,7 @@ def _memory_axis(ax, data: PlotData, r: AnalysisResult) -> None:
         if v.slope_ci_mb_s:
             low, high = v.slope_ci_mb_s
             ax.fill_between(x, ya + low * (x - xa), ya + high * (x - xa), color="black",
-                            alpha=0.12, lw=0, label="95% interval of the rate",
+                            alpha=0.12, lw=0, label="95% bounds of the rate",
                             gid="rate-interval")
         if v.budget_mb_s is not None:
             ax.plot(x, ya + v.budget_mb_s * (x - xa), color="#b00", ls="--", lw=1.2,

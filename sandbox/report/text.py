@@ -30,7 +30,7 @@ def render(r: AnalysisResult, console: Console) -> None:
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
         f"Memory: [bold]{v.outcome.upper()}[/] budget {v.budget} on "
-        f"{v.signal or 'no signal'} floor: {_fmt(v.slope_mb_s)} MB/s (95% interval "
+        f"{v.signal or 'no signal'} floor: {_fmt(v.slope_mb_s)} MB/s (95% bounds "
         f"{_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
         f"{_fmt(v.warmup_cut_s, '.0f')} s, label {v.label}, severity {v.severity}"
     )
