@@ -37,6 +37,9 @@ _FAST_KEYS = tuple(k for k in FAST_FIELDS if k != "tier")
 _FAST_LINE = ('{{"t": {}, "wall": {}, ' + "".join(f'"{k}": {{}}, ' for k in _FAST_KEYS)
               + '"tier": "fast"}}\n')
 
+#: Fast samples feed the live alerts at most this often (their growth window is 30 s).
+MONITOR_PERIOD_S = 0.1
+
 #: samples.jsonl fields, in file order (docs/run-directory.md).
 RECORD_FIELDS = (
     "t", "wall", "source", "memory_current", "anon", "file", "shmem", "inactive_file",
@@ -156,6 +159,7 @@ class MemoryProfiler:
         self._alerts: list[dict[str, Any]] = []
         self._last: tuple[dict[str, Any], list[int] | None, int | None, float | None] | None = None
         self._fresh: dict[str, Any] | None = None  # the last fast sample's fields
+        self._monitored = float("-inf")  # when the live alerts last saw a sample
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
         #: per-role sweeps into roles.jsonl (None: not sampled)
@@ -282,26 +286,37 @@ class MemoryProfiler:
         self._append((json.dumps(record) + "\n").encode())
         self.sample_count += 1
         self._last = (record, pids, fds, self._cpu_percent(mono, record["cpu_usage_usec"]))
-        for alert in self._monitor.update(record["t"], wall, record["working_set"]):
-            self._alerts.append(alert)
-            with open(self._alerts_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(alert) + "\n")
+        self._monitored = mono
+        self._check_alerts(record["t"], wall, record["working_set"])
         return record
 
     def _fast_sample(self, mono: float, wall: float, values: dict[str, Any]
                      ) -> dict[str, Any]:
-        """The cheap path of a high sampling rate: no JSON encoder, no dict merge."""
+        """The cheap path of a high sampling rate: a preformatted line, written at once, and
+        the live alerts fed at most :data:`MONITOR_PERIOD_S` apart (their windows are 30 s)."""
         t = round(mono - self._t0, 4)
-        self._append(_FAST_LINE.format(t, round(wall, 3), *(
-            "null" if values[k] is None else values[k] for k in _FAST_KEYS)).encode())
-        self.sample_count += 1
         values["t"], values["wall"] = t, round(wall, 3)
+        line = _FAST_LINE.format(t, values["wall"], *(
+            "null" if values[k] is None else values[k] for k in _FAST_KEYS)).encode()
+        if self._unwritten:
+            self._append(line)
+        else:
+            try:
+                os.write(self._out, line)
+            except OSError:
+                self._append(line)  # kept until the disk takes it
+        self.sample_count += 1
         self._fresh = values
-        for alert in self._monitor.update(t, wall, values["working_set"]):
+        if mono - self._monitored >= MONITOR_PERIOD_S:
+            self._monitored = mono
+            self._check_alerts(t, wall, values["working_set"])
+        return values
+
+    def _check_alerts(self, t: float, wall: float, working_set: int | None) -> None:
+        for alert in self._monitor.update(t, wall, working_set):
             self._alerts.append(alert)
             with open(self._alerts_path, "a", encoding="utf-8") as f:
                 f.write(json.dumps(alert) + "\n")
-        return values
 
     def _append(self, line: bytes) -> None:
         """Write the line (and any the disk refused before); keep it if the disk refuses it
