@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -13,8 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from sandbox.analysis import analyze
-from sandbox.analysis.synthetic import series, write_run
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/ (its synthetic runs)
+
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run  # noqa: E402
 
 
 def main() -> None:

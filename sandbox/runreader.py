@@ -11,15 +11,12 @@ from typing import Any
 import numpy as np
 
 from sandbox.errors import HarnessError
+from sandbox.rundir import SAMPLE_FIELDS
 
 log = logging.getLogger(__name__)
 
 #: Numeric fields of samples.jsonl (docs/run-directory.md); unknown numeric keys are kept too.
-SAMPLE_FIELDS = (
-    "t", "wall", "memory_current", "anon", "file", "shmem", "inactive_file", "kernel",
-    "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom", "oom_kill",
-    "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss",
-)
+NUMERIC_FIELDS = tuple(f for f in SAMPLE_FIELDS if f not in ("source", "tier", "caveat"))
 
 
 class RunReadError(HarnessError):
@@ -117,10 +114,10 @@ def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """
     rows = _carry_forward(
         [r for r in rows if isinstance(r.get("t"), int | float) and not isinstance(r["t"], bool)])
-    keys = [k for k in SAMPLE_FIELDS if any(k in r for r in rows)]
+    keys = [k for k in NUMERIC_FIELDS if any(k in r for r in rows)]
     extra = sorted(
         {k for r in rows for k, v in r.items()
-         if k not in SAMPLE_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)}
+         if k not in NUMERIC_FIELDS and isinstance(v, int | float) and not isinstance(v, bool)}
     )
     arrays = {k: np.array([_to_float(r.get(k)) for r in rows], dtype=float) for k in keys + extra}
     if "t" not in arrays:

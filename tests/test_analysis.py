@@ -8,11 +8,11 @@ import pytest
 from sandbox.analysis import analyze, trend_test
 from sandbox.analysis.budget import Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
-from sandbox.analysis.synthetic import series, write_run
 from sandbox.analysis.verdict import Finding, exit_code
 from sandbox.report.junit import render_junit
 from sandbox.report.text import render_text
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
 
 CLEAN_CLEANUP = {
     "process_cleanup": {"orphaned_browser_processes": [], "process_leak_detected": False},
@@ -120,8 +120,9 @@ def test_escape_is_critical_and_orphan_a_warning(tmp_path):
     cleanup = {**CLEAN_CLEANUP, "escapes": [{"pid": 99, "comm": "sleep", "cgroup": "/"}]}
     assert analyze(_run(tmp_path, cleanup=cleanup)).exit_code == 1
     orphan = {**CLEAN_CLEANUP, "process_cleanup": {
-        "orphaned_browser_processes": [{"pid": 7, "comm": "chrome"}],
-        "process_leak_detected": True}, "cleanup_successful": False}
+        "orphans": [{"pid": 7, "comm": "chrome", "is_browser": True}],
+        "orphaned_browser_processes": [7], "process_leak_detected": True},
+        "cleanup_successful": False}
     res = analyze(_run(tmp_path, cleanup=orphan))
     assert res.exit_code == 2
     assert [f.check for f in res.findings if f.level == "warning"] == ["orphans"]

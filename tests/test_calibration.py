@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import trend_test
-from sandbox.analysis.synthetic import series
+from tests.synthetic import series
 
 N = 100
 REFERENCE_NOISE_MB = 5.0

@@ -192,7 +192,7 @@ def test_version_is_printed():
 def test_report_takes_a_comma_separated_format_list(tmp_path):
     import numpy as np
 
-    from sandbox.analysis.synthetic import series, write_run
+    from tests.synthetic import series, write_run
 
     t, y = series(np.random.default_rng(1), 120)
     run_dir = write_run(tmp_path / "run", t, y, cleanup={"cleanup_successful": True})
@@ -205,7 +205,7 @@ def test_report_takes_a_comma_separated_format_list(tmp_path):
 def test_report_goes_to_another_directory_or_stdout(tmp_path):
     import numpy as np
 
-    from sandbox.analysis.synthetic import series, write_run
+    from tests.synthetic import series, write_run
 
     t, y = series(np.random.default_rng(1), 120)
     run_dir = write_run(tmp_path / "run", t, y, cleanup={"cleanup_successful": True})
@@ -222,7 +222,7 @@ def test_report_goes_to_another_directory_or_stdout(tmp_path):
 def test_run_compares_with_a_baseline(needs_cgroups, runs_dir, tmp_path):
     import numpy as np
 
-    from sandbox.analysis.synthetic import series, write_run
+    from tests.synthetic import series, write_run
 
     out = sandbox("run", "--baseline", str(tmp_path / "nope"), "--runs-dir", str(runs_dir),
                   "--", "true")

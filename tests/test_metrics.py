@@ -16,10 +16,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from sandbox.analysis import analyze
-from sandbox.analysis.synthetic import series, write_run
 from sandbox.report import write_all
 from sandbox.report.metrics import export
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 MB = 2**20

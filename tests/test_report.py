@@ -8,17 +8,18 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
-from sandbox.analysis.synthetic import series, write_run
 from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, render_text, write_all
 from sandbox.report.commands import compare_command, report_command
 from sandbox.report.compare import compare_runs
 from sandbox.report.github import publish
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
 
 ORPHAN_CLEANUP = {
-    "process_cleanup": {"orphaned_browser_processes": [{"pid": 7, "comm": "chrome_crashpad"}],
-                        "process_leak_detected": True},
+    "process_cleanup": {  # as the verifier writes it: details in orphans, the seed's pids
+        "orphans": [{"pid": 7, "comm": "chrome_crashpad", "is_browser": True, "age_s": 40.0}],
+        "orphaned_browser_processes": [7], "process_leak_detected": True},
     "file_cleanup": {"remaining_temp_files": ["/tmp/x/playwright-artifacts-1"],
                      "file_leak_detected": True},
     "cleanup_successful": False, "issues_found": ["1 orphan", "1 file"], "escapes": [],
@@ -70,7 +71,7 @@ def test_report_json_has_seed_keys_and_verdict(leaky):
     assert doc["schema_version"] == 3
     assert set(doc["memory_trend"]) >= {"slope_mb_per_second", "correlation", "leak_severity"}
     assert set(doc["memory_stats"]) >= {"initial_mb", "final_mb", "peak_mb", "average_mb"}
-    assert doc["process_cleanup"]["orphaned_browser_processes"][0]["pid"] == 7
+    assert doc["process_cleanup"]["orphaned_browser_processes"] == [7]
     assert doc["file_cleanup"]["file_leak_detected"] is True
     assert doc["cleanup_successful"] is False and doc["issues_found"] == ["1 orphan", "1 file"]
     assert doc["verdict"]["label"] == "leak" and doc["verdict"]["severity"] == "warning"

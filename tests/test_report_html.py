@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
-from sandbox.analysis.synthetic import series, write_run
 from sandbox.report import write_all
 from sandbox.report.plot import plot_data
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -74,25 +74,29 @@ def test_sweep_sums_this_process():
 
 
 def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_dir):
-    """A user's Playwright script that leaves every other page (and its context) open: the
-    renderer role is the one that grows."""
-    from pathlib import Path
-
+    """A user's Playwright script that leaves every third page (and its context) open: the
+    renderer role is the one that grows; its clean twin (every page closed), run alongside,
+    has no role over the budget."""
     script = Path(__file__).resolve().parent.parent / "bench/corpus_scripts/user_screenshots.py"
     # sweeps of ~30 Chromium processes cost ~60 ms: held to 1% of a core, one every ~6 s
-    proc = start_sandbox("run", "--duration", "120s", "--role-interval", "2", "--no-progress",
-                         "-q", "--runs-dir", str(runs_dir), "--", sys.executable, str(script),
-                         "--duration", "100", "--ops-per-minute", "30", "--context", "fresh",
-                         "--leak", "pages", "--pages-every", "3")
-    out, err = proc.communicate(timeout=240)
-    report = report_of(runs_dir)
-    assert report["exit_code"] == 1, (out, err, report["findings"])
+    procs = {
+        name: start_sandbox("run", "--duration", "120s", "--role-interval", "2",
+                            "--no-progress", "-q", "--runs-dir", str(runs_dir / name), "--",
+                            sys.executable, str(script), "--duration", "100",
+                            "--ops-per-minute", "30", "--context", "fresh", *leak)
+        for name, leak in (("pages", ("--leak", "pages", "--pages-every", "3")), ("clean", ()))}
+    for proc in procs.values():
+        proc.communicate(timeout=300)
+    report = report_of(runs_dir / "pages")
+    assert report["exit_code"] == 1, report["findings"]
     roles = {g["role"]: g for g in report["roles"]}
     assert report["roles"][0]["role"] == "renderer", report["roles"]
     assert roles["renderer"]["outcome"] == "over" and roles["renderer"]["processes"] >= 10
     trend = next(f for f in report["findings"] if f["check"] == "trend")
     assert "grows most: renderer" in trend["message"], trend
-
+    clean = report_of(runs_dir / "clean")
+    assert clean["exit_code"] == 0, clean["findings"]
+    assert clean["roles"] and all(g["outcome"] != "over" for g in clean["roles"]), clean["roles"]
 
 
 def test_the_growing_role_is_named(command_runs):

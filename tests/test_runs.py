@@ -14,10 +14,10 @@ import psutil
 import pytest
 
 from sandbox.analysis import analyze
-from sandbox.analysis.synthetic import series, write_run
 from sandbox.host.registry import SliceRecord
 from sandbox.report import write_all
 from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
 
 REPO = Path(__file__).resolve().parent.parent
 DAY = 86400.0

@@ -17,10 +17,11 @@ import psutil
 import pytest
 
 from sandbox.host import discover, open_slice
+from sandbox.rundir import SAMPLE_FIELDS
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
 from sandbox.sampler.cgroup_reader import FAST_FIELDS
-from sandbox.sampler.profiler import RECORD_FIELDS, tmp_usage
+from sandbox.sampler.profiler import tmp_usage
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
 # PAUSE_S), says "done" and holds the memory.
@@ -129,7 +130,7 @@ def test_cgroup_sampler_sees_50mb_in_anon_and_working_set(needs_cgroups, tmp_pat
     # Every full line has exactly the documented fields, in order, a fast one the fast
     # fields; the reader gives them as arrays, fast rows carrying the last full one forward.
     lines = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
-    assert all(list(line) == list(RECORD_FIELDS) for line in lines if line["tier"] == "full")
+    assert all(list(line) == list(SAMPLE_FIELDS) for line in lines if line["tier"] == "full")
     assert all(list(line) == ["t", "wall", *FAST_FIELDS] for line in lines
                if line["tier"] == "fast")
     assert len(arrays["t"]) >= 4 and (arrays["t"][1:] > arrays["t"][:-1]).all()
@@ -147,7 +148,7 @@ def test_psutil_fallback_sees_50mb_too(tmp_path):
         assert 45 <= delta <= 55, f"{field} moved {delta:.1f} MB"
     assert after.nprocs == 1 and after.file_descriptors >= 3
     lines = (tmp_path / "samples.jsonl").read_text().splitlines()
-    assert all(list(json.loads(line)) == list(RECORD_FIELDS) for line in lines)
+    assert all(list(json.loads(line)) == list(SAMPLE_FIELDS) for line in lines)
     assert after.peak is None and after.oom is None
 
 

@@ -56,10 +56,6 @@ class TrendResult:
     growth_total: float | None = None  # last minus first value of the smoothed series
     fit_line: list[tuple[float, float]] = field(default_factory=list)  # (t, y) ends of the fit
 
-    @property
-    def is_leak(self) -> bool:
-        """True when the label is ``leak``."""
-        return self.label == "leak"
 
 
 def smooth(t: np.ndarray, y: np.ndarray, window_s: float) -> tuple[np.ndarray, np.ndarray]:

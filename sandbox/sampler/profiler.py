@@ -40,14 +40,6 @@ _FAST_LINE = ('{{"t": {}, "wall": {}, ' + "".join(f'"{k}": {{}}, ' for k in _FAS
 #: Fast samples feed the live alerts at most this often (their growth window is 30 s).
 MONITOR_PERIOD_S = 0.1
 
-#: samples.jsonl fields, in file order (docs/run-directory.md).
-RECORD_FIELDS = (
-    "t", "wall", "source", "memory_current", "anon", "file", "shmem", "inactive_file",
-    "kernel", "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom",
-    "oom_kill", "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss", "pss",
-    "tier", "caveat",
-)
-
 
 @dataclass
 class MemorySnapshot:
@@ -87,10 +79,6 @@ class MemorySnapshot:
     pss: int | None = None
     tier: str | None = None  # full, fast (cgroup reader: which fields were read now), None
     caveat: str | None = field(default=None, repr=False)
-
-    def to_record(self) -> dict[str, Any]:
-        """The samples.jsonl line of this snapshot."""
-        return {name: getattr(self, name) for name in RECORD_FIELDS}
 
 
 def tmp_usage(directory: Path | None) -> tuple[int | None, int | None]:
