@@ -128,11 +128,12 @@ def run(
 ) -> int:
     """Run the workload in a fresh slice, verify cleanup, judge leaks, write every report."""
     from sandbox import scenarios
+    from sandbox.analysis.compare import compare_runs
+    from sandbox.commands.report import load_run
     from sandbox.config import from_scenario
     from sandbox.host import discover
     from sandbox.host.systemd import ensure_delegated_scope
-    from sandbox.report.commands import load_run
-    from sandbox.report.compare import compare_runs
+    from sandbox.report.compare import render_compare_text
     from sandbox.runner import run as run_workload
 
     logs.configure(-1 if quiet else verbose)
@@ -167,7 +168,7 @@ def run(
     if baseline_run is None:
         return outcome.exit_code
     comparison = compare_runs(baseline_run, load_run(outcome.run_dir))
-    print(comparison.render())
+    print(render_compare_text(comparison))
     return 1 if comparison.worse and outcome.exit_code in (0, 2) else outcome.exit_code
 
 
@@ -205,7 +206,7 @@ def report(
     """Re-render the reports of a run from its files (also of a killed run), against the
     run's own budget or the one given."""
     from sandbox.analysis.budget import parse_budget
-    from sandbox.report.commands import report_command
+    from sandbox.commands.report import report_command
 
     try:
         parsed = parse_budget(budget) if budget else None
@@ -227,7 +228,7 @@ def compare(
 ) -> int:
     """Say whether NEW's growth rate, peak and latency are worse than BASE's, better, the
     same, or whether the runs cannot tell (exit 1 when worse)."""
-    from sandbox.report.commands import compare_command
+    from sandbox.commands.compare import compare_command
 
     return compare_command(base, new, format)
 
@@ -269,8 +270,8 @@ def doctor(
 def cleanup() -> int:
     """Kill and remove what a harness that died left behind (runs before every run), and
     write that run's reports (INCOMPLETE: its cleanup was never verified)."""
+    from sandbox.commands.report import finish_reports
     from sandbox.host import cleanup_stale
-    from sandbox.report.commands import finish_reports
     from sandbox.workloads.network import cleanup_stale_namespaces
 
     cleaned = cleanup_stale()

@@ -8,10 +8,16 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
+from sandbox.analysis.compare import compare_runs
+from sandbox.commands.compare import compare_command
+from sandbox.commands.report import report_command
 from sandbox.errors import HarnessError
 from sandbox.report import ReportInputError, render_text, write_all
-from sandbox.report.commands import compare_command, report_command
-from sandbox.report.compare import compare_runs
+from sandbox.report.compare import (
+    render_compare_json,
+    render_compare_markdown,
+    render_compare_text,
+)
 from sandbox.report.github import publish
 from sandbox.runreader import read_run
 from tests.synthetic import series, write_run
@@ -129,10 +135,10 @@ def test_compare_flags_a_faster_leak_and_not_a_rerun(tmp_path):
     growth = res.items[0]
     assert growth.metric == "growth MB/s" and growth.answer == "worse"
     assert growth.interval[0] > 0.1 and growth.interval[1] < 0.3
-    assert "NEW is worse" in res.render()
-    doc = json.loads(res.to_json())
+    assert "NEW is worse" in render_compare_text(res)
+    doc = json.loads(render_compare_json(res))
     assert doc["worse"] is True and doc["metrics"][0]["answer"] == "worse"
-    assert "| growth MB/s |" in res.to_markdown()
+    assert "| growth MB/s |" in render_compare_markdown(res)
     better = compare_runs(worse, base)
     assert better.exit_code == 0 and better.items[0].answer == "better"
     assert better.summary.startswith("NEW is better")

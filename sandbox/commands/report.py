@@ -1,4 +1,4 @@
-"""Plain functions behind ``sandbox report`` and ``sandbox compare`` (the CLI wires them in)."""
+"""``sandbox report RUN_DIR``, and the reports of a run whose harness died (``sandbox cleanup``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sandbox.analysis import analyze
 from sandbox.analysis.budget import Budget
 from sandbox.errors import HarnessError
 from sandbox.report import FORMATS, ReportInputError, check_formats, render, write_all
-from sandbox.report.compare import CompareResult, compare_runs
 from sandbox.report.github import publish
 from sandbox.report.metrics import export
 from sandbox.report.text import print_text
@@ -63,18 +62,3 @@ def finish_reports(run_dir: str | Path) -> str | None:
     except (HarnessError, OSError) as exc:
         return f"not written ({exc})"
     return f"written, exit code {result.exit_code}"
-
-
-COMPARE_FORMATS = {"text": CompareResult.render, "json": CompareResult.to_json,
-                   "markdown": CompareResult.to_markdown}
-
-
-def compare_command(base: str | Path, new: str | Path, fmt: str = "text") -> int:
-    """Print whether NEW is worse than BASE (text, json or markdown); return 1 when worse,
-    else 0."""
-    if fmt not in COMPARE_FORMATS:
-        raise ReportInputError(f"unknown compare format {fmt!r}; choose from "
-                               f"{', '.join(COMPARE_FORMATS)}")
-    result = compare_runs(load_run(base), load_run(new))
-    print(COMPARE_FORMATS[fmt](result).rstrip("\n"))
-    return result.exit_code
