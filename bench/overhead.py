@@ -1,8 +1,9 @@
 """Benchmark: what the harness costs the workload. The same screenshot workload (built-in
-site, fixed pace) runs bare (``python -m sandbox.workloads.screenshot`` as a plain process)
-and under ``sandbox run`` (slice, sampler at its default rate, per-role sweeps, eBPF tracer,
-private tmpfs, its own UID), interleaved A/B for several rounds on the same machine. Per run:
-the median screenshot latency and the operations per minute achieved; then the ratios
+site, fixed pace) runs bare (``python -m sandbox.workloads.screenshot`` as a plain process, host
+network) and under ``sandbox run`` (slice, sampler at its default rate, per-role sweeps, eBPF
+tracer, private tmpfs, its own UID) with ``--network host`` (like for like) and with its
+default isolated network namespace, interleaved for several rounds on the same machine. Per
+run: the median screenshot latency and the operations per minute achieved; then the ratios
 (harness / bare) per round and their median.
 
     sudo .venv/bin/python bench/overhead.py [--rounds 4] [--duration 60] [--ops-per-minute 30]
@@ -44,10 +45,10 @@ def bare(duration: float, opm: float) -> list[dict]:
     return _ops(done.stdout.splitlines())
 
 
-def harnessed(duration: float, opm: float, runs_dir: Path) -> list[dict]:
+def harnessed(duration: float, opm: float, runs_dir: Path, network: str) -> list[dict]:
     subprocess.run([SANDBOX, "run", "--scenario", "smoke", "--duration", f"{duration:g}s",
                     "--ops-per-minute", f"{opm:g}", "--context-policy", "fresh",
-                    "--runs-dir", str(runs_dir), "--no-progress", "-q"],
+                    "--network", network, "--runs-dir", str(runs_dir), "--no-progress", "-q"],
                    capture_output=True, text=True, timeout=duration + 180, check=False)
     (run_dir,) = runs_dir.iterdir()
     return _ops((run_dir / "operations.jsonl").read_text().splitlines())
@@ -66,28 +67,28 @@ def main() -> int:
     args = parser.parse_args()
     print(f"# {platform.node()} kernel {platform.release()}; built-in site, context fresh, "
           f"{args.ops_per_minute:g} ops/min, {args.duration:g} s per run")
-    print("round | bare p50 s | harness p50 s | latency ratio | bare ops/min | harness ops/min "
-          "| throughput ratio")
-    latency_ratios, throughput_ratios = [], []
+    print("round | bare p50 s | harness p50 s | ratio | isolated-net p50 s | ratio "
+          "| bare ops/min | harness ops/min | throughput ratio")
+    ratios: dict[str, list[float]] = {"host": [], "isolated": [], "throughput": []}
     for n in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="sandbox-overhead-", dir="/var/tmp") as tmp:
-            Path(tmp).chmod(0o755)
-            # alternate which goes first, so a warming cache favours neither
-            if n % 2 == 0:
-                a = summary(bare(args.duration, args.ops_per_minute), args.duration)
-                b = summary(harnessed(args.duration, args.ops_per_minute, Path(tmp)),
-                            args.duration)
-            else:
-                b = summary(harnessed(args.duration, args.ops_per_minute, Path(tmp)),
-                            args.duration)
-                a = summary(bare(args.duration, args.ops_per_minute), args.duration)
-        latency_ratios.append(b[0] / a[0])
-        throughput_ratios.append(b[1] / a[1])
-        print(f"{n} | {a[0]:.3f} | {b[0]:.3f} | {b[0] / a[0]:.3f} | {a[1]:.1f} | {b[1]:.1f} | "
-              f"{b[1] / a[1]:.3f}", flush=True)
-    print(f"median of ratios: latency {statistics.median(latency_ratios):.3f} "
-          f"({(statistics.median(latency_ratios) - 1) * 100:+.1f}%), throughput "
-          f"{statistics.median(throughput_ratios):.3f}")
+        runs = {}
+        order = ["bare", "host", "isolated"]
+        for name in order[n % 3:] + order[:n % 3]:  # rotate, so warming favours none
+            with tempfile.TemporaryDirectory(prefix="sandbox-overhead-", dir="/var/tmp") as tmp:
+                Path(tmp).chmod(0o755)
+                ops = (bare(args.duration, args.ops_per_minute) if name == "bare" else
+                       harnessed(args.duration, args.ops_per_minute, Path(tmp), name))
+            runs[name] = summary(ops, args.duration)
+        (a, a_opm), (b, b_opm), (c, _) = runs["bare"], runs["host"], runs["isolated"]
+        ratios["host"].append(b / a)
+        ratios["isolated"].append(c / a)
+        ratios["throughput"].append(b_opm / a_opm)
+        print(f"{n} | {a:.3f} | {b:.3f} | {b / a:.3f} | {c:.3f} | {c / a:.3f} | {a_opm:.1f} | "
+              f"{b_opm:.1f} | {b_opm / a_opm:.3f}", flush=True)
+    host, isolated = statistics.median(ratios["host"]), statistics.median(ratios["isolated"])
+    print(f"median of ratios: latency {host:.3f} ({(host - 1) * 100:+.1f}%) with the host's "
+          f"network, {isolated:.3f} ({(isolated - 1) * 100:+.1f}%) in the isolated network "
+          f"namespace; throughput {statistics.median(ratios['throughput']):.3f}")
     return 0
 
 
