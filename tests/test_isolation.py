@@ -239,7 +239,7 @@ def test_fork_bomb_is_held_by_pids_max_and_torn_down(needs_cgroups, runs_dir):
 
 
 def test_workload_cannot_signal_the_harness_or_tamper_with_its_run(needs_cgroups, runs_dir):
-    attack = ('kill -TERM $PPID; echo kill=$?; cd "$HOME/.."; rm -f samples.jsonl; echo rm=$?; '
+    attack = (f'kill -TERM $PPID; echo kill=$?; cd {runs_dir}/2*; rm samples.jsonl; echo rm=$?; '
               'echo x > report.json; echo write=$?; chmod 777 .; echo chmod=$?; sleep 2')
     out = run_cmd(runs_dir, attack)
     run_dir = only_run_dir(runs_dir)

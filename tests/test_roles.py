@@ -80,9 +80,9 @@ def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_d
     script = Path(__file__).resolve().parent.parent / "bench/corpus_scripts/user_screenshots.py"
     # sweeps of ~30 Chromium processes cost ~60 ms: held to 1% of a core, one every ~6 s
     procs = {
-        name: start_sandbox("run", "--duration", "120s", "--role-interval", "2",
+        name: start_sandbox("run", "--duration", "150s", "--role-interval", "2",
                             "--no-progress", "-q", "--runs-dir", str(runs_dir / name), "--",
-                            sys.executable, str(script), "--duration", "100",
+                            sys.executable, str(script), "--duration", "130",
                             "--ops-per-minute", "30", "--context", "fresh", *leak)
         for name, leak in (("pages", ("--leak", "pages", "--pages-every", "3")), ("clean", ()))}
     for proc in procs.values():
@@ -90,8 +90,10 @@ def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_d
     report = report_of(runs_dir / "pages")
     assert report["exit_code"] == 1, report["findings"]
     roles = {g["role"]: g for g in report["roles"]}
-    assert report["roles"][0]["role"] == "renderer", report["roles"]
     assert roles["renderer"]["outcome"] == "over" and roles["renderer"]["processes"] >= 10
+    fastest = max((g for g in report["roles"] if g["rate_mb_s"] is not None),
+                  key=lambda g: g["rate_mb_s"])
+    assert fastest["role"] == "renderer", report["roles"]
     trend = next(f for f in report["findings"] if f["check"] == "trend")
     assert "grows most: renderer" in trend["message"], trend
     clean = report_of(runs_dir / "clean")

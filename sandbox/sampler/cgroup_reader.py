@@ -174,6 +174,10 @@ class CgroupReader:
             raise ValueError(f"slice {slice_.name} has no cgroup to read")
         return cls(*files)
 
+    def next_full(self) -> None:
+        """Make the next sample a full one."""
+        self._full = None
+
     def read(self) -> tuple[dict[str, Any], list[int] | None]:
         """(record of documented sample fields, pids in the slice or None); see the class
         docstring for which fields a fast sample reads."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -226,6 +227,9 @@ class MemoryProfiler:
         self._thread = None
         if self.roles is not None:
             self.roles.stop()
+        self._reader.next_full()  # the last sample reads every file (OOM kills, memory.stat)
+        with contextlib.suppress(Exception):
+            self.sample()
         self._flush()  # what a full disk refused, if there is room again
         self._reader.close()
         for fd in (self._out, self._wake_r, self._wake_w):

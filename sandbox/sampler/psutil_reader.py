@@ -78,5 +78,8 @@ class ProcessTreeReader:
         }
         return record, counted
 
+    def next_full(self) -> None:
+        """Every psutil sample is full (the cgroup reader's interface)."""
+
     def close(self) -> None:
         self._procs.clear()
