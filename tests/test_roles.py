@@ -78,11 +78,12 @@ def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_d
     renderer role is the one that grows; its clean twin (every page closed), run alongside,
     has no role over the budget."""
     script = Path(__file__).resolve().parent.parent / "bench/corpus_scripts/user_screenshots.py"
-    # sweeps of ~30 Chromium processes cost ~60 ms: held to 1% of a core, one every ~6 s
+    # memory sweeps of two Chromiums' processes cost ~100 ms: held to 1% of a core, one
+    # every ~10 s, so the runs are long enough for 8 windows after the start-up cut
     procs = {
-        name: start_sandbox("run", "--duration", "150s", "--role-interval", "2",
+        name: start_sandbox("run", "--duration", "200s", "--role-interval", "5",
                             "--no-progress", "-q", "--runs-dir", str(runs_dir / name), "--",
-                            sys.executable, str(script), "--duration", "130",
+                            sys.executable, str(script), "--duration", "180",
                             "--ops-per-minute", "30", "--context", "fresh", *leak)
         for name, leak in (("pages", ("--leak", "pages", "--pages-every", "3")), ("clean", ()))}
     for proc in procs.values():
