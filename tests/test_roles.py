@@ -73,6 +73,7 @@ def test_sweep_sums_this_process():
     assert row["threads"] >= 1 and row["uss"] <= row["rss"]
 
 
+@pytest.mark.slow  # two 3-minute Chromium runs: pytest -m slow tests/test_roles.py
 def test_pages_left_open_name_the_renderer(needs_cgroups, needs_chromium, runs_dir):
     """A user's Playwright script that leaves every third page (and its context) open: the
     renderer role is the one that grows; its clean twin (every page closed), run alongside,
