@@ -18,8 +18,9 @@ MB = 2**20
 
 @dataclass
 class RoleGrowth:
-    """One role over the workload's window: its PSS growth against the budget, and its last
-    counts."""
+    """One role over the workload's window: its PSS growth against the budget, and the most
+    processes, open fds and threads it had at once (a command's last sweep may come after
+    its browser closed)."""
 
     role: str
     processes: int
@@ -81,9 +82,9 @@ def role_growth(sweeps: list[dict[str, Any]], window: tuple[float, float],
         growth, why = estimate_growth(t, pss_mb, op_interval)
         verdict = judge_budget(growth, budget, ops_per_s=ops_per_s, why_none=why)
         out.append(RoleGrowth(
-            role=name, processes=int(values["processes"][-1]),
+            role=name, processes=int(values["processes"].max()),
             pss_first_mb=float(pss_mb[0]), pss_last_mb=float(pss_mb[-1]),
-            fds=int(values["fds"][-1]), threads=int(values["threads"][-1]),
+            fds=int(values["fds"].max()), threads=int(values["threads"].max()),
             outcome=verdict.outcome,
             rate_mb_s=growth.rate if growth else None, ci_mb_s=growth.ci if growth else None,
             mb_per_op=growth.rate * op_interval if growth and op_interval else None))
