@@ -158,7 +158,7 @@ def test_the_service_prunes_old_runs_after_each_run(tmp_path: Path) -> None:
     import time
 
     service = unit_settings(REPO / "systemd/sandbox-run@.service")["Service"]
-    argv = service["ExecStopPost"].split()
+    argv = service["ExecStopPost"].removeprefix("-").split()  # "-": a failed prune is no failure
     assert argv[:3] == [EXEC_START, "runs", "prune"]
     now = time.time()
     for i in range(35):
