@@ -43,7 +43,7 @@ def installed_units(tmp_path: Path):
     dropin.mkdir()
     out = tmp_path / "probe.json"
     (dropin / "probe.conf").write_text(
-        "[Service]\nExecStart=\n"
+        "[Service]\nExecStart=\nExecStopPost=\n"  # the probe makes no runs to prune
         f"ExecStart={sys.executable} {PROBE} slice\n"
         f"Environment=PYTHONPATH={REPO}\nStandardOutput=file:{out}\n"
     )
