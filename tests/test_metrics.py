@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -148,7 +149,7 @@ def test_push_to_a_real_pushgateway_and_read_back(tmp_path, pushgateway):
 def test_report_command_pushes_and_an_unreachable_gateway_is_one_line(tmp_path, pushgateway):
     run_dir, _ = _run(tmp_path / "leaky", 0.3, "endurance")
     textfile = tmp_path / "sandbox.prom"
-    cli = [str(REPO / ".venv/bin/sandbox"), "report", str(run_dir), "--format", "json"]
+    cli = [sys.executable, "-m", "sandbox", "report", str(run_dir), "--format", "json"]
     done = subprocess.run([*cli, "--pushgateway", pushgateway, "--metrics-textfile",
                            str(textfile)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr

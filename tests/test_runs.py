@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def runs(tmp_path, monkeypatch):
 
 
 def sandbox(env, *args):
-    return subprocess.run([str(REPO / ".venv/bin/sandbox"), *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "sandbox", *args], capture_output=True,
                           text=True, timeout=60, env=env)
 
 
