@@ -13,9 +13,9 @@ from typing import Any
 #: run.json records them, so a reader can tell what it reads. Readers accept every earlier
 #: version.
 FILE_FORMATS = {
-    "run.json": 2, "samples.jsonl": 2, "roles.jsonl": 1, "jsheap.jsonl": 1,
+    "run.json": 2, "samples.jsonl": 2, "roles.jsonl": 2, "jsheap.jsonl": 1,
     "operations.jsonl": 1, "events.jsonl": 1, "alerts.jsonl": 1, "cleanup.json": 2,
-    "report.json": 3,
+    "report.json": 4,
 }
 
 

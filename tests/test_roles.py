@@ -24,20 +24,24 @@ FD_KEEPER = ("import time\nkept = []\nfor _ in range(200):\n"
 THREAD_KEEPER = ("import threading, time\nstop = threading.Event()\nfor _ in range(200):\n"
                  "    threading.Thread(target=stop.wait, daemon=True).start()\n"
                  "    time.sleep(1)\n")
-BODIES = {"keeper": KEEPER, "idle": IDLE, "fds": FD_KEEPER, "threads": THREAD_KEEPER}
+BODIES = {"keeper": KEEPER, "idle": IDLE, "fds": FD_KEEPER, "threads": THREAD_KEEPER,
+          "keeper-rss": KEEPER}
+#: memory (PSS) sweeps every 2 s; "keeper-rss" keeps the default (10 s): too few PSS sweeps in
+#: 60 s, so its roles are judged on the RSS every 2 s sweep reads
+ROLE_INTERVALS = {name: ("--role-interval", "2") for name in BODIES if name != "keeper-rss"}
 
 
 @pytest.fixture(scope="module")
 def command_runs(facts):
-    """Four 60 s command runs side by side (little CPU each): one keeps 1 MB/s in Python
-    (40 s, then it ends), one keeps an open file per second, one a thread per second, and
-    their idle twin. name -> report.json."""
+    """Five 60 s command runs side by side (little CPU each): two keep 1 MB/s in Python
+    (40 s, then they end; one with PSS sweeps every 2 s, one every 10 s), one keeps an open
+    file per second, one a thread per second, and their idle twin. name -> report.json."""
     if os.geteuid() != 0 or facts.cgroup.mode == "none":
         pytest.skip("needs root and a cgroup hierarchy")
     root = Path("/var/tmp") / f"sandbox-tests-roles-{os.getpid()}"
     root.mkdir(mode=0o755)
     dirs = {name: root / name for name in BODIES}
-    procs = {name: start_sandbox("run", "--duration", "60s", "--role-interval", "2",
+    procs = {name: start_sandbox("run", "--duration", "60s", *ROLE_INTERVALS.get(name, ()),
                                  "--no-progress", "-q", "--runs-dir", str(dirs[name]), "--",
                                  sys.executable, "-c", body) for name, body in BODIES.items()}
     for proc in procs.values():
@@ -117,6 +121,39 @@ def test_the_growing_role_is_named(command_runs):
     sweeps = (keeper_dir / "roles.jsonl").read_text().splitlines()
     assert len(sweeps) >= 15 and "script" in json.loads(sweeps[-1])["roles"]
     assert "Where the memory goes" in (keeper_dir / "report.html").read_text()
+
+
+def test_too_few_pss_sweeps_judge_the_role_on_rss(command_runs):
+    """At the default memory-sweep interval a 60 s run has too few PSS sweeps for a growth
+    estimate: the script's role is judged on the RSS of the 2 s sweeps, and says so."""
+    keeper, keeper_dir = command_runs["keeper-rss"]
+    assert keeper["exit_code"] == 1, keeper["findings"]
+    roles = {g["role"]: g for g in keeper["roles"]}
+    assert roles["script"]["measure"] == "rss", roles["script"]
+    assert roles["script"]["outcome"] == "over" and 0.6 < roles["script"]["rate_mb_s"] < 1.4
+    trend = next(f for f in keeper["findings"] if f["check"] == "trend")
+    assert "grows most: script" in trend["message"] and "(RSS)" in trend["message"], trend
+    sweeps = [json.loads(line) for line in (keeper_dir / "roles.jsonl").read_text().splitlines()]
+    assert sum("pss" in s["roles"]["script"] for s in sweeps if "script" in s["roles"]) <= 8
+    assert all("rss" in row for s in sweeps for row in s["roles"].values())
+
+
+def test_role_growth_prefers_pss_and_reads_old_sweeps():
+    """Enough PSS sweeps: judged on PSS. Count sweeps without ``rss`` (run directories of
+    before roles format 2) still give counts, and the PSS judgement."""
+    from sandbox.analysis.budget import Budget
+    from sandbox.analysis.roles import role_growth
+
+    mb = 2**20
+    sweeps = []
+    for i in range(150):  # 300 s, a sweep every 2 s, PSS every 10 s; 0.5 MB/s kept
+        row = {"processes": 1, "fds": 5, "threads": 2}
+        if i % 5 == 0:
+            row |= {"pss": (50 + i) * mb, "uss": (40 + i) * mb, "rss": (60 + i) * mb}
+        sweeps.append({"t": 2.0 * i, "roles": {"script": row}})
+    (g,) = role_growth(sweeps, (0, 300), 2.0, Budget(0.1))
+    assert g.measure == "pss" and g.outcome == "over" and 0.4 < g.rate_mb_s < 0.6
+    assert g.fds == 5 and g.pss_first_mb is not None
 
 
 @pytest.mark.parametrize("name", ["fds", "threads"])

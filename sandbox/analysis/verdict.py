@@ -102,7 +102,8 @@ def _where(r: AnalysisResult) -> str:
     over = [g for g in r.roles if g.outcome == "over"]
     if not over:
         return ""
-    return "; grows most: " + ", ".join(f"{g.role} {_rate(g.rate_mb_s)} (PSS)" for g in over[:2])
+    return "; grows most: " + ", ".join(f"{g.role} {_rate(g.rate_mb_s)} ({g.measure.upper()})"
+                                        for g in over[:2])
 
 
 def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = False

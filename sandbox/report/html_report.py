@@ -9,6 +9,7 @@ from typing import Any
 
 from sandbox.analysis import AnalysisResult
 from sandbox.report.plot import memory_svg, roles_svg
+from sandbox.report.text import ROLE_COLUMNS, role_cells
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
@@ -62,12 +63,8 @@ def _roles(r: AnalysisResult) -> str:
     """Where the memory goes: PSS per process role, plotted and tabled."""
     if not r.roles:
         return ""
-    rows = [[g.role, g.processes, f"{g.pss_first_mb:.1f} → {g.pss_last_mb:.1f}",
-             g.rate_mb_s * 3600 if g.rate_mb_s is not None else None, g.mb_per_op, g.outcome,
-             g.fds, g.threads] for g in r.roles]
     return ("<h2>Where the memory goes</h2>" + roles_svg(r)
-            + _table(["role", "processes", "PSS MB first → last", "growth MB/h", "MB per op",
-                      "budget", "open fds", "threads"], rows))
+            + _table(list(ROLE_COLUMNS), [role_cells(g) for g in r.roles]))
 
 
 def render_html(r: AnalysisResult) -> str:

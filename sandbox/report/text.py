@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sandbox.analysis import AnalysisResult
+from sandbox.analysis.roles import RoleGrowth
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
 _STATUS = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL (critical)[/]",
@@ -70,14 +71,27 @@ def render(r: AnalysisResult, console: Console) -> None:
         console.print(f"  - {rec}")
 
 
+ROLE_COLUMNS = ("role", "processes", "PSS MB first → last", "growth MB/h", "MB per op",
+                "budget", "open fds", "threads")
+
+
+def role_cells(g: RoleGrowth) -> list[str]:
+    """One row of the per-role table (text and HTML); a growth judged on RSS (too few PSS
+    sweeps) says so."""
+    pss = ("–" if g.pss_first_mb is None or g.pss_last_mb is None
+           else f"{g.pss_first_mb:.1f} → {g.pss_last_mb:.1f}")
+    growth = _fmt(g.rate_mb_s * 3600 if g.rate_mb_s is not None else None, ".1f")
+    if g.measure != "pss" and g.rate_mb_s is not None:
+        growth += f" ({g.measure.upper()})"
+    return [g.role, str(g.processes), pss, growth, _fmt(g.mb_per_op), g.outcome, str(g.fds),
+            str(g.threads)]
+
+
 def roles_table(r: AnalysisResult) -> Table:
     """Memory (PSS), growth and counts per process role, fastest-growing first."""
-    table = Table("role", "processes", "PSS MB first → last", "growth MB/h",
-                       "MB per op", "budget", "fds", "threads", title="Where the memory goes")
+    table = Table(*ROLE_COLUMNS, title="Where the memory goes")
     for g in r.roles:
-        table.add_row(g.role, str(g.processes), f"{g.pss_first_mb:.1f} → {g.pss_last_mb:.1f}",
-                      _fmt(g.rate_mb_s * 3600 if g.rate_mb_s is not None else None, ".1f"),
-                      _fmt(g.mb_per_op), g.outcome, str(g.fds), str(g.threads))
+        table.add_row(*role_cells(g))
     return table
 
 

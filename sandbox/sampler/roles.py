@@ -1,14 +1,14 @@
 """Where the memory goes: every process of the slice by role, summed per role into
-``roles.jsonl``: process count, open file descriptors and threads every 2 s (cheap), PSS, USS
-and RSS from ``/proc/PID/smaps_rollup`` every 10 s (dear).
+``roles.jsonl``: process count, open file descriptors, threads and RSS (``/proc/PID/statm``)
+every 2 s (cheap); PSS, USS and RSS from ``/proc/PID/smaps_rollup`` every 10 s (dear).
 
 Roles, stable across pid churn: Chromium's ``browser``, ``renderer``, ``gpu``, ``network``
 (the network service), ``utility``, ``zygote``, ``crashpad``; the Playwright ``driver``
 (node); the ``script`` that drives it (python, or the run's command); ``other``.
 
 A memory sweep costs about 2 ms per Chromium process (smaps_rollup walks every mapping), a
-count sweep about 0.1 ms; the sampler keeps its CPU at most :data:`MAX_CPU_SHARE` of one core
-by waiting longer when a sweep was dear.
+count sweep about 0.1 ms per process; the sampler keeps its CPU at most
+:data:`MAX_CPU_SHARE` of one core by waiting longer when a sweep was dear.
 """
 
 from __future__ import annotations
@@ -31,8 +31,9 @@ MAX_CPU_SHARE = 0.01
 ROLES = ("browser", "renderer", "gpu", "network", "utility", "zygote", "crashpad", "driver",
          "script", "other")
 COUNT_INTERVAL_S = 2.0
-COUNT_FIELDS = ("processes", "fds", "threads")
-FIELDS = (*COUNT_FIELDS, "pss", "uss", "rss")
+COUNT_FIELDS = ("processes", "fds", "threads", "rss")
+FIELDS = (*COUNT_FIELDS, "pss", "uss")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CHROME_TYPES = {"renderer": "renderer", "gpu-process": "gpu", "zygote": "zygote",
                  "crashpad-handler": "crashpad", "utility": "utility"}
 _CHROME_NAMES = ("chromium", "chrome", "headless_shell", "chrome_crashpad_handler")
@@ -79,6 +80,12 @@ def _memory(pid: int) -> tuple[int, int, int]:
             values.get("Rss", 0))
 
 
+def _statm_rss(pid: int) -> int:
+    """Resident set size in bytes from /proc/PID/statm (a counter: no page-table walk)."""
+    with open(f"/proc/{pid}/statm", "rb") as f:
+        return int(f.read().split()[1]) * PAGE_SIZE
+
+
 def _stat(pid: int) -> tuple[int, int]:
     """(threads, start time in clock ticks) from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as f:
@@ -119,6 +126,8 @@ def sweep(pids: Iterable[int], main_pids: set[int], *, memory: bool = True,
             values = {"processes": 1, "fds": fds, "threads": threads}
             if memory:
                 values["pss"], values["uss"], values["rss"] = _memory(pid)
+            else:
+                values["rss"] = _statm_rss(pid)
         except (OSError, ValueError, IndexError):
             continue
         seen.add(pid)
