@@ -59,8 +59,8 @@ def write_run(
     """Write a run directory (run.json, samples.jsonl, operations.jsonl, cleanup.json) for tests;
     ``run_extra`` adds keys to run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = {"backend": "synthetic", "host": {"name": "test"}, "config": {"scenario": "synthetic"},
-           **(run_extra or {})}
+    run = {"backend": {"cgroup": "synthetic", "sampler": "cgroup", "tracer": None},
+           "host": {"name": "test"}, "config": {"scenario": "synthetic"}, **(run_extra or {})}
     (run_dir / "run.json").write_text(json.dumps(run))
     with (run_dir / "samples.jsonl").open("w") as f:
         for ti, a in zip(t, anon_mb, strict=True):

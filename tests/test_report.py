@@ -83,7 +83,7 @@ def test_report_json_has_seed_keys_and_verdict(leaky):
     assert doc["verdict"]["label"] == "leak" and doc["verdict"]["severity"] == "warning"
     assert doc["verdict"]["slope_mb_per_second"] == pytest.approx(0.3, abs=0.05)
     assert doc["exit_code"] == 1 and doc["overall_success"] is False
-    assert doc["backend"] == "synthetic" and doc["host"] == {"name": "test"}
+    assert doc["backend"]["cgroup"] == "synthetic" and doc["host"] == {"name": "test"}
     assert doc["operations"]["count"] == 199 and doc["operations"]["failed"] == 0
     assert doc["alerts"] == [] and doc["events_summary"]["count"] == 0
     assert doc["recommendations"]

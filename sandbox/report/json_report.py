@@ -1,4 +1,5 @@
-"""report.json: the seed's keys plus the robust verdict (schema in docs/report-format.md)."""
+"""report.json: the seed's keys plus the robust verdict, built as the typed model
+(sandbox.model.report; docs/report-format.md, docs/report.schema.json)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,7 @@ from typing import Any
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.trend import TrendResult
-from sandbox.rundir import FILE_FORMATS
-
-SCHEMA_VERSION = FILE_FORMATS["report.json"]
+from sandbox.model.report import SCHEMA_VERSION, Report
 
 
 def _clean(obj: Any) -> Any:
@@ -30,7 +29,7 @@ def _trend(tr: TrendResult | None) -> dict[str, Any] | None:
 
 
 def to_dict(r: AnalysisResult) -> dict[str, Any]:
-    """The report.json document."""
+    """The report.json document, checked against the model (sandbox.model.report.Report)."""
     lg, v, c = r.legacy, r.verdict, r.cleanup
     doc = {
         "schema_version": SCHEMA_VERSION,
@@ -103,7 +102,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "events_summary": r.events_summary,
         "roles": [g.to_dict() for g in r.roles],
     }
-    return _clean(doc)
+    return Report.model_validate(_clean(doc)).model_dump(mode="json")
 
 
 def render_json(r: AnalysisResult) -> str:

@@ -1,0 +1,70 @@
+"""The run model: report.json is built through sandbox.model.report, and docs/report.schema.json
+(what users validate against) is that model's JSON Schema, checked here with an independent
+validator (jsonschema) on a real run's report and on a run directory of the first format."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+
+from sandbox.analysis import analyze
+from sandbox.model.report import SCHEMA_VERSION, json_schema
+from sandbox.report.json_report import to_dict
+from sandbox.runreader import read_run
+from tests.synthetic import series, write_run
+
+from .cli_helpers import report_of, sandbox
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "docs/report.schema.json"
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.protocols.Validator:
+    schema = json.loads(SHIPPED.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_shipped_schema_is_the_models():
+    """docs/report.schema.json is regenerated whenever the model changes
+    (``python -m sandbox.model.report > docs/report.schema.json``)."""
+    assert json.loads(SHIPPED.read_text()) == json_schema()
+    assert f"v{SCHEMA_VERSION}" in json_schema()["$id"]
+
+
+def test_a_real_runs_report_validates(validator, needs_cgroups, runs_dir):
+    done = sandbox("run", "--duration", "3s", "--no-progress", "-q", "--runs-dir",
+                   str(runs_dir), "--", sys.executable, "-c", "import time; time.sleep(1)")
+    assert done.returncode in (0, 2), done.stderr
+    doc = report_of(runs_dir)
+    validator.validate(doc)
+    assert doc["schema_version"] == SCHEMA_VERSION and doc["cleanup_verified"]
+
+
+def test_a_first_format_run_validates(validator, tmp_path):
+    """A run directory as the seed's harness wrote it (no ``formats``, cleanup.json with
+    the seed's keys only, no roles): its report still matches the schema."""
+    t, y = series(np.random.default_rng(1), 300, leak_mb_s=0.2, noise_sd=2)
+    run_dir = write_run(tmp_path / "old", t, y, cleanup={
+        "process_cleanup": {"orphaned_browser_processes": [41], "process_leak_detected": True},
+        "file_cleanup": {"remaining_temp_files": ["/tmp/x"], "file_leak_detected": True},
+        "cleanup_successful": False, "issues_found": ["orphans", "files"]})
+    doc = to_dict(analyze(read_run(run_dir)))
+    validator.validate(doc)
+    assert doc["process_cleanup"]["orphaned_browser_processes"] == [41]
+
+
+def test_the_schema_rejects_a_drifted_document(validator, tmp_path):
+    """The validator can fail: an unknown key, a wrong exit code and a wrong type are caught."""
+    t, y = series(np.random.default_rng(2), 300, noise_sd=2)
+    doc = to_dict(analyze(read_run(write_run(tmp_path / "r", t, y))))
+    for broken in ({**doc, "surprise": 1}, {**doc, "exit_code": 4},
+                   {**doc, "findings": [{"check": "x", "level": "fatal", "message": "m"}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            validator.validate(broken)
