@@ -19,15 +19,6 @@ FILE_FORMATS = {
 }
 
 
-#: samples.jsonl fields, in file order (docs/run-directory.md).
-SAMPLE_FIELDS = (
-    "t", "wall", "source", "memory_current", "anon", "file", "shmem", "inactive_file",
-    "kernel", "working_set", "peak", "pids_current", "nprocs", "cpu_usage_usec", "oom",
-    "oom_kill", "psi_some_avg10", "psi_full_avg10", "tmp_bytes", "tmp_files", "uss", "pss",
-    "tier", "caveat",
-)
-
-
 def make_run_dir(runs_root: Path, label: str, now: datetime | None = None) -> Path:
     """Create a fresh run directory; a numeric suffix keeps two runs in one second apart."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")

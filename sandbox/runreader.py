@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from sandbox.errors import HarnessError
-from sandbox.rundir import SAMPLE_FIELDS
+from sandbox.model.sample import SAMPLE_FIELDS
 
 log = logging.getLogger(__name__)
 

@@ -68,3 +68,31 @@ def test_the_schema_rejects_a_drifted_document(validator, tmp_path):
                    {**doc, "findings": [{"check": "x", "level": "fatal", "message": "m"}]}):
         with pytest.raises(jsonschema.ValidationError):
             validator.validate(broken)
+
+
+def test_every_reader_returns_the_same_fields(needs_cgroups, facts):
+    """The contract across sampler backends: the pure-v2 reader (a real kernel's files), the
+    reader of this host's layout (hybrid or v1 here, v2 in the guest) and the psutil reader
+    return the same fields, in the order sandbox.model.sample declares them."""
+    from sandbox.host import discover, open_slice
+    from sandbox.host.cgroups import v2_files
+    from sandbox.model.sample import READING_FIELDS
+    from sandbox.sampler.cgroup_reader import CgroupReader
+    from sandbox.sampler.profiler import reader_for
+
+    records = {}
+    v2 = CgroupReader("v2", dict(v2_files(ROOT / "tests/fixtures/v2_pure/docker-ubuntu-22.04")))
+    records["v2 fixture"], _ = v2.read()
+    v2.close()
+    for name, layout in (("host", facts.cgroup), ("psutil", discover("none").cgroup)):
+        with open_slice(f"test-model-contract-{name}", layout) as slice_:
+            proc = slice_.spawn([sys.executable, "-c", "import time; time.sleep(30)"])
+            reader = reader_for(slice_, lambda proc=proc: {proc.pid})
+            try:
+                records[f"{name} ({reader.source})"], pids = reader.read()
+            finally:
+                reader.close()
+            assert pids and proc.pid in pids
+    for name, record in records.items():
+        assert tuple(record) == READING_FIELDS, name
+        assert record["tier"] == "full" and record["memory_current"], (name, record)

@@ -17,10 +17,9 @@ import psutil
 import pytest
 
 from sandbox.host import discover, open_slice
-from sandbox.rundir import SAMPLE_FIELDS
+from sandbox.model.sample import FAST_FIELDS, SAMPLE_FIELDS
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
-from sandbox.sampler.cgroup_reader import FAST_FIELDS
 from sandbox.sampler.profiler import tmp_usage
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every

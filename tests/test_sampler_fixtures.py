@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from sandbox.host.cgroups import v1_files, v2_files
+from sandbox.model.sample import FAST_FIELDS
 from sandbox.sampler import AlertMonitor, MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB, GrowthWindow
-from sandbox.sampler.cgroup_reader import FAST_FIELDS, CgroupReader, parse_psi
+from sandbox.sampler.cgroup_reader import CgroupReader, parse_psi
 
 V2 = Path(__file__).parent / "fixtures" / "v2_pure"
 

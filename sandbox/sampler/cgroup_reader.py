@@ -18,8 +18,6 @@ if TYPE_CHECKING:
 
 _CHUNK = 65536
 
-#: What a fast sample has (CgroupReader): usage, pids and peak are read on every sample.
-FAST_FIELDS = ("memory_current", "working_set", "pids_current", "peak", "tier")
 FULL_PERIOD_S = 1.0
 MOVE_BYTES = 1 << 20
 V2_STAT_KEYS = ("anon", "file", "shmem", "inactive_file", "kernel")
@@ -191,7 +189,6 @@ class CgroupReader:
             record = (v2_record if self.kind == "v2" else v1_record)(raw, usage)
             pids = self.members.pids()
             record["nprocs"] = len(pids) if pids is not None else None
-            record["tier"] = "full"
             self._full = (now, record, pids, usage)
             return dict(record), pids
         return {"memory_current": usage,
@@ -204,6 +201,10 @@ class CgroupReader:
         for f in self.files.values():
             f.close()
         self.members.close()
+
+
+#: What the cgroup files do not have (per-process figures: the psutil reader's).
+_NOT_READ = {"uss": None, "pss": None, "file_descriptors": None, "tier": "full"}
 
 
 def _working_set(current: int | None, inactive_file: int | None) -> int | None:
@@ -235,6 +236,7 @@ def v2_record(raw: dict[str, bytes | None], current: int | None = None) -> dict[
         "oom_kill": events.get("oom_kill") if events is not None else None,
         "psi_some_avg10": some,
         "psi_full_avg10": full,
+        **_NOT_READ,
     }
 
 
@@ -266,4 +268,5 @@ def v1_record(raw: dict[str, bytes | None], current: int | None = None) -> dict[
         "oom_kill": oom.get("oom_kill") if oom is not None else None,
         "psi_some_avg10": some,
         "psi_full_avg10": full,
+        **_NOT_READ,
     }

@@ -18,8 +18,9 @@ from typing import Any
 import psutil
 
 from sandbox.host import safefs
+from sandbox.model.sample import FAST_FIELDS
 from sandbox.sampler.alerts import MB, AlertMonitor
-from sandbox.sampler.cgroup_reader import FAST_FIELDS, CgroupReader
+from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
 from sandbox.sampler.roles import DEFAULT_INTERVAL_S as DEFAULT_ROLE_INTERVAL_S
 from sandbox.sampler.roles import ROLE_FILE, RoleSampler

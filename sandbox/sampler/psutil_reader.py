@@ -75,6 +75,7 @@ class ProcessTreeReader:
             "uss": uss,
             "pss": pss,
             "file_descriptors": fds,
+            "tier": "full",
         }
         return record, counted
 
