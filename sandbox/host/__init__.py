@@ -3,7 +3,8 @@
 from sandbox.host.cgroups import CgroupLayout
 from sandbox.host.cleanup import cleanup_stale
 from sandbox.host.facts import HostFacts, discover
-from sandbox.host.slice import MARKER_ENV, Limits, Slice, SliceError, open_slice
+from sandbox.host.slice import MARKER_ENV, Limits, Slice, SliceError
+from sandbox.host.slices import open_slice
 
 __all__ = [
     "MARKER_ENV",

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.host import safefs
+from sandbox.host.cgroup_slice import read_pids, rmtree_cgroup
 from sandbox.host.isolation import (
     HOST_SHARED_DIRS,
     IsolationError,
@@ -25,7 +26,7 @@ from sandbox.host.isolation import (
 )
 from sandbox.host.reaper import reap
 from sandbox.host.registry import SliceRecord, stale_records
-from sandbox.host.slice import SliceError, _read_pids, _rmtree_cgroup, marked_pids
+from sandbox.host.slice import SliceError, marked_pids
 
 
 @dataclass
@@ -42,7 +43,7 @@ def _slice_pids(record: SliceRecord) -> set[int]:
     pids: set[int] = set()
     for directory in record.dirs:
         for root, _, _ in os.walk(directory):
-            pids |= _read_pids(Path(root) / "cgroup.procs")
+            pids |= read_pids(Path(root) / "cgroup.procs")
     if record.uid is not None:
         pids |= uid_pids(record.uid)
     return pids | marked_pids(record.marker)
@@ -88,7 +89,7 @@ def clean_record(record: SliceRecord) -> CleanedSlice:
     try:
         for directory in record.dirs:
             if Path(directory).exists():
-                _rmtree_cgroup(Path(directory))
+                rmtree_cgroup(Path(directory))
                 result.removed_dirs.append(directory)
         if record.harness_leaf and Path(record.harness_leaf).exists():
             with contextlib.suppress(OSError):

@@ -1,4 +1,6 @@
 """A run's slice: one fresh cgroup (or, without cgroups, a marked process tree) per run.
+The common part lives here; each backend is a subclass (host/cgroup_slice.py: v2, hybrid,
+v1; host/tree_slice.py: none), chosen once by :func:`sandbox.host.slices.open_slice`.
 
 Lifecycle: create -> spawn (the child joins the slice before it execs) -> [freeze] -> kill ->
 wait until empty -> reap -> remove. Use it as a context manager: teardown always runs, also on
@@ -8,11 +10,8 @@ KeyboardInterrupt or an exception.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import pwd
-import select
-import signal
 import subprocess
 import threading
 import time
@@ -20,10 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from sandbox.errors import HarnessError
-from sandbox.host.cgroups import UNIFIED, CgroupLayout, v1_files, v2_files
 from sandbox.host.isolation import RunUser
 from sandbox.host.reaper import become_subreaper, reap, state
 from sandbox.host.registry import SLICE_PREFIX, SliceRecord, this_harness
@@ -39,21 +35,6 @@ class SliceError(HarnessError):
 class Limits:
     memory_max: int | None = None
     pids_max: int | None = None
-
-
-def _write(path: Path, value: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, value.encode())
-    finally:
-        os.close(fd)
-
-
-def _read_pids(procs: Path) -> set[int]:
-    try:
-        return {int(x) for x in procs.read_text().split()}
-    except (FileNotFoundError, OSError):
-        return set()
 
 
 def resolve_user(user: RunUser | str | int | None) -> RunUser | None:
@@ -271,324 +252,6 @@ class Slice:
         return None
 
 
-class CgroupSlice(Slice):
-    """A cgroup in each hierarchy the mode uses (v2: unified; hybrid: unified + v1 memory,
-    pids, cpuacct; v1: memory, pids, freezer, cpuacct)."""
-
-    def __init__(self, run_id: str, layout: CgroupLayout, limits: Limits | None = None) -> None:
-        self.backend = layout.mode
-        super().__init__(run_id, limits)
-        self.layout = layout
-        self.dirs = {key: parent / self.name for key, parent in layout.parents.items()}
-        self.membership = self.dirs[UNIFIED if layout.mode in ("v2", "hybrid") else "freezer"]
-        self.harness_leaf: Path | None = None
-        self.record.dirs = [str(d) for d in self.dirs.values()]
-
-    def path(self, key: str, filename: str) -> Path | None:
-        """The slice's control file in hierarchy ``key`` (None when that hierarchy is absent)."""
-        directory = self.dirs.get(key)
-        return directory / filename if directory else None
-
-    def _create(self) -> None:
-        if self.layout.mode == "v2":
-            self._prepare_v2_parent()
-        for directory in self.dirs.values():
-            try:
-                directory.mkdir()
-            except OSError as exc:
-                raise SliceError(f"cannot create cgroup {directory}: {exc.strerror}") from exc
-        self._set_limits()
-
-    def _prepare_v2_parent(self) -> None:
-        """Enable memory+pids for children of the harness's cgroup. The no-internal-processes
-        rule forbids that while the harness itself sits there (except at the root), so the
-        harness first moves into a leaf of its own (as nsjail does)."""
-        parent = self.layout.parents[UNIFIED]
-        enabled = set((parent / "cgroup.subtree_control").read_text().split())
-        if {"memory", "pids"} <= enabled:
-            return
-        if parent != self.layout.unified_mount and os.getpid() in _read_pids(
-            parent / "cgroup.procs"
-        ):
-            leaf = parent / f"{SLICE_PREFIX}harness-{os.getpid()}"
-            leaf.mkdir(exist_ok=True)
-            _write(leaf / "cgroup.procs", str(os.getpid()))
-            self.harness_leaf = leaf
-            self.record.harness_leaf = str(leaf)
-            self.record.save()
-        try:
-            _write(parent / "cgroup.subtree_control", "+memory +pids")
-        except OSError as exc:
-            raise SliceError(
-                f"cannot enable memory and pids controllers in {parent} ({exc.strerror}); "
-                "other processes share the harness's cgroup: run it in a delegated scope "
-                "(systemd-run --scope -p Delegate=yes) or a service with Delegate=yes"
-            ) from exc
-
-    def _set_limits(self) -> None:
-        v2 = self.layout.mode == "v2"
-        files = {
-            "memory": ("memory.max" if v2 else "memory.limit_in_bytes", self.limits.memory_max),
-            "pids": ("pids.max", self.limits.pids_max),
-        }
-        for key, (filename, value) in files.items():
-            if value is None:
-                continue
-            target = self.path(UNIFIED if v2 else key, filename)
-            if target is None:
-                raise SliceError(f"no {key} controller to set {filename}")
-            _write(target, str(value))
-
-    def join(self) -> None:
-        pid = str(os.getpid())
-        for directory in self.dirs.values():
-            _write(directory / "cgroup.procs", pid)
-
-    def _owned_zombie(self, pid: int) -> bool:
-        """A zombie leaves cgroup.procs but keeps its unified cgroup in /proc/PID/cgroup."""
-        if self.backend == "v1":
-            return super()._owned_zombie(pid)
-        try:
-            text = Path(f"/proc/{pid}/cgroup").read_text()
-        except OSError:
-            return False
-        mine = "/" + str(self.membership.relative_to(self.layout.unified_mount))
-        return any(line == f"0::{mine}" or line.startswith(f"0::{mine}/")
-                   for line in text.splitlines())
-
-    def _pids(self) -> set[int]:
-        found: set[int] = set()
-        if not self.membership.is_dir():
-            return found
-        for root, _, _ in os.walk(self.membership):
-            found |= _read_pids(Path(root) / "cgroup.procs")
-        return found
-
-    def freeze(self) -> None:
-        if self.backend == "v1":
-            _write(self.dirs["freezer"] / "freezer.state", "FROZEN")
-            deadline = time.monotonic() + 5
-            while (self.dirs["freezer"] / "freezer.state").read_text().strip() != "FROZEN":
-                if time.monotonic() > deadline:
-                    raise SliceError("freezer did not reach FROZEN in 5 s")
-                time.sleep(0.005)
-        else:
-            _write(self.membership / "cgroup.freeze", "1")
-            self._wait_event("frozen 1", 5.0)
-
-    def thaw(self) -> None:
-        if self.backend == "v1":
-            _write(self.dirs["freezer"] / "freezer.state", "THAWED")
-        else:
-            _write(self.membership / "cgroup.freeze", "0")
-
-    def kill(self) -> None:
-        if not self.membership.is_dir():
-            return
-        if self.backend in ("v2", "hybrid"):
-            _write(self.membership / "cgroup.kill", "1")
-            return
-        # v1 has no cgroup.kill: freeze so nothing forks, SIGKILL each, thaw to let them die.
-        self.freeze()
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        self.thaw()
-
-    def wait_empty(self, timeout: float) -> bool:
-        if self.backend == "v1" or not self.membership.is_dir():
-            return super().wait_empty(timeout)
-        return self._wait_event("populated 0", timeout)
-
-    def _wait_event(self, line: str, timeout: float) -> bool:
-        """Wait for ``line`` in cgroup.events using poll(POLLPRI), as the kernel notifies."""
-        deadline = time.monotonic() + timeout
-        fd = os.open(self.membership / "cgroup.events", os.O_RDONLY)
-        try:
-            poller = select.poll()
-            poller.register(fd, select.POLLPRI | select.POLLERR)
-            while line.encode() not in os.pread(fd, 4096, 0).splitlines():
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                poller.poll(min(remaining, 0.1) * 1000)
-            return True
-        finally:
-            os.close(fd)
-
-    def oom_kills(self) -> int | None:
-        """``oom_kill`` of memory.events (v2) or memory.oom_control (v1, kernel >= 4.13)."""
-        v2 = self.backend == "v2"
-        path = self.path(UNIFIED if v2 else "memory",
-                         "memory.events" if v2 else "memory.oom_control")
-        try:
-            text = path.read_text() if path else ""
-        except OSError:
-            return None
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if key == "oom_kill":
-                return int(value)
-        return None
-
-    def evict(self, pid: int) -> None:
-        """Write ``pid`` into the parent of each slice directory (of each hierarchy) that
-        still holds it."""
-        for directory in self.dirs.values():
-            for root, _, _ in os.walk(directory):
-                if pid in _read_pids(Path(root) / "cgroup.procs"):
-                    with contextlib.suppress(OSError):
-                        _write(directory.parent / "cgroup.procs", str(pid))
-                    break
-
-    def remove(self) -> None:
-        for directory in self.dirs.values():
-            _rmtree_cgroup(directory)
-        if self.harness_leaf is not None:
-            self._leave_harness_leaf()
-        if not any(d.exists() for d in self.dirs.values()):
-            super().remove()
-
-    def _leave_harness_leaf(self) -> None:
-        """Move the harness back to its cgroup when no other slice needs the controllers."""
-        parent = self.layout.parents[UNIFIED]
-        if any(p.name.startswith(SLICE_PREFIX) and p != self.harness_leaf
-               for p in parent.iterdir() if p.is_dir()):
-            return
-        with contextlib.suppress(OSError):
-            _write(parent / "cgroup.subtree_control", "-memory -pids")
-            _write(parent / "cgroup.procs", str(os.getpid()))
-            self.harness_leaf.rmdir()
-            self.harness_leaf = None
-
-    def to_dict(self) -> dict:
-        return {**super().to_dict(), "dirs": {k: str(v) for k, v in self.dirs.items()}}
-
-    @property
-    def has_cgroup(self) -> bool:
-        return True
-
-    def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
-        if self.backend == "v2":
-            return "v2", dict(v2_files(self.dirs[UNIFIED])), self.membership
-        return "v1", v1_files(self.dirs.get("memory"), self.dirs.get("pids"),
-                              self.dirs.get("cpuacct"), self.dirs.get(UNIFIED)), self.membership
-
-    def memory_stat(self) -> dict[str, int]:
-        v2 = self.backend == "v2"
-        stat = self.path(UNIFIED if v2 else "memory", "memory.stat")
-        try:
-            text = stat.read_text() if stat else ""
-        except OSError:
-            return {}
-        values = {}
-        for line in text.splitlines():
-            key, _, value = line.partition(" ")
-            if not v2:  # v1: the hierarchical totals, under v2's names
-                if not key.startswith("total_"):
-                    continue
-                key = {"total_rss": "anon", "total_cache": "file"}.get(
-                    key, key.removeprefix("total_"))
-            with contextlib.suppress(ValueError):
-                values[key] = int(value)
-        return values
-
-    def escape_targets(self) -> list[str]:
-        targets = []
-        for key, directory in self.dirs.items():
-            if key == UNIFIED and self.layout.unified_mount is not None:
-                targets.append(str(self.layout.unified_mount / "cgroup.procs"))
-            else:
-                targets.append(str(directory.parent / "cgroup.procs"))
-        return targets
-
-    def cgroup_dirs(self) -> list[Path]:
-        return sorted(d for d in self.dirs.values() if d.exists())
-
-    def membership_cgroup(self) -> tuple[str, Path, Path | None] | None:
-        key = UNIFIED if UNIFIED in self.dirs else "freezer"
-        mount = (self.layout.unified_mount if key == UNIFIED
-                 else self.layout.v1_mounts.get(key))
-        return key, self.dirs[key], mount
-
-
-def _rmtree_cgroup(directory: Path, timeout: float = 5.0) -> None:
-    """rmdir a cgroup and any cgroups the workload made inside it, deepest first."""
-    if not directory.is_dir():
-        return
-    deadline = time.monotonic() + timeout
-    for root, _, _ in sorted(os.walk(directory), key=lambda w: -len(w[0])):
-        while True:
-            try:
-                os.rmdir(root)
-                break
-            except FileNotFoundError:
-                break
-            except OSError as exc:
-                if exc.errno != errno.EBUSY or time.monotonic() >= deadline:
-                    raise SliceError(f"cannot remove cgroup {root}: {exc.strerror}") from exc
-                time.sleep(0.01)
-
-
-class ProcessTreeSlice(Slice):
-    """No cgroup: the spawned processes, their descendants and every process carrying the
-    run's marker. Weakest guarantee: a daemon that clears its environment is lost."""
-
-    backend = "none"
-
-    def _create(self) -> None:
-        return None
-
-    def join(self) -> None:
-        return None
-
-    def _pids(self) -> set[int]:
-        return marked_pids(self.run_id) | self._descendants()
-
-    def _descendants(self) -> set[int]:
-        found: set[int] = set()
-        for proc in self.spawned:
-            try:
-                root = psutil.Process(proc.pid)
-                if root.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                found.add(root.pid)
-                found |= {c.pid for c in root.children(recursive=True)}
-            except psutil.Error:
-                continue
-        return found
-
-    def _signal_all(self, sig: int) -> None:
-        for pid in self.pids():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
-
-    def freeze(self) -> None:
-        self._signal_all(signal.SIGSTOP)
-
-    def thaw(self) -> None:
-        self._signal_all(signal.SIGCONT)
-
-    def kill(self) -> None:
-        # Stop first so nothing forks between the listing and the kill, then kill the lot.
-        for _ in range(3):
-            self.freeze()
-        self._signal_all(signal.SIGKILL)
-
-    def wait_empty(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            alive = {p for p in self.pids() if _alive(p)}
-            if not alive:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            for pid in alive:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, signal.SIGKILL)
-            time.sleep(0.01)
-
-
 def _children() -> set[int]:
     """The harness's child processes, from /proc/self/task/*/children (cheap: no walk of
     every process)."""
@@ -597,13 +260,6 @@ def _children() -> set[int]:
         with contextlib.suppress(OSError), open(f"{task.path}/children") as f:
             found.update(int(pid) for pid in f.read().split())
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def marked_pids(run_id: str) -> set[int]:
@@ -620,13 +276,3 @@ def marked_pids(run_id: str) -> set[int]:
         except OSError:
             continue
     return found
-
-
-def open_slice(run_id: str, layout: CgroupLayout, limits: Limits | None = None) -> Slice:
-    """The slice for the host's cgroup mode."""
-    if layout.mode == "none":
-        if limits and (limits.memory_max or limits.pids_max):
-            raise SliceError("memory and pids limits need a cgroup; none is usable here "
-                             f"({layout.reason})")
-        return ProcessTreeSlice(run_id, limits)
-    return CgroupSlice(run_id, layout, limits)

@@ -5,7 +5,7 @@ delegated a subtree to it (``Delegate=yes``). ``sandbox run`` started from a she
 service is not delegated, so it re-executes itself once under ``systemd-run --scope -p
 Delegate=yes`` (in ``sandbox.slice``) and creates its per-run cgroups there. The scope's only
 process is the harness; before it enables controllers for its runs it moves itself into a leaf
-cgroup (see ``CgroupSlice._prepare_v2_parent``, systemd#26311).
+cgroup (see ``V2Memory._prepare_parent`` in host/cgroup_slice.py, systemd#26311).
 """
 
 from __future__ import annotations
