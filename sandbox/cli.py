@@ -3,18 +3,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 from typer._click.exceptions import ClickException  # typer >= 0.29 vendors click
 
-from sandbox import logs
 from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
 
@@ -127,21 +123,9 @@ def run(
     quiet: Quiet = False,
 ) -> int:
     """Run the workload in a fresh slice, verify cleanup, judge leaks, write every report."""
-    from sandbox import scenarios
-    from sandbox.analysis.compare import compare_runs
-    from sandbox.commands.report import load_run
-    from sandbox.config import from_scenario
-    from sandbox.host import discover
-    from sandbox.host.systemd import ensure_delegated_scope
-    from sandbox.report.compare import render_compare_text
-    from sandbox.runner import run as run_workload
+    from sandbox.commands.run import run_command
 
-    logs.configure(-1 if quiet else verbose)
-    if command and scenario:
-        raise HarnessError("give either --scenario or a command after --, not both")
-    base = scenarios.get(scenario, scenario_file) if scenario else None
     overrides = {
-        "command": list(command) if command else None,
         "duration_s": _duration(duration) if duration else None,
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
         "inject_rate_mb": inject_rate, "context_policy": context_policy, "network": network,
@@ -157,19 +141,8 @@ def run(
         "budget": budget, "fail_on_inconclusive": fail_on_inconclusive or None,
         "metrics_textfile": metrics_textfile, "pushgateway": pushgateway,
     }
-    config = from_scenario(base, **overrides).validate()
-    baseline_run = load_run(baseline) if baseline else None  # a bad baseline fails up front
-    facts = discover(cgroup_mode)
-    ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
-    outcome = run_workload(config, show_progress=progress and not quiet, facts=facts)
-    if not quiet:
-        print(outcome.summary)
-    print(f"report: {outcome.run_dir / 'report.html'}")
-    if baseline_run is None:
-        return outcome.exit_code
-    comparison = compare_runs(baseline_run, load_run(outcome.run_dir))
-    print(render_compare_text(comparison))
-    return 1 if comparison.worse and outcome.exit_code in (0, 2) else outcome.exit_code
+    return run_command(command, scenario, scenario_file, overrides, baseline=baseline,
+                       progress=progress, verbose=verbose, quiet=quiet)
 
 
 @app.command("scenarios")
@@ -177,16 +150,9 @@ def list_scenarios(
     scenario_file: ScenarioFile = None,
 ) -> int:
     """List the scenarios a run can use."""
-    from sandbox import scenarios
+    from sandbox.commands.scenarios import scenarios_command
 
-    table = Table(title="scenarios")
-    for column in ("name", "duration", "ops/min", "description"):
-        table.add_column(column)
-    for item in scenarios.available(scenario_file).values():
-        table.add_row(item.name, f"{item.duration_s:g} s", f"{item.operations_per_minute:g}",
-                      item.description)
-    Console().print(table)
-    return 0
+    return scenarios_command(scenario_file)
 
 
 @app.command()
@@ -238,55 +204,18 @@ def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="print the facts as JSON")] = False,
 ) -> int:
     """Show what this host offers a run; exit 3 with the reason when no run can be made."""
-    from sandbox.host import discover
+    from sandbox.commands.doctor import doctor_command
 
-    facts = discover()
-    problems = facts.problems()
-    if as_json:
-        print(json.dumps({**facts.to_dict(), "problems": problems}, indent=2))
-    else:
-        table = Table(title="sandbox doctor", show_header=False)
-        for key, value in facts.to_dict().items():
-            if key == "cgroup":
-                table.add_row("cgroup mode", value["mode"] + (f" ({value['reason']})"
-                                                             if value["reason"] else ""))
-                for hier, path in value["parents"].items():
-                    table.add_row(f"  {hier}", path)
-            elif key == "browsers":
-                for browser in value or [{"path": "none found", "source": "", "problem": None}]:
-                    table.add_row(f"browser ({browser['source']})" if browser["source"]
-                                  else "browser", browser["path"] + (
-                                      f": refused: {browser['problem']}" if browser["problem"]
-                                      else ""))
-            else:
-                table.add_row(key.replace("_", " "), "—" if value is None else str(value))
-        Console().print(table)
-    if problems:
-        raise HarnessError(problems[0])
-    return 0
+    return doctor_command(as_json)
 
 
 @app.command()
 def cleanup() -> int:
     """Kill and remove what a harness that died left behind (runs before every run), and
     write that run's reports (INCOMPLETE: its cleanup was never verified)."""
-    from sandbox.commands.report import finish_reports
-    from sandbox.host import cleanup_stale
-    from sandbox.workloads.network import cleanup_stale_namespaces
+    from sandbox.commands.cleanup import cleanup_command
 
-    cleaned = cleanup_stale()
-    for item in cleaned:
-        print(f"removed {item.name}: killed {len(item.killed)} processes, "
-              f"{len(item.removed_dirs)} cgroup directories, {len(item.removed_files)} files"
-              + (f" (error: {item.error})" if item.error else ""))
-        if item.run_dir and (done := finish_reports(item.run_dir)):
-            print(f"  reports of {item.run_dir}: {done}")
-    namespaces = cleanup_stale_namespaces()
-    for name in namespaces:
-        print(f"removed network namespace {name}")
-    if not cleaned and not namespaces:
-        print("nothing to clean up")
-    return 0
+    return cleanup_command()
 
 
 runs_app = typer.Typer(help="List the run directories, remove old ones.", no_args_is_help=True)
@@ -300,24 +229,9 @@ def runs_list(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
 ) -> int:
     """The runs, oldest first: start time, scenario, status, exit code, size, directory."""
-    from datetime import UTC, datetime
+    from sandbox.commands.runs import list_command
 
-    from sandbox.commands.runs import list_runs
-
-    entries = list_runs(runs_dir)
-    if as_json:
-        for entry in entries:
-            print(json.dumps(entry.to_dict()))
-        return 0
-    table = Table(title=f"runs in {runs_dir}")
-    for column in ("started (UTC)", "scenario", "status", "exit", "size", "directory"):
-        table.add_column(column)
-    for e in entries:
-        table.add_row(datetime.fromtimestamp(e.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                      e.label, e.status, "" if e.exit_code is None else str(e.exit_code),
-                      f"{e.size_bytes / 2**20:.1f} MB", e.path.name)
-    Console(width=160).print(table)
-    return 0
+    return list_command(runs_dir, as_json)
 
 
 @runs_app.command("prune")
@@ -330,16 +244,11 @@ def runs_prune(
     dry_run: Annotated[bool, typer.Option(help="only say what would go")] = False,
 ) -> int:
     """Remove old run directories (never a running one)."""
-    from sandbox.commands.runs import list_runs, remove_run, to_prune
+    from sandbox.commands.runs import prune_command
 
-    doomed = to_prune(list_runs(runs_dir), keep=keep,
-                      older_than_s=_duration(older_than) if older_than else None)
-    for entry in doomed:
-        if not dry_run:
-            remove_run(entry)
-        print(f"{'would remove' if dry_run else 'removed'} {entry.path}")
-    print(f"{len(doomed)} run(s) {'to remove' if dry_run else 'removed'}")
-    return 0
+    return prune_command(runs_dir, keep=keep,
+                         older_than_s=_duration(older_than) if older_than else None,
+                         dry_run=dry_run)
 
 
 def main(argv: list[str] | None = None) -> int:

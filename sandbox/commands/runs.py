@@ -10,8 +10,12 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
@@ -95,3 +99,33 @@ def remove_run(entry: RunEntry) -> None:
     """Delete one run directory, never following a symlink inside it."""
     with safefs.open_dir(entry.path.parent) as parent:
         safefs.remove(parent, entry.path.name)
+
+
+def list_command(runs_dir: Path, as_json: bool) -> int:
+    """The runs, oldest first: a table, or one JSON object per line."""
+    entries = list_runs(runs_dir)
+    if as_json:
+        for entry in entries:
+            print(json.dumps(entry.to_dict()))
+        return 0
+    table = Table(title=f"runs in {runs_dir}")
+    for column in ("started (UTC)", "scenario", "status", "exit", "size", "directory"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(datetime.fromtimestamp(e.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                      e.label, e.status, "" if e.exit_code is None else str(e.exit_code),
+                      f"{e.size_bytes / 2**20:.1f} MB", e.path.name)
+    Console(width=160).print(table)
+    return 0
+
+
+def prune_command(runs_dir: Path, *, keep: int | None, older_than_s: float | None,
+                  dry_run: bool) -> int:
+    """Remove (or, ``dry_run``, name) the runs :func:`to_prune` picks."""
+    doomed = to_prune(list_runs(runs_dir), keep=keep, older_than_s=older_than_s)
+    for entry in doomed:
+        if not dry_run:
+            remove_run(entry)
+        print(f"{'would remove' if dry_run else 'removed'} {entry.path}")
+    print(f"{len(doomed)} run(s) {'to remove' if dry_run else 'removed'}")
+    return 0

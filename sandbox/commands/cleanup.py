@@ -1,0 +1,25 @@
+"""``sandbox cleanup``: kill and remove what a harness that died left behind, and write that
+run's reports (INCOMPLETE: its cleanup was never verified)."""
+
+from __future__ import annotations
+
+from sandbox.commands.report import finish_reports
+from sandbox.host import cleanup_stale
+from sandbox.workloads.network import cleanup_stale_namespaces
+
+
+def cleanup_command() -> int:
+    """One line per slice and network namespace removed."""
+    cleaned = cleanup_stale()
+    for item in cleaned:
+        print(f"removed {item.name}: killed {len(item.killed)} processes, "
+              f"{len(item.removed_dirs)} cgroup directories, {len(item.removed_files)} files"
+              + (f" (error: {item.error})" if item.error else ""))
+        if item.run_dir and (done := finish_reports(item.run_dir)):
+            print(f"  reports of {item.run_dir}: {done}")
+    namespaces = cleanup_stale_namespaces()
+    for name in namespaces:
+        print(f"removed network namespace {name}")
+    if not cleaned and not namespaces:
+        print("nothing to clean up")
+    return 0
