@@ -24,6 +24,12 @@ from typing import Any
 
 import psutil
 
+from sandbox.analysis.cleanup_policy import (
+    FILE_ALERT_S,
+    ORPHAN_ALERT_S,
+    cleanup_alerts,
+    cleanup_issues,
+)
 from sandbox.host import safefs
 from sandbox.host.isolation import (
     HOME_SEEN_AS,
@@ -43,10 +49,6 @@ from sandbox.tracer.target import SliceTarget, proc_cgroups
 
 log = logging.getLogger(__name__)
 
-#: Seed thresholds: an orphan older than this is a process-leak alert ...
-ORPHAN_ALERT_S = 30.0
-#: ... and a leftover temp file older than this a file-leak alert.
-FILE_ALERT_S = 60.0
 DEFAULT_GRACE_S = 5.0
 KNOWN_PATTERNS = ("playwright_chromiumdev_profile-*", "playwright-artifacts-*",
                   "org.chromium.Chromium.*", ".org.chromium.Chromium.*")
@@ -305,8 +307,9 @@ class ResourceCleanupVerifier:
         after["timing"] = slice_.teardown_timing
         after["clean"] = after["clean"] and teardown_error is None
 
-        alerts = self._alerts(orphans, leftovers)
-        issues += self._issues(orphans, escapes, leftovers, alerts, after)
+        alerts = cleanup_alerts(orphans, leftovers, orphan_alert_s=self.orphan_alert_s,
+                                file_alert_s=self.file_alert_s)
+        issues += cleanup_issues(orphans, escapes, leftovers, alerts, after, self.grace_s)
         report = CleanupReport(
             orphans=orphans, escapes=escapes, leftover_files=leftovers, home_files=home,
             shmem_charged_bytes=shmem, oom_kills=oom_kills, alerts=alerts,
@@ -467,37 +470,3 @@ class ResourceCleanupVerifier:
         after["clean"] = not any(after.values())
         after["escapes_kept"] = escaped if self.keep_escapes else []
         return after
-
-    def _alerts(self, orphans: list[dict[str, Any]], leftovers: list[dict[str, Any]]
-                ) -> list[dict[str, Any]]:
-        """The seed's thresholds: old orphans are process leaks, old temp files file leaks."""
-        alerts = [{"type": "process_leak", "pid": o["pid"], "comm": o["comm"],
-                   "age_s": o["age_s"], "threshold_s": self.orphan_alert_s}
-                  for o in orphans if o["age_s"] > self.orphan_alert_s]
-        alerts += [{"type": "file_leak", "path": f["path"], "age_s": f["age_s"],
-                    "threshold_s": self.file_alert_s}
-                   for f in leftovers if f["age_s"] > self.file_alert_s]
-        return alerts
-
-    def _issues(self, orphans: list[dict[str, Any]], escapes: list[dict[str, Any]],
-                leftovers: list[dict[str, Any]], alerts: list[dict[str, Any]],
-                after: dict[str, Any]) -> list[str]:
-        issues = []
-        if escapes:
-            issues.append("CRITICAL: {} process(es) escaped the slice: {}".format(
-                len(escapes), ", ".join(f"{e['pid']} ({e['comm']}) in {e['cgroup']}"
-                                        for e in escapes)))
-        if orphans:
-            issues.append("{} orphaned process(es) in the slice after {} s: {}".format(
-                len(orphans), self.grace_s,
-                ", ".join(f"{o['pid']} ({o['comm']})" for o in orphans)))
-        if leftovers:
-            issues.append("{} leftover temp file(s): {}".format(
-                len(leftovers), ", ".join(f["path"] for f in leftovers)))
-        issues += [f"{a['type']} alert: {a.get('comm') or a.get('path')} is {a['age_s']} s "
-                   f"old (> {a['threshold_s']} s)" for a in alerts]
-        for key in ("slice_survivors", "marked_alive", "escapes_alive", "cgroup_dirs_left",
-                    "files_left", "teardown_error"):
-            if after[key]:
-                issues.append(f"after teardown, {key.replace('_', ' ')}: {after[key]}")
-        return issues
