@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy.stats import theilslopes
 
 from sandbox.analysis.budget import estimate_growth, judge_budget, parse_budget
+from sandbox.analysis.trend import robust_slope
 from sandbox.host import MARKER_ENV
 
 MARKER_HELP = (
@@ -182,7 +182,7 @@ def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: floa
                             f"{verdict.budget} (95% bounds {growth.ci[0]:.3f}.."
                             f"{growth.ci[1]:.3f} MB/s)")
     if len(mb) >= 3 and limits.max_growth_mb_per_s is not None:
-        slope = float(theilslopes(mb, t)[0])
+        slope = robust_slope(t, mb)
         if slope > limits.max_growth_mb_per_s:
             findings.append(f"memory grew at {slope:.2f} MB/s "
                             f"(limit {limits.max_growth_mb_per_s} MB/s)")

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from scipy.stats import theilslopes
+import numpy as np
 
 from sandbox import logs
+from sandbox.analysis.trend import robust_slope
 from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
 from sandbox.host import HostFacts, Limits, Slice, cleanup_stale, discover, open_slice
@@ -306,7 +307,7 @@ class Run:
         if len(self._recent) < 8:
             return None
         t, mb = zip(*self._recent, strict=True)
-        return float(theilslopes(mb, t)[0])
+        return robust_slope(np.asarray(t), np.asarray(mb))
 
 
 def _save_or_log(the_run: Run) -> None:

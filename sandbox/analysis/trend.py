@@ -58,6 +58,12 @@ class TrendResult:
 
 
 
+def robust_slope(t: np.ndarray, y: np.ndarray) -> float:
+    """Theil-Sen slope of ``y`` over ``t`` (units of y per second): the quick look of the
+    progress line and the pytest plugin's per-test limit, not a verdict."""
+    return float(stats.theilslopes(y, t)[0])
+
+
 def smooth(t: np.ndarray, y: np.ndarray, window_s: float) -> tuple[np.ndarray, np.ndarray]:
     """Median of ``y`` over consecutive time windows; returns (window median t, median y)."""
     t0 = t[0]
