@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from sandbox.rundir import RUN_LOG
+
 SEED_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
-LOG_FILE = "memory_leak_detection.log"
 
 
 def configure(verbosity: int = 0) -> None:
@@ -31,7 +32,7 @@ class _RunLogHandler(logging.FileHandler):
 
 def add_run_log(run_dir: Path) -> logging.Handler:
     """Log everything from INFO up into the run directory; remove it with remove_run_log."""
-    handler = _RunLogHandler(run_dir / LOG_FILE)
+    handler = _RunLogHandler(run_dir / RUN_LOG)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(SEED_FORMAT))
     root = logging.getLogger()

@@ -1,4 +1,6 @@
-"""The run directory: ``runs/<utc-time>-<label>/`` and its run.json."""
+"""The run directory: ``runs/<utc-time>-<label>/``: the name of every file a run writes, each
+declared once here with its format version (docs/run-directory.md has their history).
+Writers take their path from these names; runreader.read_run reads them all back."""
 
 from __future__ import annotations
 
@@ -9,13 +11,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-#: The format version of each file a run writes (docs/run-directory.md has the history);
-#: run.json records them, so a reader can tell what it reads. Readers accept every earlier
-#: version.
+RUN = "run.json"  # the harness: config, host, backend, workload's end
+SAMPLES = "samples.jsonl"  # sampler: one line per sample
+ROLES = "roles.jsonl"  # sampler: per-role sweeps
+ALERTS = "alerts.jsonl"  # sampler: live alerts
+JS_HEAP = "jsheap.jsonl"  # workload (--js-heap)
+OPERATIONS = "operations.jsonl"  # workload: one line per operation
+EVENTS = "events.jsonl"  # tracer: fork, exec, exit
+CLEANUP = "cleanup.json"  # verifier
+REPORT = "report.json"  # reports (the other report files are in sandbox.report.FORMATS)
+WORKLOAD_LOG = "workload.log"  # the workload's stdout and stderr, capped
+RUN_LOG = "memory_leak_detection.log"  # the harness's log of the run (the seed's name)
+
+#: The format version of each data file a run writes; run.json records them, so a reader can
+#: tell what it reads. Readers accept every earlier version.
 FILE_FORMATS = {
-    "run.json": 2, "samples.jsonl": 2, "roles.jsonl": 2, "jsheap.jsonl": 1,
-    "operations.jsonl": 1, "events.jsonl": 1, "alerts.jsonl": 1, "cleanup.json": 2,
-    "report.json": 4,
+    RUN: 2, SAMPLES: 2, ROLES: 2, JS_HEAP: 1, OPERATIONS: 1, EVENTS: 1, ALERTS: 1, CLEANUP: 2,
+    REPORT: 4,
 }
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sandbox import logs
+from sandbox import logs, rundir
 from sandbox.analysis.trend import robust_slope
 from sandbox.config import RunConfig
 from sandbox.errors import HarnessError
@@ -132,11 +132,11 @@ class Run:
 
     def save_meta(self) -> None:
         if self.run_dir.exists():
-            write_json(self.run_dir / "run.json", self.meta)
+            write_json(self.run_dir / rundir.RUN, self.meta)
 
     def discard_if_empty(self) -> None:
         """A run that failed before its first sample leaves no run directory behind."""
-        samples = self.run_dir / "samples.jsonl"
+        samples = self.run_dir / rundir.SAMPLES
         if not (samples.exists() and samples.stat().st_size):
             shutil.rmtree(self.run_dir, ignore_errors=True)  # fd-based: never follows links
 
@@ -211,9 +211,9 @@ class Run:
         from sandbox.tracer import start_tracer
 
         self.t0 = time.monotonic()
-        self.tracer = start_tracer(slice_, self.run_dir / "events.jsonl",
+        self.tracer = start_tracer(slice_, self.run_dir / rundir.EVENTS,
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
-        self.profiler.start(slice_, self.run_dir / "samples.jsonl",
+        self.profiler.start(slice_, self.run_dir / rundir.SAMPLES,
                             tmp_usage=self.private_fs.usage, t0=self.t0)
         self.meta["backend"] = {
             "cgroup": slice_.backend,

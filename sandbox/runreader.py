@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox import rundir
 from sandbox.errors import HarnessError
 from sandbox.model.sample import SAMPLE_FIELDS
 
@@ -136,21 +137,21 @@ def read_run(run_dir: str | Path) -> RunData:
     path = Path(run_dir)
     if not path.is_dir():
         raise RunReadError(f"{path}: not a run directory")
-    run = _read_json(path / "run.json") or {}
-    sample_rows = read_jsonl(path / "samples.jsonl")
+    run = _read_json(path / rundir.RUN) or {}
+    sample_rows = read_jsonl(path / rundir.SAMPLES)
     sources = {r.get("source") for r in sample_rows if r.get("source")}
     alerts = [a for a in run.get("alerts", []) if isinstance(a, dict)]
-    alerts += read_jsonl(path / "alerts.jsonl")
+    alerts += read_jsonl(path / rundir.ALERTS)
     return RunData(
         path=path,
         run=run,
         samples=samples_to_arrays(sample_rows),
-        operations=read_jsonl(path / "operations.jsonl"),
-        events=read_jsonl(path / "events.jsonl"),
-        cleanup=_read_json(path / "cleanup.json"),
+        operations=read_jsonl(path / rundir.OPERATIONS),
+        events=read_jsonl(path / rundir.EVENTS),
+        cleanup=_read_json(path / rundir.CLEANUP),
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,
-        roles=[r for r in read_jsonl(path / "roles.jsonl") if isinstance(r.get("roles"), dict)],
-        js_heap=[r for r in read_jsonl(path / "jsheap.jsonl")
+        roles=[r for r in read_jsonl(path / rundir.ROLES) if isinstance(r.get("roles"), dict)],
+        js_heap=[r for r in read_jsonl(path / rundir.JS_HEAP)
                  if isinstance(r.get("t"), int | float)],
     )

@@ -43,7 +43,7 @@ from sandbox.host.isolation import (
 )
 from sandbox.host.reaper import reap
 from sandbox.host.slice import Slice, SliceError, marked_pids
-from sandbox.rundir import write_json
+from sandbox.rundir import CLEANUP, write_json
 from sandbox.tracer.base import Tracer
 from sandbox.tracer.target import SliceTarget, proc_cgroups
 
@@ -318,7 +318,7 @@ class ResourceCleanupVerifier:
             state_before=self.initial_state, state_after=self.capture_state(), issues=issues)
         if run_dir is not None:
             try:
-                write_json(Path(run_dir) / "cleanup.json", report.to_dict())
+                write_json(Path(run_dir) / CLEANUP, report.to_dict())
             except OSError as exc:  # a full disk: the run is then judged incomplete
                 log.error("cannot write cleanup.json: %s", exc.strerror or exc)
         return report

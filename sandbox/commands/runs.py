@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from sandbox import rundir
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import load_records
@@ -58,10 +59,10 @@ def list_runs(runs_dir: Path) -> list[RunEntry]:
     live = _live_run_dirs()
     entries = []
     for path in runs_dir.iterdir():
-        if path.is_symlink() or not path.is_dir() or not (path / "run.json").is_file():
+        if path.is_symlink() or not path.is_dir() or not (path / rundir.RUN).is_file():
             continue
-        run = _read(path / "run.json")
-        report = _read(path / "report.json")
+        run = _read(path / rundir.RUN)
+        report = _read(path / rundir.REPORT)
         config = run.get("config") if isinstance(run.get("config"), dict) else {}
         command = config.get("command") or []
         started = run.get("started")

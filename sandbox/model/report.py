@@ -11,9 +11,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.rundir import FILE_FORMATS
+from sandbox.rundir import FILE_FORMATS, REPORT
 
-SCHEMA_VERSION = FILE_FORMATS["report.json"]
+SCHEMA_VERSION = FILE_FORMATS[REPORT]
 Level = Literal["critical", "warning", "note", "incomplete"]
 Outcome = Literal["within", "over", "inconclusive"]
 

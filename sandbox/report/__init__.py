@@ -14,10 +14,11 @@ from sandbox.report.junit import render_junit
 from sandbox.report.markdown import render_markdown
 from sandbox.report.metrics import render_prometheus
 from sandbox.report.text import render_text
+from sandbox.rundir import REPORT
 
 #: format name -> (file name, renderer)
 FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
-    "json": ("report.json", render_json),
+    "json": (REPORT, render_json),
     "text": ("report.txt", render_text),
     "html": ("report.html", render_html),
     "junit": ("junit.xml", render_junit),

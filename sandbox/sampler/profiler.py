@@ -19,11 +19,12 @@ import psutil
 
 from sandbox.host import safefs
 from sandbox.model.sample import FAST_FIELDS
+from sandbox.rundir import ALERTS, ROLES
 from sandbox.sampler.alerts import MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
 from sandbox.sampler.roles import DEFAULT_INTERVAL_S as DEFAULT_ROLE_INTERVAL_S
-from sandbox.sampler.roles import ROLE_FILE, RoleSampler
+from sandbox.sampler.roles import RoleSampler
 
 log = logging.getLogger("sandbox.sampler")
 
@@ -202,7 +203,7 @@ class MemoryProfiler:
         self._out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
                             0o644)
         self._reader = reader_for(slice_, root_pids)
-        self._alerts_path = out_path.with_name("alerts.jsonl")
+        self._alerts_path = out_path.with_name(ALERTS)
         self._monitor = AlertMonitor(self.alert_threshold_mb, window_s=self.rate_window_s,
                                      warmup_s=self.rate_warmup_s)
         self._tmp_usage = tmp_usage or (lambda: (None, None))
@@ -217,7 +218,7 @@ class MemoryProfiler:
         if self.roles is not None:
             self.roles.start(tree_pids(slice_, root_pids),
                              lambda: {p.pid for p in getattr(slice_, "spawned", [])},
-                             out_path.with_name(ROLE_FILE), self._t0)
+                             out_path.with_name(ROLES), self._t0)
 
     def stop(self) -> None:
         """Stop the thread and close every file (idempotent)."""

@@ -23,9 +23,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from sandbox import rundir
+
 log = logging.getLogger("sandbox.sampler")
 
-ROLE_FILE = "roles.jsonl"
 DEFAULT_INTERVAL_S = 10.0
 MAX_CPU_SHARE = 0.01
 ROLES = ("browser", "renderer", "gpu", "network", "utility", "zygote", "crashpad", "driver",
@@ -167,7 +168,7 @@ class RoleSampler:
             self._thread.join(timeout=30)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"file": ROLE_FILE, "interval_s": self.interval_s,
+        return {"file": rundir.ROLES, "interval_s": self.interval_s,
                 "count_interval_s": self.count_interval_s, "sweeps": self.sweeps,
                 "cpu_s": round(self.cpu_s, 4), "error": self.error}
 

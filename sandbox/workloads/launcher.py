@@ -27,7 +27,8 @@ from typing import IO, Any
 from sandbox.errors import HarnessError
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import Slice, SliceError, resolve_user
-from sandbox.workloads.logfile import DEFAULT_LOG_CAP, LOG_FILE, CappedLog
+from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG
+from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
@@ -42,8 +43,6 @@ _BOOT = ("import runpy, site, sys\n"
 #: Chromium binds $TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket, a unix socket whose
 #: path may not exceed 107 bytes: a longer TMPDIR makes Chromium abort at start.
 MAX_TMPDIR_LEN = 60
-OPERATIONS_FILE = "operations.jsonl"
-JS_HEAP_FILE = "jsheap.jsonl"
 
 
 class LaunchError(HarnessError):
@@ -178,7 +177,7 @@ def _run_dir_areas(run_dir: Path, account: RunUser | None) -> tuple[Path, Path]:
 def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> None:
     """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed);
     other JSON objects -> records; anything else -> the workload's log."""
-    with open(run_dir / OPERATIONS_FILE, "ab") as ops, contextlib.ExitStack() as files:
+    with open(run_dir / OPERATIONS, "ab") as ops, contextlib.ExitStack() as files:
         heap = None  # opened with the first jsheap line
         for raw in stream:
             try:
@@ -194,7 +193,7 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
                 workload.failed += not record.get("ok", False)
             elif isinstance(record, dict) and record.get("kind") == "jsheap":
                 with contextlib.suppress(OSError):
-                    heap = heap or files.enter_context(open(run_dir / JS_HEAP_FILE, "ab"))
+                    heap = heap or files.enter_context(open(run_dir / JS_HEAP, "ab"))
                     heap.write(line)
                     heap.flush()
             elif isinstance(record, dict):
@@ -239,7 +238,7 @@ def _spawn(
         for step in steps:
             step()
 
-    log = CappedLog(run_dir / LOG_FILE, log_cap)
+    log = CappedLog(run_dir / WORKLOAD_LOG, log_cap)
     try:
         proc = slice_.spawn(
             list(argv), env=env, cwd=workdir, user=account,

@@ -10,7 +10,6 @@ import os
 import threading
 from pathlib import Path
 
-LOG_FILE = "workload.log"
 DEFAULT_LOG_CAP = 16 * 2**20
 KEEP_ON_FULL_DISK = 64 * 1024
 
