@@ -6,7 +6,9 @@ one MemoryProfiler sample at 100 Hz: thread wake-up, read, JSON line written and
 psutil tree walk summing RSS (what psrecord and the seed do), and psutil memory_full_info
 (PSS/USS, what the psutil fallback does); then the harness's CPU share (user + system time of
 this process over wall time) while a MemoryProfiler samples at 2 Hz (the default), 10 Hz and
-100 Hz for --duration seconds; then the per-role sampler (sampler.roles): one memory sweep and
+100 Hz for --duration seconds (at 100 Hz through the C ticker when it is built), side by side
+with the floor: a bare Python loop that only wakes up 100 times a second; then the per-role
+sampler (sampler.roles): one memory sweep and
 one count sweep, and its CPU share at its default rates over --duration seconds, side by side
 with the cgroup sampler's at 2 Hz.
 
@@ -19,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
+import select
 import shutil
 import subprocess
 import sys
@@ -32,7 +36,7 @@ from pathlib import Path
 import psutil
 
 from sandbox.host import discover, open_slice
-from sandbox.sampler import MemoryProfiler
+from sandbox.sampler import MemoryProfiler, ticker
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.roles import RoleSampler, sweep
 
@@ -119,6 +123,23 @@ def cpu_share(slice_, out: Path, hz: float, seconds: float) -> tuple[float, int]
     return used / wall * 100, profiler.sample_count
 
 
+def wake_floor_share(hz: float, seconds: float) -> float:
+    """CPU share (% of a core) of a Python thread that only wakes up ``hz`` times a second
+    (poll on a pipe, as the sampler's loop): what any Python sampler pays before reading."""
+    read_fd, write_fd = os.pipe()
+    waker = select.poll()
+    waker.register(read_fd, select.POLLIN)
+    before, wall = time.thread_time(), time.monotonic()
+    deadline = wall
+    while (now := time.monotonic()) < wall + seconds:
+        deadline += 1 / hz
+        waker.poll(max(deadline - now, 0) * 1000)
+    used = time.thread_time() - before
+    os.close(read_fd)
+    os.close(write_fd)
+    return used / (time.monotonic() - wall) * 100
+
+
 def roles_share(slice_, out: Path, seconds: float) -> tuple[float, int]:
     """The per-role sampler at its default rates: its own thread's CPU / wall (% of a core)."""
     sampler = RoleSampler()
@@ -145,6 +166,7 @@ def bench_pages(facts, pages: int, duration: float, work: Path) -> dict:
         tree_rss = psutil_tree_rss(chromium.pid)
         shares = {hz: cpu_share(slice_, work / f"cpu-{pages}-{hz}.jsonl", hz, duration)
                   for hz in (2, 10, 100)}
+        floor_pct = wake_floor_share(100, duration)
         memory_sweep_us = per_call_us(lambda: sweep(pids, set()), 5, 1.0)
         count_sweep_us = per_call_us(lambda: sweep(pids, set(), memory=False), 20, 1.0)
         roles_pct, sweeps = roles_share(slice_, work / f"roles-{pages}.jsonl", duration)
@@ -159,6 +181,7 @@ def bench_pages(facts, pages: int, duration: float, work: Path) -> dict:
         "psutil_rss_us": rss_us, "psutil_pss_us": pss_us,
         "cpu_2hz_pct": shares[2][0], "cpu_10hz_pct": shares[10][0],
         "cpu_100hz_pct": shares[100][0], "samples_100hz": shares[100][1],
+        "wake_floor_100hz_pct": floor_pct,
         "memory_sweep_us": memory_sweep_us, "count_sweep_us": count_sweep_us,
         "roles_pct": roles_pct, "role_sweeps": sweeps,
     }
@@ -185,10 +208,12 @@ def main() -> int:
         print(f"error: needs a cgroup ({facts.cgroup.reason})", file=sys.stderr)
         return 3
     print(f"# {platform.node()} kernel {platform.release()}, {psutil.cpu_count()} cpus, "
-          f"cgroup mode {facts.cgroup.mode}, chromium {facts.chromium}")
+          f"cgroup mode {facts.cgroup.mode}, chromium {facts.chromium}, C ticker "
+          f"{'built' if ticker.AVAILABLE else 'not built (Python fast path)'}")
     header = ("pages", "procs", "cgroup MB", "tree RSS MB", "reader µs", "sample µs",
               "psutil RSS µs", "PSS µs", "RSS/reader", "RSS/sample", "PSS/reader",
-              "CPU 2Hz %", "CPU 10Hz %", "CPU 100Hz %", "role mem sweep µs",
+              "CPU 2Hz %", "CPU 10Hz %", "CPU 100Hz %", "Python wake floor 100Hz %",
+              "role mem sweep µs",
               "role count sweep µs", "roles CPU %", "roles/2Hz")
     print(" | ".join(header))
     results = []
@@ -204,7 +229,8 @@ def main() -> int:
                 f"{r['psutil_rss_us'] / r['full_sample_us']:.0f}x",
                 f"{r['psutil_pss_us'] / r['reader_us']:.0f}x",
                 f"{r['cpu_2hz_pct']:.3f}", f"{r['cpu_10hz_pct']:.3f}",
-                f"{r['cpu_100hz_pct']:.3f}", f"{r['memory_sweep_us']:.0f}",
+                f"{r['cpu_100hz_pct']:.3f}", f"{r['wake_floor_100hz_pct']:.3f}",
+                f"{r['memory_sweep_us']:.0f}",
                 f"{r['count_sweep_us']:.0f}", f"{r['roles_pct']:.3f}",
                 f"{r['roles_pct'] / r['cpu_2hz_pct']:.1f}x"]), flush=True)
     if args.json:

@@ -11,6 +11,9 @@ fi
 
 bash scripts/apt-ensure.sh chromium bpftrace bpftool python3-venv iproute2 util-linux \
   fonts-dejavu-core
+# The sampler's C fast path (setup.py; optional: without it high rates are sampled in Python).
+bash scripts/apt-ensure.sh gcc python3-dev \
+  || echo "setup: no C compiler: high sampling rates will use the Python fast path"
 
 # The eBPF tracer's tracepoints live in tracefs.
 mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing

@@ -269,3 +269,64 @@ def test_unwritable_output_fails_at_start(tmp_path):
             pytest.raises(IsADirectoryError):
         profiler.start(slice_, tmp_path)  # a directory, not a file
     profiler.stop()  # never started: a no-op
+
+
+def _sample_for(slice_, path, seconds: float, interval: float) -> MemoryProfiler:
+    profiler = MemoryProfiler(sample_interval=interval, role_interval=None)
+    profiler.start(slice_, path)
+    time.sleep(seconds)
+    profiler.stop()
+    return profiler
+
+
+def test_high_rates_go_through_the_c_ticker_with_the_same_lines(needs_cgroups, tmp_path,
+                                                              monkeypatch):
+    """At 100 Hz the C ticker reads the fast files (Python wakes 4 times a second); the lines
+    are those of the Python fast path: full ones about once a second, fast ones in between,
+    in time order."""
+    from sandbox.sampler import ticker
+
+    assert ticker.AVAILABLE, "the C ticker was not built (setup.py needs cc and Python.h)"
+    with open_slice("test-sampler-ticker", needs_cgroups.cgroup) as slice_:
+        slice_.spawn(["sleep", "30"])
+        threads = []
+        monkeypatch.setattr(ticker.Ticker, "__init__", _recording(ticker.Ticker.__init__,
+                                                                  threads))
+        ticked = _sample_for(slice_, tmp_path / "ticked.jsonl", 2.0, 0.01)
+        monkeypatch.setattr(ticker, "AVAILABLE", False)
+        python = _sample_for(slice_, tmp_path / "python.jsonl", 2.0, 0.01)
+    assert len(threads) == 1 and ticked.error_count == python.error_count == 0
+    for name, profiler in (("ticked", ticked), ("python", python)):
+        lines = [json.loads(x) for x in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
+        assert len(lines) == profiler.sample_count >= 150, name
+        full = [x for x in lines if x["tier"] == "full"]
+        assert 2 <= len(full) <= 6, (name, len(full))
+        assert all(list(x) == list(SAMPLE_FIELDS) for x in full)
+        assert all(list(x) == ["t", "wall", *FAST_FIELDS] for x in lines if x["tier"] == "fast")
+        t = [x["t"] for x in lines]
+        assert t == sorted(t) and max(np.diff(t)) < 0.5, name
+        assert all(x["memory_current"] > 0 for x in lines)
+
+
+def _recording(init, calls):
+    def wrapped(self, *args, **kwargs):
+        calls.append(args)
+        init(self, *args, **kwargs)
+    return wrapped
+
+
+def test_a_failing_ticker_falls_back_to_python(needs_cgroups, tmp_path, monkeypatch, caplog):
+    from sandbox.sampler import ticker
+
+    if not ticker.AVAILABLE:
+        pytest.skip("the C ticker is not built")
+
+    def broken(*args):
+        raise OSError("no ticks here")
+
+    monkeypatch.setattr(ticker._ticker, "run", broken)
+    with open_slice("test-sampler-ticker-broken", needs_cgroups.cgroup) as slice_:
+        slice_.spawn(["sleep", "30"])
+        profiler = _sample_for(slice_, tmp_path / "samples.jsonl", 1.5, 0.01)
+    assert "the C ticker stopped (no ticks here): sampling goes on in Python" in caplog.text
+    assert profiler.sample_count >= 80 and profiler.error_count == 0

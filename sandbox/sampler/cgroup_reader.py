@@ -181,21 +181,51 @@ class CgroupReader:
         docstring for which fields a fast sample reads."""
         files = self.files
         usage = parse_int(files["current"].read()) if "current" in files else None
-        now, full = time.monotonic(), self._full
-        if (full is None or usage is None or full[3] is None  # gone: nothing to repeat
+        now = time.monotonic()
+        if self._full_due(now, usage):
+            return self._read_full(now, usage)
+        return self._fast(usage, parse_int(files["pids"].read()) if "pids" in files else None,
+                          parse_int(files["peak"].read()) if "peak" in files else None)
+
+    def fast_fds(self) -> tuple[int, int, int] | None:
+        """The open fds of usage, pids and peak (-1 where absent) for the C ticker; None
+        without a usage file."""
+        current = self.files.get("current")
+        if current is None or current.fd is None:
+            return None
+        return tuple(f.fd if f is not None and f.fd is not None else -1  # type: ignore[return-value]
+                     for f in (current, self.files.get("pids"), self.files.get("peak")))
+
+    def from_tick(self, t: float, usage: int | None, pids_current: int | None,
+                  peak: int | None) -> tuple[dict[str, Any] | None, bool]:
+        """A fast record of values the ticker read at ``t`` (None before the first full
+        sample), and whether a full sample is due."""
+        if self._full is None:
+            return None, True
+        return self._fast(usage, pids_current, peak)[0], self._full_due(t, usage)
+
+    def _full_due(self, now: float, usage: int | None) -> bool:
+        full = self._full
+        return (full is None or usage is None or full[3] is None  # gone: nothing to repeat
                 or now - full[0] >= self.full_period_s
-                or abs(usage - full[3]) >= self.move_bytes):
-            raw = {role: f.read() for role, f in files.items() if role != "current"}
-            record = (v2_record if self.kind == "v2" else v1_record)(raw, usage)
-            pids = self.members.pids()
-            record["nprocs"] = len(pids) if pids is not None else None
-            self._full = (now, record, pids, usage)
-            return dict(record), pids
+                or abs(usage - full[3]) >= self.move_bytes)
+
+    def _read_full(self, now: float, usage: int | None
+                   ) -> tuple[dict[str, Any], list[int] | None]:
+        raw = {role: f.read() for role, f in self.files.items() if role != "current"}
+        record = (v2_record if self.kind == "v2" else v1_record)(raw, usage)
+        pids = self.members.pids()
+        record["nprocs"] = len(pids) if pids is not None else None
+        self._full = (now, record, pids, usage)
+        return dict(record), pids
+
+    def _fast(self, usage: int | None, pids_current: int | None, peak: int | None
+              ) -> tuple[dict[str, Any], list[int] | None]:
+        full = self._full
+        assert full is not None
         return {"memory_current": usage,
                 "working_set": _working_set(usage, full[1]["inactive_file"]),
-                "pids_current": parse_int(files["pids"].read()) if "pids" in files else None,
-                "peak": parse_int(files["peak"].read()) if "peak" in files else None,
-                "tier": "fast"}, full[2]
+                "pids_current": pids_current, "peak": peak, "tier": "fast"}, full[2]
 
     def close(self) -> None:
         for f in self.files.values():

@@ -20,6 +20,7 @@ import psutil
 from sandbox.host import safefs
 from sandbox.model.sample import FAST_FIELDS
 from sandbox.rundir import ALERTS, ROLES
+from sandbox.sampler import ticker
 from sandbox.sampler.alerts import MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
@@ -153,6 +154,8 @@ class MemoryProfiler:
         self._monitored = float("-inf")  # when the live alerts last saw a sample
         self._thread: threading.Thread | None = None
         self._wake_r = self._wake_w = -1
+        self._stopping = False
+        self._ticker_error: str | None = None
         #: per-role sweeps into roles.jsonl (None: not sampled)
         self.roles = RoleSampler(role_interval) if role_interval else None
 
@@ -224,6 +227,7 @@ class MemoryProfiler:
         """Stop the thread and close every file (idempotent)."""
         if self._thread is None:
             return
+        self._stopping = True
         os.write(self._wake_w, b"x")
         self._thread.join()
         self._thread = None
@@ -239,23 +243,55 @@ class MemoryProfiler:
 
     # -- sampling ----------------------------------------------------------------------------
     def _run(self) -> None:
+        fds = self._reader.fast_fds()
+        if ticker.AVAILABLE and fds is not None and self.sample_interval <= ticker.MAX_INTERVAL_S:
+            self._run_ticked(fds)
+            if self._stopping:
+                return
+            log.warning("the C ticker stopped (%s): sampling goes on in Python",
+                        self._ticker_error or "no reason given")
         # poll() on a pipe is the cheapest interruptible sleep (half the CPU of Event.wait).
         waker = select.poll()
         waker.register(self._wake_r, select.POLLIN)
         deadline = time.monotonic()
         while True:
-            try:
-                self.sample()
-            except Exception:  # a sampler must never take the run down
-                self.error_count += 1
-                if self.error_count == 1:
-                    log.exception("sampling failed (further failures counted, not logged)")
+            self._guarded_sample()
             deadline += self.sample_interval
             now = time.monotonic()
             if deadline < now:  # fell behind (slow psutil walk): skip the missed ticks
                 deadline = now + self.sample_interval - (now - deadline) % self.sample_interval
             if waker.poll((deadline - now) * 1000):
                 return
+
+    def _run_ticked(self, fds: tuple[int, int, int]) -> None:
+        """High rates: the C ticker reads usage, pids and peak on every tick; each batch of
+        ticks becomes fast lines written at once, then a full sample if one came due."""
+        self._guarded_sample()  # the first sample is a full one
+        tick = ticker.Ticker(fds, self.sample_interval, self._wake_r)
+        for batch in tick.batches():
+            wall_offset = time.time() - time.monotonic()
+            lines, full_due = [], False
+            for t_ns, usage, pids, peak in batch:
+                mono = t_ns / 1e9
+                values, due = self._reader.from_tick(
+                    mono, *(None if v < 0 else v for v in (usage, pids, peak)))
+                full_due = full_due or due
+                if values is not None:
+                    lines.append(self._fast_line(mono, mono + wall_offset, values))
+            if lines:
+                self._write_line(b"".join(lines))
+            if full_due and not self._stopping:
+                self._reader.next_full()
+                self._guarded_sample()
+        self._ticker_error = tick.error
+
+    def _guarded_sample(self) -> None:
+        try:
+            self.sample()
+        except Exception:  # a sampler must never take the run down
+            self.error_count += 1
+            if self.error_count == 1:
+                log.exception("sampling failed (further failures counted, not logged)")
 
     def sample(self) -> dict[str, Any]:
         """Take one sample now: read, append its line to samples.jsonl, check alerts. A fast
@@ -264,7 +300,8 @@ class MemoryProfiler:
         mono, wall = time.monotonic(), time.time()
         values, pids = self._reader.read()
         if values.get("tier") == "fast" and self._last is not None:
-            return self._fast_sample(mono, wall, values)
+            self._write_line(self._fast_line(mono, wall, values))
+            return values
         fds = values.pop("file_descriptors", None)
         uss, pss = values.pop("uss", None), values.pop("pss", None)
         tier = values.pop("tier", "full")
@@ -284,27 +321,29 @@ class MemoryProfiler:
         self._check_alerts(record["t"], wall, record["working_set"])
         return record
 
-    def _fast_sample(self, mono: float, wall: float, values: dict[str, Any]
-                     ) -> dict[str, Any]:
-        """The cheap path of a high sampling rate: a preformatted line, written at once, and
-        the live alerts fed at most :data:`MONITOR_PERIOD_S` apart (their windows are 30 s)."""
+    def _fast_line(self, mono: float, wall: float, values: dict[str, Any]) -> bytes:
+        """The cheap path of a high sampling rate: a preformatted line, and the live alerts
+        fed at most :data:`MONITOR_PERIOD_S` apart (their windows are 30 s)."""
         t = round(mono - self._t0, 4)
         values["t"], values["wall"] = t, round(wall, 3)
         line = _FAST_LINE.format(t, values["wall"], *(
             "null" if values[k] is None else values[k] for k in _FAST_KEYS)).encode()
-        if self._unwritten:
-            self._append(line)
-        else:
-            try:
-                os.write(self._out, line)
-            except OSError:
-                self._append(line)  # kept until the disk takes it
         self.sample_count += 1
         self._fresh = values
         if mono - self._monitored >= MONITOR_PERIOD_S:
             self._monitored = mono
             self._check_alerts(t, wall, values["working_set"])
-        return values
+        return line
+
+    def _write_line(self, line: bytes) -> None:
+        """Write fast lines at once (kept in order behind any the disk refused)."""
+        if self._unwritten:
+            self._append(line)
+            return
+        try:
+            os.write(self._out, line)
+        except OSError:
+            self._append(line)  # kept until the disk takes it
 
     def _check_alerts(self, t: float, wall: float, working_set: int | None) -> None:
         for alert in self._monitor.update(t, wall, working_set):
