@@ -39,6 +39,7 @@ from sandbox.host.isolation import (
 )
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
+from sandbox.sampler import ticker
 
 if TYPE_CHECKING:
     from sandbox.tracer.base import Tracer
@@ -218,6 +219,7 @@ class Run:
         self.meta["backend"] = {
             "cgroup": slice_.backend,
             "sampler": "cgroup" if slice_.has_cgroup else "psutil",
+            "c_ticker": ticker.AVAILABLE,  # the high-rate fast path (docs/run-directory.md)
             "tracer": self.tracer.to_dict(),
         }
         self.save_meta()
