@@ -37,6 +37,7 @@ from sandbox.host.isolation import (
     release_user,
     uid_pids,
 )
+from sandbox.model.run_info import RunInfo
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
@@ -113,11 +114,9 @@ class Run:
         self.show_progress = show_progress
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(config.runs_dir, config.label)
-        self.meta: dict = {
-            "run_id": self.run_id, "formats": FILE_FORMATS, "config": asdict(config),
-            "host": facts.to_dict(),
-            "started": time.time(), "workload": config.workload,
-        }
+        self.meta = RunInfo(run_id=self.run_id, formats=FILE_FORMATS, config=asdict(config),
+                            host=facts.to_dict(), started=time.time(),
+                            workload=config.workload)
         self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb,
                                        role_interval=config.role_interval)
         self.verifier = ResourceCleanupVerifier(
@@ -133,7 +132,7 @@ class Run:
 
     def save_meta(self) -> None:
         if self.run_dir.exists():
-            write_json(self.run_dir / rundir.RUN, self.meta)
+            write_json(self.run_dir / rundir.RUN, self.meta.to_dict())
 
     def discard_if_empty(self) -> None:
         """A run that failed before its first sample leaves no run directory behind."""
@@ -149,17 +148,17 @@ class Run:
         slice_.record.uid = self.user.uid if self.user.dynamic else None
         slice_.record.private_fs = str(self.private_fs.root)
         slice_.record.run_dir = str(self.run_dir)
-        self.meta["slice"] = {"name": slice_.name, "backend": slice_.backend}
-        self.meta["user"] = self.user.to_dict()
-        self.meta["private_tmp"] = {"areas": list(AREAS.values()),
-                                    "size_bytes": self.config.tmp_size}
+        self.meta.slice = {"name": slice_.name, "backend": slice_.backend}
+        self.meta.user = self.user.to_dict()
+        self.meta.private_tmp = {"areas": list(AREAS.values()),
+                                 "size_bytes": self.config.tmp_size}
         self.save_meta()
         self.verifier.capture_initial_state()
         reaper_stop = threading.Event()
         try:
             with StopFlag() as stop, slice_:
                 self.private_fs.create(self.user)
-                self.meta["slice"] = slice_.to_dict()
+                self.meta.slice = slice_.to_dict()
                 reaper = threading.Thread(target=slice_.reap_continuously, args=(reaper_stop,),
                                           name="sandbox-reaper", daemon=True)
                 reaper.start()
@@ -169,9 +168,9 @@ class Run:
                     self._wait(stop)
                     self.stopped_by = stop.reason or self.stopped_by
                     self.workload.stop(self.config.stop_timeout_s)
-                    self.meta["workload_end_t"] = round(time.monotonic() - self.t0, 3)
-                    self.meta["workload_returncode"] = self.workload.proc.returncode
-                    self.meta["workload_exit"] = workload_exit(
+                    self.meta.workload_end_t = round(time.monotonic() - self.t0, 3)
+                    self.meta.workload_returncode = self.workload.proc.returncode
+                    self.meta.workload_exit = workload_exit(
                         self.workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
                     self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
                     self.verifier.verify(slice_, run_dir=self.run_dir, main=self.workload.proc,
@@ -216,7 +215,7 @@ class Run:
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
         self.profiler.start(slice_, self.run_dir / rundir.SAMPLES,
                             tmp_usage=self.private_fs.usage, t0=self.t0)
-        self.meta["backend"] = {
+        self.meta.backend = {
             "cgroup": slice_.backend,
             "sampler": "cgroup" if slice_.has_cgroup else "psutil",
             "c_ticker": ticker.AVAILABLE,  # the high-rate fast path (docs/run-directory.md)
@@ -227,13 +226,14 @@ class Run:
     def _stop_watchers(self) -> None:
         self.profiler.stop()
         if self.profiler.roles is not None:
-            self.meta["roles"] = self.profiler.roles.to_dict()
+            self.meta.roles = self.profiler.roles.to_dict()
         if self.tracer is not None:
             self.tracer.stop()
-            self.meta["backend"]["tracer"] = self.tracer.to_dict()
+            if self.meta.backend is not None:
+                self.meta.backend["tracer"] = self.tracer.to_dict()
         if self.workload is not None:
             self.workload.close()
-            self.meta["workload_log"] = self.workload.log.to_dict()
+            self.meta.workload_log = self.workload.log.to_dict()
 
     def _start_workload(self, slice_: Slice) -> Workload:
         from sandbox.workloads.launcher import launch_command, launch_screenshot
@@ -281,7 +281,7 @@ class Run:
                 if error := self._disk_error():
                     log.error("%s: ending the run", error)
                     self.stopped_by = "disk full"
-                    self.meta["disk_error"] = error
+                    self.meta.disk_error = error
                     if freed := self.workload.log.make_room():
                         log.warning("cut workload.log by %d bytes to make room for the "
                                     "run's records", freed)
@@ -356,7 +356,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
             the_run.discard_if_empty()
             raise
         finally:
-            the_run.meta.update(ended=time.time(), stopped_by=the_run.stopped_by)
+            the_run.meta.ended, the_run.meta.stopped_by = time.time(), the_run.stopped_by
             _save_or_log(the_run)
         result = analyze(read_run(the_run.run_dir))
         try:
@@ -370,6 +370,6 @@ def run(config: RunConfig, *, show_progress: bool = True,
                  result.exit_code)
     finally:
         logs.remove_run_log(handler)
-    the_run.meta["exit_code"] = result.exit_code
+    the_run.meta.exit_code = result.exit_code
     _save_or_log(the_run)
     return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result))

@@ -14,7 +14,9 @@ import pytest
 
 from sandbox.analysis import analyze
 from sandbox.model.report import SCHEMA_VERSION, json_schema
+from sandbox.model.run_info import RunInfo
 from sandbox.report.json_report import to_dict
+from sandbox.rundir import FILE_FORMATS
 from sandbox.runreader import read_run
 from tests.synthetic import series, write_run
 
@@ -45,6 +47,11 @@ def test_a_real_runs_report_validates(validator, needs_cgroups, runs_dir):
     doc = report_of(runs_dir)
     validator.validate(doc)
     assert doc["schema_version"] == SCHEMA_VERSION and doc["cleanup_verified"]
+    # run.json has only keys RunInfo declares, and reads back into it
+    (run_dir,) = runs_dir.iterdir()
+    info = RunInfo(**json.loads((run_dir / "run.json").read_text()))
+    assert info.exit_code == done.returncode and info.formats == FILE_FORMATS
+    assert info.workload_exit["ended_by"] and info.backend["c_ticker"] is not None
 
 
 def test_a_first_format_run_validates(validator, tmp_path):
