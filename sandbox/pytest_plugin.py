@@ -9,7 +9,10 @@ Opt-in: ``pytest --sandbox`` (or ``sandbox = true`` in the ini file); without it
 run as plain tests. Where no slice can be had (not root, no usable cgroup) each marked test
 still runs, with a warning saying why. The body runs in a forked child that joins the slice
 first (so everything it starts is in the slice too; an ``async def`` body is run to completion
-with asyncio); the parent samples the slice, then judges. A failed test's samples and findings
+with asyncio); the parent samples the slice, then the run's verifier
+(ResourceCleanupVerifier, as ``sandbox run`` uses it) finds orphans, escapes (by the run's
+marker) and leftover files in the body's TMPDIR, kills and tears down, and the memory is
+judged with the run's budget (analysis.budget). A failed test's samples and findings
 stay under ``--sandbox-dir`` (default ``.sandbox-pytest`` in the rootdir); the terminal summary
 has a ``sandbox`` section. On a systemd host pytest is re-executed in a delegated scope first,
 as ``sandbox run`` is. Growth is measured on anon memory and includes the copy-on-write pages
@@ -19,14 +22,12 @@ of the forked test process (usually a few MB).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import os
 import pickle
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -34,6 +35,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -41,6 +43,10 @@ import pytest
 from sandbox.analysis.budget import estimate_growth, judge_budget, parse_budget
 from sandbox.analysis.trend import robust_slope
 from sandbox.host import MARKER_ENV
+from sandbox.rundir import SAMPLES
+
+if TYPE_CHECKING:
+    from sandbox.verifier import CleanupReport
 
 MARKER_HELP = (
     "sandbox(budget=None, max_growth_mb_per_s=None, max_growth_mb=None, max_memory_mb=None, "
@@ -196,16 +202,24 @@ def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: floa
     return findings
 
 
-def _describe(pids: set[int]) -> str:
-    import psutil
+def _names(processes: list[dict[str, Any]], most: int = 5) -> str:
+    """``4242 (sleep 300), ...`` from the verifier's process records."""
+    return ", ".join(f"{p['pid']} ({' '.join(p.get('cmdline') or [p.get('comm') or '?'])[:60]})"
+                     for p in processes[:most]) + (f" and {len(processes) - most} more"
+                                                   if len(processes) > most else "")
 
-    names = []
-    for pid in sorted(pids):
-        try:
-            names.append(f"{pid} ({' '.join(psutil.Process(pid).cmdline())[:60]})")
-        except psutil.Error:
-            names.append(str(pid))
-    return ", ".join(names)
+
+def _cleanup_findings(cleanup: CleanupReport, limits: SandboxLimits) -> list[str]:
+    """What the verifier found at the test's teardown, as the marker's limits allow."""
+    findings = []
+    if cleanup.orphans and not limits.allow_orphans:
+        findings.append(f"orphaned processes left in the slice: {_names(cleanup.orphans)}")
+    if cleanup.escapes:
+        findings.append(f"processes escaped the slice: {_names(cleanup.escapes)}")
+    if cleanup.leftover_files and not limits.allow_leftover_files:
+        findings.append("temp files left behind: " + ", ".join(
+            Path(f["path"]).name for f in cleanup.leftover_files[:10]))
+    return findings
 
 
 def _keep(work: Path, session: SandboxSession, nodeid: str, run_id: str,
@@ -236,19 +250,20 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             f"sandbox: {session.no_slice}; the test ran without its slice"))
         return None
     from sandbox.host import discover, open_slice
-    from sandbox.host.slice import marked_pids
     from sandbox.runner import new_run_id
     from sandbox.sampler import MemoryProfiler, read_samples
     from sandbox.sampler.profiler import tmp_usage
+    from sandbox.verifier import ResourceCleanupVerifier
 
     facts = discover()
     run_id = new_run_id()
     work = Path(tempfile.mkdtemp(prefix=f"sandbox-pytest-{run_id}-"))
-    tmp_dir = work / "tmp"
+    tmp_dir = work / "tmp"  # the body's TMPDIR: the verifier's "run tmp"
     tmp_dir.mkdir()
     slice_ = open_slice(run_id, facts.cgroup)
     profiler = MemoryProfiler(limits.sample_interval, alert_threshold_mb=float("inf"))
-    findings: list[str] = []
+    verifier = ResourceCleanupVerifier(grace_s=limits.grace_s)
+    verifier.capture_initial_state()
     try:
         with slice_:
             read_fd, write_fd = os.pipe()
@@ -258,31 +273,19 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
                 _run_child(pyfuncitem, slice_.join, write_fd, tmp_dir, run_id)
             os.close(write_fd)
             t0 = time.monotonic()
-            profiler.start(slice_, work / "samples.jsonl",
+            profiler.start(slice_, work / SAMPLES,
                            tmp_usage=lambda: tmp_usage(tmp_dir), t0=t0)
             try:
                 data = _read_all(read_fd)
                 os.close(read_fd)
                 os.waitpid(pid, 0)
                 body_end = time.monotonic() - t0
-                deadline = time.monotonic() + limits.grace_s
-                while slice_.pids() and time.monotonic() < deadline:
-                    time.sleep(0.05)
             finally:
                 profiler.stop()
-            orphans = slice_.pids()
-            escaped = marked_pids(run_id) - orphans
-            if orphans and not limits.allow_orphans:
-                findings.append(f"orphaned processes left in the slice: {_describe(orphans)}")
-            if escaped:
-                findings.append(f"processes escaped the slice: {_describe(escaped)}")
-                for pid_ in escaped:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid_, signal.SIGKILL)
-        leftovers = sorted(str(p.relative_to(tmp_dir)) for p in tmp_dir.rglob("*"))
-        if leftovers and not limits.allow_leftover_files:
-            findings.append(f"temp files left behind: {', '.join(leftovers[:10])}")
-        findings += _judge(read_samples(work / "samples.jsonl"), limits, body_end)
+            # orphans (after the grace period), escapes, leftover files; kill, tear down
+            cleanup = verifier.verify(slice_, run_dir=work)
+        findings = _cleanup_findings(cleanup, limits)
+        findings += _judge(read_samples(work / SAMPLES), limits, body_end)
         kind, detail = pickle.loads(data) if data else ("failed", "the test body died silently")
         kept = _keep(work, session, pyfuncitem.nodeid, run_id, findings) \
             if findings or kind == "failed" else None

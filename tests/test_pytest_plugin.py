@@ -4,7 +4,24 @@ samples, awaits async bodies, and runs marked tests with a warning where no slic
 
 from __future__ import annotations
 
+import psutil
+import pytest
+
 pytest_plugins = ["pytester"]
+
+ESCAPE_BODY = '''
+import subprocess, time
+import pytest
+from sandbox.host import discover
+
+@pytest.mark.sandbox
+def test_escapes():
+    procs = discover().cgroup.unified_mount / "cgroup.procs"
+    subprocess.Popen(["sh", "-c", f"echo $$ > {procs} && exec sleep 301"],
+                     start_new_session=True)
+    time.sleep(0.5)
+'''
+
 
 BODIES = '''
 import os, subprocess, tempfile, time
@@ -95,6 +112,19 @@ def test_marker_judges_bodies(pytester, needs_cgroups):
     leaks = next(p for p in (pytester.path / "kept").iterdir() if "test_leaks" in p.name)
     assert len((leaks / "samples.jsonl").read_text().splitlines()) > 10
     assert "memory grew" in (leaks / "findings.json").read_text()
+
+
+def test_an_escape_is_found_and_killed(pytester, needs_cgroups):
+    """A body whose child moves itself out of the slice: the verifier finds it by the run's
+    marker, the test fails naming it, and it is killed."""
+    if needs_cgroups.cgroup.unified_mount is None:
+        pytest.skip("needs a unified hierarchy to escape into")
+    pytester.makepyfile(test_escape=ESCAPE_BODY)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["sandbox: processes escaped the slice: * (sleep 301)*"])
+    assert not [p for p in psutil.process_iter(["cmdline"])
+                if p.info["cmdline"] == ["sleep", "301"]]
 
 
 def test_marked_tests_are_plain_tests_without_opt_in(pytester):
