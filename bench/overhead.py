@@ -8,7 +8,11 @@ interleaved, the order rotated per round so warming favours none:
   made by the bench itself, not by the harness's code;
 - ``launch``: the harness's own launch code (slice, run's UID, private /tmp and /dev/shm,
   HOME, environment; host network) with no sampler, no tracer, no reaper, no role sweeps;
-- ``harness-*``: ``sandbox run``, with or without its optional parts.
+- ``harness-*``: ``sandbox run``, with or without its optional parts, or as root.
+
+The default set answers "is it the harness or the run's UID": bare as root, bare as an
+unprivileged user, ``sandbox run`` (its own UID) and ``sandbox run --user root``
+(docs/performance.md, 2026-11-26 20:00-20:55: the UID is the +12-17 %).
 
 Per run: the median screenshot latency, the geometric mean of the per-page medians (the
 built-in site's five pages differ up to 2x, so this is steadier), the CPU the whole machine used
@@ -201,6 +205,15 @@ def bare_nocapnice(duration: float, opm: float, tmp: Path) -> list[dict]:
     return _run_workload(argv, duration)
 
 
+def bare_nocaps(duration: float, opm: float, tmp: Path) -> list[dict]:
+    """bare (UID 0), with every capability dropped (empty bounding set): root's files and
+    UID, none of its privileges. Between bare and bare-uid: tells a capability (then bisect
+    the set) from UID 0 itself."""
+    argv = ["setpriv", "--bounding-set=-all", "--", *WORKLOAD,
+            "--config", _config(duration, opm)]
+    return _run_workload(argv, duration)
+
+
 _PRIVATE_TMP = (
     "set -e; mount --make-rslave /; "
     f"mount -t tmpfs -o size={TMPFS_SIZE},mode=1777,nosuid,nodev tmpfs /tmp; "
@@ -276,11 +289,13 @@ VARIANTS: dict[str, Callable[[float, float, Path], list[dict]]] = {
     "bare-home": bare_home,
     "bare-uid": bare_uid,
     "bare-nocapnice": bare_nocapnice,
+    "bare-nocaps": bare_nocaps,
     "bare-privtmp": bare_privtmp,
     "launch": launch,
     "harness-min": _harness("--network", "host", "--tracer", "proc-connector",
                             "--sample-interval", "10", "--role-interval", "600"),
     "harness-host": _harness("--network", "host"),
+    "harness-host-root": _harness("--network", "host", "--user", "root"),
     "harness": _harness(),
 }
 
@@ -407,7 +422,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--ops-per-minute", type=float, default=30.0)
-    parser.add_argument("--variants", default="bare,harness-host,harness",
+    parser.add_argument("--variants", default="bare,bare-uid,harness-host,harness-host-root",
                         help=f"comma-separated, bare first: {', '.join(VARIANTS)}")
     parser.add_argument("--json", type=Path, help="also write every run's figures here")
     parser.add_argument("--no-wait-quiet", dest="wait_quiet", action="store_false",
