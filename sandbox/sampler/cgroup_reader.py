@@ -196,13 +196,23 @@ class CgroupReader:
         return tuple(f.fd if f is not None and f.fd is not None else -1  # type: ignore[return-value]
                      for f in (current, self.files.get("pids"), self.files.get("peak")))
 
-    def from_tick(self, t: float, usage: int | None, pids_current: int | None,
-                  peak: int | None) -> tuple[dict[str, Any] | None, bool]:
-        """A fast record of values the ticker read at ``t`` (None before the first full
-        sample), and whether a full sample is due."""
-        if self._full is None:
-            return None, True
-        return self._fast(usage, pids_current, peak)[0], self._full_due(t, usage)
+    def from_ticks(self, ticks: list[tuple[int, ...]]
+                   ) -> tuple[list[tuple[float, int | None, int | None, int | None,
+                                         int | None]], bool]:
+        """Fast samples of values the ticker read, ``(t, usage, working set, pids, peak)``
+        per tick (t on the monotonic clock; a value the ticker could not read is None), and
+        whether a full sample is due; none before the first full sample."""
+        full = self._full
+        if full is None:
+            return [], True
+        inactive, due, out = full[1]["inactive_file"], False, []
+        for t_ns, usage, pids, peak in ticks:
+            t = t_ns / 1e9
+            current = usage if usage >= 0 else None
+            out.append((t, current, _working_set(current, inactive),
+                        pids if pids >= 0 else None, peak if peak >= 0 else None))
+            due = due or self._full_due(t, current)
+        return out, due
 
     def _full_due(self, now: float, usage: int | None) -> bool:
         full = self._full

@@ -265,21 +265,26 @@ class MemoryProfiler:
 
     def _run_ticked(self, fds: tuple[int, int, int]) -> None:
         """High rates: the C ticker reads usage, pids and peak on every tick; each batch of
-        ticks becomes fast lines written at once, then a full sample if one came due."""
+        ticks becomes fast lines written at once (the live alerts see the batch's largest
+        working set: no spike skipped), then a full sample if one came due."""
         self._guarded_sample()  # the first sample is a full one
         tick = ticker.Ticker(fds, self.sample_interval, self._wake_r)
+        line, t0 = _FAST_LINE.format, self._t0
         for batch in tick.batches():
             wall_offset = time.time() - time.monotonic()
-            lines, full_due = [], False
-            for t_ns, usage, pids, peak in batch:
-                mono = t_ns / 1e9
-                values, due = self._reader.from_tick(
-                    mono, *(None if v < 0 else v for v in (usage, pids, peak)))
-                full_due = full_due or due
-                if values is not None:
-                    lines.append(self._fast_line(mono, mono + wall_offset, values))
-            if lines:
-                self._write_line(b"".join(lines))
+            samples, full_due = self._reader.from_ticks(batch)
+            if samples:
+                self._write_line("".join(
+                    line(round(t - t0, 4), round(t + wall_offset, 3),
+                         *("null" if v is None else v for v in values))
+                    for t, *values in samples).encode())
+                self.sample_count += len(samples)
+                t, usage, ws, pids, peak = samples[-1]
+                self._fresh = {"t": round(t - t0, 4), "wall": round(t + wall_offset, 3),
+                               "memory_current": usage, "working_set": ws,
+                               "pids_current": pids, "peak": peak, "tier": "fast"}
+                top = max(samples, key=lambda s: -1 if s[2] is None else s[2])
+                self._check_alerts(round(top[0] - t0, 4), top[0] + wall_offset, top[2])
             if full_due and not self._stopping:
                 self._reader.next_full()
                 self._guarded_sample()
