@@ -124,3 +124,16 @@ def test_workload_bad_input_is_one_line(args, message):
     assert out.stdout == ""
     assert out.stderr.count("\n") == 1 and message in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_an_environment_under_a_private_area_is_one_clear_error(monkeypatch):
+    """A venv under /tmp cannot run the workload, which sees its own private /tmp: said up
+    front in one line (it used to end in "cannot start .../python3: No such file")."""
+    from sandbox.workloads import launcher
+
+    private = object()  # any private_fs: the areas are /tmp and /dev/shm
+    assert launcher.hidden_environment(private) is None  # this checkout's own venv
+    assert launcher.hidden_environment(None) is None
+    monkeypatch.setattr(sys, "prefix", "/tmp/ci-checkout/.venv")
+    why = launcher.hidden_environment(private)
+    assert why and why.startswith("/tmp/ci-checkout/.venv is inside /tmp"), why

@@ -127,6 +127,17 @@ def python_module(module: str, account: RunUser | None) -> list[str]:
                       "(python3 -m venv .venv) or run the workload as root")
 
 
+def hidden_environment(private_fs: PrivateFs | None) -> str | None:
+    """Why the workload could not run this Python environment (the interpreter, the venv or
+    the sandbox package lies in an area the run makes private to it), or None."""
+    package = Path(__file__).resolve().parent.parent
+    for path in (Path(sys.executable).absolute(), Path(sys.prefix).absolute(), package):
+        if hidden := _hidden_by(path, private_fs):
+            return (f"{path} is inside {hidden}, which the workload sees as its own private "
+                    f"{hidden}: install sandbox (its venv) outside {hidden}")
+    return None
+
+
 def _hidden_by(path: Path, private_fs: PrivateFs | None) -> str | None:
     """The private area (/tmp, /dev/shm) that hides ``path`` from the workload, if any."""
     if private_fs is None:
@@ -281,6 +292,8 @@ def launch_screenshot(
         except SliceError as exc:
             raise LaunchError(str(exc)) from exc
         user = None
+    if why := hidden_environment(private_fs):
+        raise LaunchError(f"the screenshot workload cannot run this Python environment: {why}")
     argv = [*python_module("sandbox.workloads.screenshot", _account(user)),
             "--config", spec.to_json()]
     return _spawn(slice_, argv, run_dir, user=user, network=spec.resolved_network,
