@@ -111,18 +111,6 @@ class CgroupSlice(Slice):
             found |= read_pids(Path(root) / "cgroup.procs")
         return found
 
-    def _read_keyed(self, path: Path | None, key: str) -> int | None:
-        """``key``'s value in a flat-keyed control file (None if absent or unreadable)."""
-        try:
-            text = path.read_text() if path else ""
-        except OSError:
-            return None
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-        return None
-
     def evict(self, pid: int) -> None:
         """Write ``pid`` into the parent of each slice directory (of each hierarchy) that
         still holds it."""
@@ -296,7 +284,7 @@ class V2Memory(CgroupSlice):
 
     def oom_kills(self) -> int | None:
         """``oom_kill`` of memory.events."""
-        return self._read_keyed(self.path(UNIFIED, "memory.events"), "oom_kill")
+        return _keyed_value(self.path(UNIFIED, "memory.events"), "oom_kill")
 
     def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
         return "v2", dict(v2_files(self.dirs[UNIFIED])), self.membership
@@ -318,7 +306,7 @@ class V1Memory(CgroupSlice):
 
     def oom_kills(self) -> int | None:
         """``oom_kill`` of memory.oom_control (kernel >= 4.13)."""
-        return self._read_keyed(self.path("memory", "memory.oom_control"), "oom_kill")
+        return _keyed_value(self.path("memory", "memory.oom_control"), "oom_kill")
 
     def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
         return "v1", v1_files(self.dirs.get("memory"), self.dirs.get("pids"),
@@ -338,11 +326,17 @@ class V1Memory(CgroupSlice):
 
 
 def _keyed_lines(path: Path | None) -> list[tuple[str, str]]:
+    """(key, value) pairs of a flat-keyed control file; empty if absent or unreadable."""
     try:
         text = path.read_text() if path else ""
     except OSError:
         return []
     return [(key, value) for key, _, value in (line.partition(" ") for line in text.splitlines())]
+
+
+def _keyed_value(path: Path | None, key: str) -> int | None:
+    """``key``'s value in a flat-keyed control file (None if absent or unreadable)."""
+    return next((int(value) for name, value in _keyed_lines(path) if name == key), None)
 
 
 # -- the layouts ----------------------------------------------------------------------------
