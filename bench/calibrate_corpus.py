@@ -35,6 +35,7 @@ from sandbox.analysis.budget import (  # noqa: E402
     estimate_growth,
     judge_budget,
 )
+from sandbox.model.operation import Operation  # noqa: E402
 from sandbox.runreader import RunData  # noqa: E402
 
 MB = 2**20
@@ -58,11 +59,11 @@ class Window:
         samples = {k: np.asarray([np.nan if v is None else v for v in col], float)
                    for k, col in self.columns.items()}
         samples["t"] = self.t
-        ops = [{"op": i, "t": float(x), "ok": True} for i, x in enumerate(self.op_times)]
+        ops = [Operation(op=i, t=float(x), ok=True) for i, x in enumerate(self.op_times)]
         cleanup = {"process_cleanup": {"orphans": []}, "file_cleanup": {"leftover_files": []},
                    "escapes": [], "cleanup_successful": True}
-        return RunData(Path(self.name), {"config": {}}, samples, ops, [], cleanup, [],
-                       "cgroup-v1")
+        return RunData(Path(self.name), samples=samples, operations=ops, cleanup=cleanup,
+                       sample_source="cgroup-v1")
 
     @property
     def op_interval(self) -> float | None:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from sandbox import rundir
 from sandbox.errors import HarnessError
+from sandbox.model.event import Event
+from sandbox.model.operation import JsHeapMeasurement, Operation
+from sandbox.model.role_sweep import RoleSweep
+from sandbox.model.run_info import RunInfo
 from sandbox.model.sample import SAMPLE_FIELDS
 
 log = logging.getLogger(__name__)
+R = TypeVar("R")
 
 #: Numeric fields of samples.jsonl (docs/run-directory.md); unknown numeric keys are kept too.
 NUMERIC_FIELDS = tuple(f for f in SAMPLE_FIELDS if f not in ("source", "tier", "caveat"))
@@ -26,18 +32,18 @@ class RunReadError(HarnessError):
 
 @dataclass
 class RunData:
-    """Everything a run left on disk, as plain Python and numpy values."""
+    """Everything a run left on disk: the model's records, the samples as numpy arrays."""
 
     path: Path
-    run: dict[str, Any] = field(default_factory=dict)
+    run: RunInfo = field(default_factory=lambda: RunInfo.from_dict({}))
     samples: dict[str, np.ndarray] = field(default_factory=dict)
-    operations: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
     cleanup: dict[str, Any] | None = None
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sample_source: str | None = None
-    roles: list[dict[str, Any]] = field(default_factory=list)  # roles.jsonl sweeps
-    js_heap: list[dict[str, Any]] = field(default_factory=list)  # jsheap.jsonl measurements
+    roles: list[RoleSweep] = field(default_factory=list)  # roles.jsonl sweeps
+    js_heap: list[JsHeapMeasurement] = field(default_factory=list)  # jsheap.jsonl
 
     @property
     def n_samples(self) -> int:
@@ -144,14 +150,18 @@ def read_run(run_dir: str | Path) -> RunData:
     alerts += read_jsonl(path / rundir.ALERTS)
     return RunData(
         path=path,
-        run=run,
+        run=RunInfo.from_dict(run),
         samples=samples_to_arrays(sample_rows),
-        operations=read_jsonl(path / rundir.OPERATIONS),
-        events=read_jsonl(path / rundir.EVENTS),
+        operations=_records(path / rundir.OPERATIONS, Operation.from_record),
+        events=_records(path / rundir.EVENTS, Event.from_record),
         cleanup=_read_json(path / rundir.CLEANUP),
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,
-        roles=[r for r in read_jsonl(path / rundir.ROLES) if isinstance(r.get("roles"), dict)],
-        js_heap=[r for r in read_jsonl(path / rundir.JS_HEAP)
-                 if isinstance(r.get("t"), int | float)],
+        roles=_records(path / rundir.ROLES, RoleSweep.from_record),
+        js_heap=_records(path / rundir.JS_HEAP, JsHeapMeasurement.from_record),
     )
+
+
+def _records(path: Path, parse: Callable[[dict[str, Any]], R | None]) -> list[R]:
+    """The records of a JSON-lines file; lines that are not one of them are skipped."""
+    return [record for row in read_jsonl(path) if (record := parse(row)) is not None]

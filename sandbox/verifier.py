@@ -365,14 +365,14 @@ class ResourceCleanupVerifier:
                     if (child.pid not in escapes and not target.contains(child.pid)
                             and (cd := _describe(child.pid, now)) is not None):
                         escapes[child.pid] = {**cd, "found_by": ["descendant"]}
-        moves = {e["pid"]: e for e in tracer.moves_out()} if tracer else {}
+        moves = {e.pid: e for e in tracer.moves_out()} if tracer else {}
         for pid, record in escapes.items():
             groups = proc_cgroups(pid) or {}
             record["cgroup"] = groups.get(target.hierarchy)
             record["cgroups"] = groups
             move = moves.get(pid)
-            record["moved"] = ({"t": move["t"], "wall": move["wall"], "kind": move["kind"],
-                                "destination": move["cgroup"]} if move else None)
+            record["moved"] = ({"t": move.t, "wall": move.wall, "kind": move.kind,
+                                "destination": move.cgroup} if move else None)
             record["killed"] = False
         return [escapes[p] for p in sorted(escapes)]
 

@@ -11,6 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.model.operation import Operation
+from sandbox.model.run_info import RunInfo
+
 MB = 1024 * 1024
 
 
@@ -59,9 +62,10 @@ def write_run(
     """Write a run directory (run.json, samples.jsonl, operations.jsonl, cleanup.json) for tests;
     ``run_extra`` adds keys to run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = {"backend": {"cgroup": "synthetic", "sampler": "cgroup", "tracer": None},
-           "host": {"name": "test"}, "config": {"scenario": "synthetic"}, **(run_extra or {})}
-    (run_dir / "run.json").write_text(json.dumps(run))
+    run = RunInfo(run_id=run_dir.name, config={"scenario": "synthetic"}, host={"name": "test"},
+                  started=1_764_000_000.0, workload="screenshot",
+                  backend={"cgroup": "synthetic", "sampler": "cgroup", "tracer": None})
+    (run_dir / "run.json").write_text(json.dumps({**run.to_dict(), **(run_extra or {})}))
     with (run_dir / "samples.jsonl").open("w") as f:
         for ti, a in zip(t, anon_mb, strict=True):
             anon, file = int(a * MB), int(file_mb * MB)
@@ -73,8 +77,8 @@ def write_run(
             }) + "\n")
     with (run_dir / "operations.jsonl").open("w") as f:
         for i, ti in enumerate(np.arange(ops_every_s, t[-1], ops_every_s)):
-            f.write(json.dumps({"op": i, "t": float(ti), "latency_s": 0.4, "ok": True,
-                                "error": None}) + "\n")
+            f.write(json.dumps(Operation(op=i, t=float(ti), latency_s=0.4,
+                                         ok=True).to_record()) + "\n")
     if cleanup is not None:
         (run_dir / "cleanup.json").write_text(json.dumps(cleanup))
     return run_dir

@@ -2,6 +2,8 @@
 test_corpus.py), the seed's rule, findings and the exit-code mapping."""
 
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -167,8 +169,7 @@ def test_workload_end_is_judged(tmp_path, end, finding):
 
 def test_failed_operations_over_limit_are_critical(tmp_path):
     run = _run(tmp_path)
-    for op in run.operations[:20]:
-        op["ok"], op["error"] = False, "timeout"
+    run.operations[:20] = [replace(op, ok=False, error="timeout") for op in run.operations[:20]]
     res = analyze(run)
     assert res.operations.failed == 20 and res.operations.errors == {"timeout": 20}
     assert res.exit_code == 1

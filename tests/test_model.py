@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
+from sandbox.model.event import Event
+from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.report import SCHEMA_VERSION, json_schema
+from sandbox.model.role_sweep import RoleSweep, RoleTotals
 from sandbox.model.run_info import RunInfo
 from sandbox.report.json_report import to_dict
 from sandbox.rundir import FILE_FORMATS
@@ -49,7 +52,9 @@ def test_a_real_runs_report_validates(validator, needs_cgroups, runs_dir):
     assert doc["schema_version"] == SCHEMA_VERSION and doc["cleanup_verified"]
     # run.json has only keys RunInfo declares, and reads back into it
     (run_dir,) = runs_dir.iterdir()
-    info = RunInfo(**json.loads((run_dir / "run.json").read_text()))
+    doc = json.loads((run_dir / "run.json").read_text())
+    info = RunInfo(**doc)
+    assert RunInfo.from_dict(doc) == info
     assert info.exit_code == done.returncode and info.formats == FILE_FORMATS
     assert info.workload_exit["ended_by"] and info.backend["c_ticker"] is not None
 
@@ -103,3 +108,42 @@ def test_every_reader_returns_the_same_fields(needs_cgroups, facts):
     for name, record in records.items():
         assert tuple(record) == READING_FIELDS, name
         assert record["tier"] == "full" and record["memory_current"], (name, record)
+
+
+# -- the line records: each file's lines read into the model, also those of earlier formats --
+@pytest.mark.parametrize("record", [
+    Event(t=1.5, kind="exec", pid=42, ppid=1, comm="sh", wall=1e9, filename="/bin/sh"),
+    Event(t=2.0, kind="attach", pid=42, comm="sh", cgroup="/", hierarchy="unified"),
+    Operation(op=3, t=4.2, wall=1e9, url="http://x/", latency_s=0.5, bytes=10, ok=True),
+    Operation(op="login", t=1.0, latency_s=2.0, ok=False, error="Error: timeout"),
+    JsHeapMeasurement(t=10.0, wall=1e9, pages=2, used_bytes=5, dom_nodes=7, listeners=1),
+    RoleSweep(t=2.0, roles={"renderer": RoleTotals(2, 30, 40, rss=9, pss=5, uss=3),
+                            "script": RoleTotals(1, 4, 1, rss=8)}),
+])
+def test_a_record_reads_back_from_its_line(record):
+    line = json.loads(json.dumps(record.to_record()))
+    assert type(record).from_record(line) == record
+
+
+def test_lines_that_are_not_records_are_skipped_and_wrong_types_read_as_none():
+    assert Event.from_record({"t": "1", "kind": "fork", "pid": 1}) is None
+    assert Event.from_record({"t": 1, "kind": "fork", "pid": True}) is None
+    assert Operation.from_record({"kind": "ready", "pid": 1}) is None
+    assert Operation.from_record({"op": [1]}) is None
+    op = Operation.from_record({"op": 1, "t": "soon", "latency_s": True, "error": 404})
+    assert (op.t, op.latency_s, op.error, op.ok, op.failed) == (None, None, "404", None, False)
+    assert JsHeapMeasurement.from_record({"kind": "jsheap"}) is None
+    assert RoleSweep.from_record({"t": 1, "roles": []}) is None
+
+
+def test_earlier_formats_read():
+    """roles.jsonl 1: count sweeps without ``rss``; run.json 1: no ``formats``, mistyped
+    keys of a hand-edited file read as missing."""
+    old = RoleSweep.from_record({"t": 2, "roles": {"gpu": {"processes": 1, "fds": 9,
+                                                            "threads": 4}}})
+    assert old.roles["gpu"] == RoleTotals(1, 9, 4) and not old.reads("rss")
+    info = RunInfo.from_dict({"run_id": "r", "config": {"scenario": "quick"}, "started": 1.0,
+                              "backend": "hybrid", "exit_code": "2", "alerts": []})
+    assert (info.run_id, info.config, info.backend, info.exit_code, info.formats) == \
+        ("r", {"scenario": "quick"}, None, None, {})
+    assert RunInfo.from_dict(info.to_dict()) == info

@@ -3,6 +3,7 @@
 import io
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -149,8 +150,7 @@ def test_compare_latency_with_mann_whitney(tmp_path):
     slow = read_run(make_run(tmp_path / "slow", seed=1))
     rng = np.random.default_rng(0)
     for ops, scale in ((base.operations, 0.4), (slow.operations, 0.6)):
-        for op in ops:
-            op["latency_s"] = float(rng.gamma(20, scale / 20))
+        ops[:] = [replace(op, latency_s=float(rng.gamma(20, scale / 20))) for op in ops]
     latency = next(c for c in compare_runs(base, slow).items if c.metric.startswith("latency"))
     assert latency.worse and latency.new > latency.base and latency.ratio > 1.3
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.model.role_sweep import RoleSweep, RoleTotals
 from sandbox.sampler.roles import classify, sweep
 
 from .cli_helpers import only_run_dir, report_of, start_sandbox
@@ -73,8 +74,10 @@ def test_sweep_sums_this_process():
 
     roles = sweep([os.getpid()], {os.getpid()})
     row = roles["script"]
-    assert row["processes"] == 1 and row["pss"] > 10 * 2**20 and row["fds"] > 2
-    assert row["threads"] >= 1 and row["uss"] <= row["rss"]
+    assert row.processes == 1 and row.pss > 10 * 2**20 and row.fds > 2
+    assert row.threads >= 1 and row.uss <= row.rss
+    count = sweep([os.getpid()], {os.getpid()}, memory=False)["script"]
+    assert count.pss is None and count.rss > 10 * 2**20
 
 
 @pytest.mark.slow  # two 3-minute Chromium runs: pytest -m slow tests/test_roles.py
@@ -147,10 +150,10 @@ def test_role_growth_prefers_pss_and_reads_old_sweeps():
     mb = 2**20
     sweeps = []
     for i in range(150):  # 300 s, a sweep every 2 s, PSS every 10 s; 0.5 MB/s kept
-        row = {"processes": 1, "fds": 5, "threads": 2}
+        row = RoleTotals(processes=1, fds=5, threads=2)
         if i % 5 == 0:
-            row |= {"pss": (50 + i) * mb, "uss": (40 + i) * mb, "rss": (60 + i) * mb}
-        sweeps.append({"t": 2.0 * i, "roles": {"script": row}})
+            row.pss, row.uss, row.rss = (50 + i) * mb, (40 + i) * mb, (60 + i) * mb
+        sweeps.append(RoleSweep(t=2.0 * i, roles={"script": row}))
     (g,) = role_growth(sweeps, (0, 300), 2.0, Budget(0.1))
     assert g.measure == "pss" and g.outcome == "over" and 0.4 < g.rate_mb_s < 0.6
     assert g.fds == 5 and g.pss_first_mb is not None

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from sandbox.model.run_info import RunInfo
 from sandbox.runreader import RunReadError, read_jsonl, read_run
 
 
@@ -23,14 +24,15 @@ def test_read_run_arrays_nan_for_null_and_sorted(tmp_path):
     rows = [{"t": 1.0, "anon": 200, "kernel": None, "source": "cgroup-v1"},
             {"t": 0.5, "anon": 100, "kernel": None, "source": "cgroup-v1"}]
     (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"t"')
-    (tmp_path / "run.json").write_text(json.dumps({"backend": "hybrid", "alerts": [{"a": 1}]}))
+    (tmp_path / "run.json").write_text(json.dumps({"backend": {"cgroup": "hybrid"},
+                                                       "alerts": [{"a": 1}]}))
     (tmp_path / "alerts.jsonl").write_text('{"b": 2}\n')
     (tmp_path / "cleanup.json").write_text(json.dumps({"cleanup_successful": True}))
     run = read_run(tmp_path)
     assert run.samples["t"].tolist() == [0.5, 1.0]
     assert run.samples["anon"].tolist() == [100.0, 200.0]
     assert all(math.isnan(x) for x in run.samples["kernel"])
-    assert run.run["backend"] == "hybrid"
+    assert run.run.backend == {"cgroup": "hybrid"}
     assert run.alerts == [{"a": 1}, {"b": 2}]
     assert run.cleanup == {"cleanup_successful": True}
     assert run.operations == [] and run.events == []
@@ -48,7 +50,7 @@ def test_read_run_errors(tmp_path):
 
 def test_empty_run_dir_has_no_samples(tmp_path):
     run = read_run(tmp_path)
-    assert run.n_samples == 0 and run.run == {} and run.cleanup is None
+    assert run.n_samples == 0 and run.run == RunInfo.from_dict({}) and run.cleanup is None
 
 
 def test_garbage_lines_give_one_warning(tmp_path, caplog):

@@ -85,8 +85,8 @@ def test_ebpf_sees_the_escape_with_its_destination(needs_bpftrace, tmp_path):
             [escaped] = run_control(run, "escape", str(procs))
         finally:
             tracer.stop()
-    [move] = [e for e in tracer.moves_out() if e["pid"] == escaped]
-    assert (move["kind"], move["cgroup"], move["hierarchy"]) == ("attach", "/", "unified")
+    [move] = [e for e in tracer.moves_out() if e.pid == escaped]
+    assert (move.kind, move.cgroup, move.hierarchy) == ("attach", "/", "unified")
     # It stays followed after leaving: its kill (by the run's cleanup) is an exit event.
     assert escaped in tracer.seen_pids()
 
@@ -102,8 +102,8 @@ def test_scan_sees_the_escape_when_bpftrace_is_forced_off(needs_cgroups, tmp_pat
             tracer.stop()
     assert tracer.backend == "scan"
     assert any("short" in lim for lim in tracer.limitations)
-    [move] = [e for e in tracer.moves_out() if e["pid"] == escaped]
-    assert (move["kind"], move["cgroup"]) == ("seen", "/")
+    [move] = [e for e in tracer.moves_out() if e.pid == escaped]
+    assert (move.kind, move.cgroup) == ("seen", "/")
 
 
 def test_proc_connector_sees_fork_exec_exit(needs_cgroups, tmp_path):

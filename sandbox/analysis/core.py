@@ -35,6 +35,9 @@ from sandbox.analysis.verdict import (
     judge,
     recommendations,
 )
+from sandbox.model.operation import JsHeapMeasurement, Operation
+from sandbox.model.role_sweep import RoleSweep
+from sandbox.model.run_info import RunInfo
 from sandbox.runreader import RunData
 
 #: Robust-verdict signal, in order of preference (never memory.current with its page cache).
@@ -73,7 +76,7 @@ class AnalysisResult:
     """Everything the reports show; built by :func:`analyze`."""
 
     run_dir: str
-    run: dict[str, Any]
+    run: RunInfo
     legacy: LegacyTrend
     verdict: Verdict
     file_trend: TrendResult | None
@@ -99,7 +102,7 @@ class AnalysisResult:
     @property
     def backend_line(self) -> str:
         """One line naming how the run was watched, e.g. ``hybrid cgroup, ebpf tracer``."""
-        backend = self.run.get("backend")
+        backend = self.run.backend
         if not isinstance(backend, dict):
             return "unknown backend"
         tracer = backend.get("tracer")
@@ -113,15 +116,14 @@ class AnalysisResult:
     @property
     def label(self) -> str:
         """The run's name in reports and metrics: its scenario, or its command's name."""
-        config = self.run.get("config") or {}
+        config = self.run.config
         command = config.get("command") or []
         return config.get("scenario") or (command[0].rsplit("/", 1)[-1] if command else "run")
 
     @property
     def hostname(self) -> str:
         """The host the run was made on, as run.json recorded it."""
-        host = self.run.get("host") or {}
-        return str(host.get("hostname") or "unknown")
+        return str(self.run.host.get("hostname") or "unknown")
 
     @property
     def status(self) -> str:
@@ -162,7 +164,7 @@ def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[s
     return out
 
 
-def _role_pss(sweeps: list[dict[str, Any]], window: tuple[float, float]
+def _role_pss(sweeps: list[RoleSweep], window: tuple[float, float]
               ) -> dict[str, list[float]]:
     """PSS per role (MB) for the plot: "t" and one list per role."""
     t, series = role_series(sweeps, window)
@@ -222,7 +224,7 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], op_interval: float
     return out
 
 
-def _count_trends(sweeps: list[dict[str, Any]], window: tuple[float, float],
+def _count_trends(sweeps: list[RoleSweep], window: tuple[float, float],
                   op_interval: float | None) -> dict[str, TrendResult]:
     """Open file descriptors and threads of the whole slice (roles.jsonl): growth of one
     per 5 minutes, as for processes, is growth."""
@@ -233,23 +235,27 @@ def _count_trends(sweeps: list[dict[str, Any]], window: tuple[float, float],
             for name, values in totals.items()}
 
 
-def _js_heap_trends(measured: list[dict[str, Any]], window: tuple[float, float],
+def _js_heap_trends(measured: list[JsHeapMeasurement], window: tuple[float, float],
                     op_interval: float | None) -> dict[str, TrendResult]:
     """The JS heap (MB) and DOM nodes of the long-lived pages after a forced GC (--js-heap):
     0.01 MB/s (36 MB/h) of heap, or one node a minute, is growth."""
-    inside = [m for m in measured if window[0] <= m["t"] <= window[1]]
+    inside = [m for m in measured if window[0] <= m.t <= window[1]]
     if len(inside) < 2:
         return {}
-    t = np.asarray([m["t"] for m in inside], float)
-    heap = np.asarray([m.get("used_bytes", np.nan) for m in inside], float) / MB
-    nodes = np.asarray([m.get("dom_nodes", np.nan) for m in inside], float)
+    t = np.asarray([m.t for m in inside], float)
+    heap = np.asarray([_or_nan(m.used_bytes) for m in inside], float) / MB
+    nodes = np.asarray([_or_nan(m.dom_nodes) for m in inside], float)
     return {"js_heap_mb": _growth_trend(t, heap, 0.01, op_interval, 0.05),
             "dom_nodes": _growth_trend(t, nodes, 1 / 60, op_interval, 0.5)}
 
 
-def operation_interval(operations: list[dict[str, Any]]) -> float | None:
+def _or_nan(value: float | None) -> float:
+    return np.nan if value is None else value
+
+
+def operation_interval(operations: list[Operation]) -> float | None:
     """Median seconds between operation starts (None with fewer than 3 operations)."""
-    starts = sorted(o["t"] for o in operations if isinstance(o.get("t"), int | float))
+    starts = sorted(o.t for o in operations if o.t is not None)
     return float(np.median(np.diff(starts))) if len(starts) >= 3 else None
 
 
@@ -257,7 +263,7 @@ def run_budget(run: RunData, budget: Budget | None) -> Budget:
     """The budget given, else the one the run was made with (run.json), else the seed's."""
     if budget is not None:
         return budget
-    text = (run.run.get("config") or {}).get("budget")
+    text = run.run.config.get("budget")
     try:
         return parse_budget(text) if isinstance(text, str) else DEFAULT_BUDGET
     except ValueError:
@@ -288,11 +294,11 @@ def workload_window(run: RunData) -> tuple[float, float]:
     last operation's end (screenshots), else until the runner stopped it (``workload_end_t``
     in run.json). Browser start-up before it and teardown after it are not the workload's
     steady state, and the seed's initial/final values would otherwise read an empty slice."""
-    starts = [o["t"] for o in run.operations if isinstance(o.get("t"), int | float)]
-    ends = [o["t"] + (o.get("latency_s") or 0.0) for o in run.operations
-            if isinstance(o.get("t"), int | float)]
+    starts = [o.t for o in run.operations if o.t is not None]
+    ends = [o.end for o in run.operations if o.end is not None]
     lo = min(starts) if starts else -np.inf
-    hi = max(ends) if ends else run.run.get("workload_end_t", np.inf)
+    end_t = run.run.workload_end_t
+    hi = max(ends) if ends else (np.inf if end_t is None else end_t)
     return lo, hi
 
 
@@ -305,7 +311,7 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     settings (run.json), then to the seed's 0.1 MB/s and False."""
     th = thresholds or Thresholds()
     if fail_on_inconclusive is None:
-        fail_on_inconclusive = bool((run.run.get("config") or {}).get("fail_on_inconclusive"))
+        fail_on_inconclusive = bool(run.run.config.get("fail_on_inconclusive"))
     lo, hi = workload_window(run)
     t_all = run.samples.get("t", np.empty(0))
     inside = (t_all >= lo) & (t_all <= hi)

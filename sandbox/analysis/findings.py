@@ -8,6 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.model.event import Event
+from sandbox.model.operation import Operation
+
 
 @dataclass
 class OperationsSummary:
@@ -26,17 +29,16 @@ class OperationsSummary:
         return self.failed / self.count if self.count else 0.0
 
 
-def operation_latencies(operations: list[dict[str, Any]]) -> np.ndarray:
+def operation_latencies(operations: list[Operation]) -> np.ndarray:
     """Latencies (s) of the operations that report one."""
-    vals = [o.get("latency_s") for o in operations]
-    return np.array([v for v in vals if isinstance(v, int | float)], dtype=float)
+    return np.array([o.latency_s for o in operations if o.latency_s is not None], dtype=float)
 
 
-def summarize_operations(operations: list[dict[str, Any]]) -> OperationsSummary:
+def summarize_operations(operations: list[Operation]) -> OperationsSummary:
     """Count operations, failures (``ok`` false) and latency p50/p95/max."""
     lat = operation_latencies(operations)
-    failed = [o for o in operations if o.get("ok") is False]
-    errors = Counter(str(o.get("error") or "unknown error") for o in failed)
+    failed = [o for o in operations if o.failed]
+    errors = Counter(o.error or "unknown error" for o in failed)
     summary = OperationsSummary(count=len(operations), failed=len(failed),
                                 errors=dict(errors.most_common(5)))
     if len(lat):
@@ -46,11 +48,11 @@ def summarize_operations(operations: list[dict[str, Any]]) -> OperationsSummary:
     return summary
 
 
-def summarize_events(events: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize_events(events: list[Event]) -> dict[str, Any]:
     """Event counts by kind, distinct pids, and the most frequent process names."""
-    kinds = Counter(str(e.get("kind")) for e in events)
-    comms = Counter(str(e["comm"]) for e in events if e.get("comm"))
-    pids = {e.get("pid") for e in events if e.get("pid") is not None}
+    kinds = Counter(e.kind for e in events)
+    comms = Counter(e.comm for e in events if e.comm)
+    pids = {e.pid for e in events}
     return {
         "count": len(events),
         "by_kind": dict(sorted(kinds.items())),

@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 
 from sandbox.analysis.budget import Budget, estimate_growth, judge_budget
+from sandbox.model.role_sweep import RoleSweep, RoleTotals
 
 MB = 2**20
+_ABSENT = RoleTotals()  # a role a sweep did not find
 
 
 @dataclass
@@ -50,37 +52,37 @@ def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
 
 
-def _inside(sweeps: list[dict[str, Any]], window: tuple[float, float],
-            field: str | None = None) -> list[dict[str, Any]]:
+def _inside(sweeps: list[RoleSweep], window: tuple[float, float],
+            field: str | None = None) -> list[RoleSweep]:
     """Sweeps inside ``window``; with ``field``, only those that read it (``pss``: the
-    memory sweeps; ``rss``: every sweep of this format)."""
-    return [s for s in sweeps if window[0] <= s.get("t", -np.inf) <= window[1]
-            and (field is None or any(field in row for row in s["roles"].values()))]
+    memory sweeps; ``rss``: every sweep of format 2)."""
+    return [s for s in sweeps if window[0] <= s.t <= window[1]
+            and (field is None or s.reads(field))]
 
 
-def role_series(sweeps: list[dict[str, Any]], window: tuple[float, float],
+def role_series(sweeps: list[RoleSweep], window: tuple[float, float],
                 measure: str = "pss") -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
     """(t, role -> field -> values) of the sweeps inside ``window`` that read ``measure``
     (``pss`` or ``rss``); a role absent from a sweep counts 0 there."""
     inside = _inside(sweeps, window, measure)
-    t = np.asarray([s["t"] for s in inside], float)
-    names = sorted({r for s in inside for r in s["roles"]})
-    series = {name: {key: np.asarray([s["roles"].get(name, {}).get(key, 0) for s in inside],
-                                     float)
+    t = np.asarray([s.t for s in inside], float)
+    names = sorted({r for s in inside for r in s.roles})
+    series = {name: {key: np.asarray([getattr(s.roles.get(name, _ABSENT), key) or 0
+                                      for s in inside], float)
                      for key in ("processes", measure, "fds", "threads")} for name in names}
     return t, series
 
 
-def count_totals(sweeps: list[dict[str, Any]], window: tuple[float, float]
+def count_totals(sweeps: list[RoleSweep], window: tuple[float, float]
                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """(t, {"fds": ..., "threads": ...}) summed over every role, from every sweep."""
     inside = _inside(sweeps, window)
-    t = np.asarray([s["t"] for s in inside], float)
-    return t, {key: np.asarray([sum(row.get(key, 0) for row in s["roles"].values())
-                                for s in inside], float) for key in ("fds", "threads")}
+    t = np.asarray([s.t for s in inside], float)
+    return t, {key: np.asarray([s.total(key) for s in inside], float)
+               for key in ("fds", "threads")}
 
 
-def role_growth(sweeps: list[dict[str, Any]], window: tuple[float, float],
+def role_growth(sweeps: list[RoleSweep], window: tuple[float, float],
                 op_interval: float | None, budget: Budget) -> list[RoleGrowth]:
     """Each role's PSS growth (RSS where PSS was swept too rarely to estimate one), largest
     rate first (roles that cannot be measured last)."""

@@ -153,7 +153,7 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
 
 def _workload_end(r: AnalysisResult) -> list[Finding]:
     """A workload that ended by itself with a non-zero status or a signal crashed."""
-    end = r.run.get("workload_exit")
+    end = r.run.workload_exit
     if not isinstance(end, dict) or end.get("ended_by") != "itself":
         return []
     if end.get("signal") == "SIGKILL" and r.oom_kills:
@@ -177,9 +177,9 @@ def _incomplete(r: AnalysisResult) -> list[Finding]:
         out.append(Finding("cleanup", "incomplete",
                            "INCOMPLETE: no cleanup.json, the run's cleanup was never verified "
                            "(harness killed?); run sandbox cleanup"))
-    if r.run.get("disk_error"):
+    if r.run.disk_error:
         out.append(Finding("cleanup", "incomplete",
-                           f"INCOMPLETE: {r.run['disk_error']} (the run ended early)"))
+                           f"INCOMPLETE: {r.run.disk_error} (the run ended early)"))
     return out
 
 

@@ -3,4 +3,8 @@
 ``report``: the report.json document; its JSON Schema ships as docs/report.schema.json.
 ``sample``: one samples.jsonl record, the fields every sampler backend returns.
 ``run_info``: run.json, every key declared once.
+``event``, ``operation``, ``role_sweep``: the lines of events.jsonl, operations.jsonl and
+jsheap.jsonl, roles.jsonl; each record writes its line (``to_record``) and reads it back from
+every format version (``from_record``, None for a line that is not one).
+``fields``: the type checks those readers share.
 """

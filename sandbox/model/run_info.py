@@ -4,8 +4,10 @@ verdict) and saved after each step, so a killed run's run.json says how far it g
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from sandbox.model.fields import number
 
 
 @dataclass
@@ -13,7 +15,7 @@ class RunInfo:
     run_id: str
     config: dict[str, Any]  # the RunConfig, as given
     host: dict[str, Any]  # HostFacts.to_dict()
-    started: float  # Unix time
+    started: float | None  # Unix time (None only when read from a run.json without it)
     workload: str  # screenshot or command
     formats: dict[str, int] = field(default_factory=dict)  # rundir.FILE_FORMATS
     slice: dict[str, Any] | None = None  # name, backend, cgroup directories
@@ -33,3 +35,31 @@ class RunInfo:
     def to_dict(self) -> dict[str, Any]:
         """The run.json document: keys not known yet are left out."""
         return {key: value for key, value in asdict(self).items() if value is not None}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, Any]) -> RunInfo:
+        """A run.json of any format (1-3), also a killed run's: keys it does not declare are
+        left out, a missing or mistyped required key reads as empty (the analysis then says
+        what it could not tell)."""
+        known = {f.name: str(f.type) for f in fields(cls)}
+        info = cls(run_id=str(doc.get("run_id") or ""), config=_object(doc.get("config")),
+                   host=_object(doc.get("host")), started=number(doc.get("started")),
+                   workload=str(doc.get("workload") or ""))
+        for name, value in doc.items():
+            if name in known and name not in _REQUIRED and _of_type(known[name], value):
+                setattr(info, name, value)
+        return info
+
+
+_REQUIRED = ("run_id", "config", "host", "started", "workload")
+_TYPES = {"dict": dict, "str": str, "int": int, "float": int | float}
+
+
+def _of_type(annotation: str, value: Any) -> bool:
+    """Whether ``value`` is of a field's declared type (``dict[str, Any] | None`` -> dict)."""
+    expected = _TYPES[annotation.split("[")[0].split(" ")[0]]
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

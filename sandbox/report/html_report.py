@@ -41,8 +41,8 @@ def _table(headers: list[str], rows: list[list[Any]], cls: list[str] | None = No
 
 
 def _when(r: AnalysisResult) -> str:
-    started = r.run.get("started")
-    if not isinstance(started, int | float):
+    started = r.run.started
+    if started is None:
         return "unknown date"
     return datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%d %H:%M UTC")
 

@@ -14,12 +14,12 @@ from sandbox.analysis.verdict import CHECKS
 def render_junit(r: AnalysisResult) -> str:
     """JUnit XML: critical and warning findings are failures, an incomplete run an error, an
     inconclusive memory verdict a skipped trend; notes go to system-out."""
-    config = r.run.get("config") or {}
+    config = r.run.config
     name = f"sandbox.{r.label}"
     root = ET.Element("testsuites", name="sandbox")
     suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(CHECKS)),
                           time=f"{r.duration_s:.3f}")
-    if isinstance(started := r.run.get("started"), int | float):
+    if (started := r.run.started) is not None:
         suite.set("timestamp", datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     props = ET.SubElement(suite, "properties")
     for key, value in (("run_dir", r.run_dir), ("budget", r.verdict.budget),

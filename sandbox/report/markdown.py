@@ -17,7 +17,7 @@ def _rate(x: float | None) -> str:
 
 def render_markdown(r: AnalysisResult) -> str:
     """The summary: status, memory against the budget, findings, recommendations."""
-    v, config = r.verdict, r.run.get("config") or {}
+    v, config = r.verdict, r.run.config
     label = config.get("scenario") or " ".join(config.get("command") or []) or "run"
     lo, hi = v.slope_ci_mb_s or (None, None)
     interval = f"{lo:.3f} .. {hi:.3f} MB/s" if lo is not None else "n/a"

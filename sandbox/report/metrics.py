@@ -37,7 +37,6 @@ def registry_for(r: AnalysisResult) -> CollectorRegistry:
     labels = {"scenario": r.label, "host": r.hostname}
     v, c = r.verdict, r.cleanup
     ci = v.slope_ci_mb_s or (None, None)
-    started = r.run.get("started")
 
     def gauge(name: str, doc: str, value: float) -> None:
         Gauge(name, doc, LABELS, registry=registry).labels(**labels).set(value)
@@ -49,7 +48,7 @@ def registry_for(r: AnalysisResult) -> CollectorRegistry:
     gauge("sandbox_exit_code", "0 ok, 1 critical, 2 warnings, 3 harness error or incomplete.",
           float(r.exit_code))
     gauge("sandbox_run_start_timestamp_seconds", "When the run started (Unix time).",
-          _value(started if isinstance(started, int | float) else None))
+          _value(r.run.started))
     gauge("sandbox_run_duration_seconds", "How long the workload ran.", _value(r.duration_s))
     gauge("sandbox_memory_growth_bytes_per_second", "Growth rate of the memory floor.",
           _value(v.slope_mb_s, MB))

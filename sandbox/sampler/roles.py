@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import rundir
+from sandbox.model.role_sweep import RoleSweep, RoleTotals
 
 log = logging.getLogger("sandbox.sampler")
 
@@ -32,8 +33,6 @@ MAX_CPU_SHARE = 0.01
 ROLES = ("browser", "renderer", "gpu", "network", "utility", "zygote", "crashpad", "driver",
          "script", "other")
 COUNT_INTERVAL_S = 2.0
-COUNT_FIELDS = ("processes", "fds", "threads", "rss")
-FIELDS = (*COUNT_FIELDS, "pss", "uss")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CHROME_TYPES = {"renderer": "renderer", "gpu-process": "gpu", "zygote": "zygote",
                  "crashpad-handler": "crashpad", "utility": "utility"}
@@ -112,29 +111,26 @@ class RoleCache:
 
 
 def sweep(pids: Iterable[int], main_pids: set[int], *, memory: bool = True,
-          cache: RoleCache | None = None) -> dict[str, dict[str, int]]:
-    """Per-role sums over ``pids`` (``memory``: PSS, USS and RSS too, the dear part);
-    processes that vanish mid-read are skipped."""
+          cache: RoleCache | None = None) -> dict[str, RoleTotals]:
+    """Per-role sums over ``pids`` (``memory``: PSS, USS and RSS from smaps_rollup, the dear
+    part; else RSS from statm); processes that vanish mid-read are skipped."""
     cache = cache or RoleCache()
-    keys = FIELDS if memory else COUNT_FIELDS
-    roles: dict[str, dict[str, int]] = {}
+    roles: dict[str, RoleTotals] = {}
     seen = set()
     for pid in pids:
         try:
             threads, started = _stat(pid)
             role = cache.role(pid, started, pid in main_pids)
-            fds = len(os.listdir(f"/proc/{pid}/fd"))
-            values = {"processes": 1, "fds": fds, "threads": threads}
+            process = RoleTotals(processes=1, fds=len(os.listdir(f"/proc/{pid}/fd")),
+                                 threads=threads)
             if memory:
-                values["pss"], values["uss"], values["rss"] = _memory(pid)
+                process.pss, process.uss, process.rss = _memory(pid)
             else:
-                values["rss"] = _statm_rss(pid)
+                process.rss = _statm_rss(pid)
         except (OSError, ValueError, IndexError):
             continue
         seen.add(pid)
-        row = roles.setdefault(role, dict.fromkeys(keys, 0))
-        for key in keys:
-            row[key] += values[key]
+        roles.setdefault(role, RoleTotals()).add(process)
     cache.forget_all_but(seen)
     return roles
 
@@ -190,12 +186,12 @@ class RoleSampler:
                 cost = time.thread_time() - cpu
                 self.sweeps += 1
                 self.cpu_s += cost
-                self.totals = {key: sum(r[key] for r in roles.values())
-                               for key in ("fds", "threads")}
+                record = RoleSweep(t=round(now - t0, 3), roles=roles)
+                self.totals = {key: record.total(key) for key in ("fds", "threads")}
                 if self.error is None:
-                    record = {"t": round(now - t0, 3), "roles": roles}
                     try:
-                        out.write(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+                        out.write(json.dumps(record.to_record(), separators=(",", ":")).encode()
+                                  + b"\n")
                         out.flush()
                     except OSError as exc:  # a full disk: the run ends on the samples' error
                         self.error = f"cannot write {out_path}: {exc.strerror or exc}"

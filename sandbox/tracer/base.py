@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.errors import HarnessError
+from sandbox.model.event import Event
 from sandbox.tracer.target import SliceTarget
 
 
@@ -33,7 +34,7 @@ class Tracer:
         # Runs last hours: keep counts and the few events the verifier needs, not every event
         # (they are all in events.jsonl).
         self._count = 0
-        self._placed: list[dict[str, Any]] = []
+        self._placed: list[Event] = []
         self._pids: set[int] = set()
         self._out: IO[str] | None = None
         self.notes: list[str] = []
@@ -79,21 +80,20 @@ class Tracer:
 
     # -- events ----------------------------------------------------------------------------
     def emit(self, kind: str, pid: int, ppid: int | None, comm: str | None,
-             cgroup: str | None = None, mono: float | None = None,
-             **extra: Any) -> None:
+             cgroup: str | None = None, mono: float | None = None, *,
+             hierarchy: str | None = None, filename: str | None = None) -> None:
         """Record one event; ``mono`` is its CLOCK_MONOTONIC time (default: now)."""
         mono = time.monotonic() if mono is None else mono
-        event = {"t": round(mono - self.t0, 6),
-                 "wall": round(self._clock[1] + (mono - self._clock[0]), 6),
-                 "kind": kind, "pid": pid, "ppid": ppid, "comm": comm, "cgroup": cgroup,
-                 **extra}
+        event = Event(t=round(mono - self.t0, 6), kind=kind, pid=pid, ppid=ppid, comm=comm,
+                      wall=round(self._clock[1] + (mono - self._clock[0]), 6), cgroup=cgroup,
+                      hierarchy=hierarchy, filename=filename)
         with self._lock:
             self._count += 1
             if cgroup is not None:
                 self._placed.append(event)
             self._pids.add(pid)
             if self._out is not None:
-                self._out.write(json.dumps(event) + "\n")
+                self._out.write(json.dumps(event.to_record()) + "\n")
                 self._out.flush()
 
     def seen_pids(self) -> set[int]:
@@ -101,15 +101,15 @@ class Tracer:
         with self._lock:
             return set(self._pids)
 
-    def moves_out(self) -> list[dict[str, Any]]:
+    def moves_out(self) -> list[Event]:
         """Events that place a followed process outside the slice's membership cgroup:
         attach events naming the destination, or a scan's sighting with its location."""
         hierarchy = self.target.hierarchy
         with self._lock:
             placed = list(self._placed)
         return [e for e in placed
-                if e.get("hierarchy") == hierarchy
-                and not self.target.inside(e["cgroup"])]
+                if e.hierarchy == hierarchy and e.cgroup is not None
+                and not self.target.inside(e.cgroup)]
 
     def to_dict(self) -> dict[str, Any]:
         """For run.json and the report: which backend ran and what it cannot see."""

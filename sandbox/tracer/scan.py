@@ -94,5 +94,5 @@ class ScanTracer(Tracer):
             known = self._followed.get(pid)
             self._followed[pid] = (stat, where)
             if known is None or known[1] != where:
-                extra = {"hierarchy": self.target.hierarchy} if where is not None else {}
-                self.emit("seen", pid, stat[0], stat[1], cgroup=where, **extra)
+                self.emit("seen", pid, stat[0], stat[1], cgroup=where,
+                          hierarchy=self.target.hierarchy if where is not None else None)

@@ -27,6 +27,7 @@ from typing import IO, Any
 from sandbox.errors import HarnessError
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import Slice, SliceError, resolve_user
+from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
@@ -186,8 +187,9 @@ def _run_dir_areas(run_dir: Path, account: RunUser | None) -> tuple[Path, Path]:
 
 
 def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> None:
-    """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed);
-    other JSON objects -> records; anything else -> the workload's log."""
+    """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed,
+    as the workload wrote them); other JSON objects -> records; anything else -> the
+    workload's log."""
     with open(run_dir / OPERATIONS, "ab") as ops, contextlib.ExitStack() as files:
         heap = None  # opened with the first jsheap line
         for raw in stream:
@@ -196,21 +198,21 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
             except ValueError:
                 record = None
             line = raw if raw.endswith(b"\n") else raw + b"\n"
-            if isinstance(record, dict) and "op" in record:
+            if not isinstance(record, dict):
+                workload.log.write(raw)
+            elif (operation := Operation.from_record(record)) is not None:
                 with contextlib.suppress(OSError):  # disk full: the count still goes on
                     ops.write(line)
                     ops.flush()
                 workload.operations += 1
-                workload.failed += not record.get("ok", False)
-            elif isinstance(record, dict) and record.get("kind") == "jsheap":
+                workload.failed += operation.failed
+            elif JsHeapMeasurement.from_record(record) is not None:
                 with contextlib.suppress(OSError):
                     heap = heap or files.enter_context(open(run_dir / JS_HEAP, "ab"))
                     heap.write(line)
                     heap.flush()
-            elif isinstance(record, dict):
-                workload.records.append(record)
             else:
-                workload.log.write(raw)
+                workload.records.append(record)
 
 
 def _copy_to_log(stream: IO[bytes], log: CappedLog) -> None:

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.workloads.screenshot import inject
 from sandbox.workloads.screenshot.spec import CHROMIUM_ARGS, ScreenshotSpec
 from sandbox.workloads.site import SiteServer
@@ -110,9 +111,8 @@ class ScreenshotWorkload:
                     if context is not self.shared:
                         await context.close()
 
-    async def _operation(self, browser: Browser, n: int, url: str) -> dict[str, Any]:
+    async def _operation(self, browser: Browser, n: int, url: str) -> Operation:
         start = time.monotonic()
-        record: dict[str, Any] = {"op": n, **self.emitter.stamp(start), "url": url}
         nbytes, error = 0, None
         try:
             nbytes = await asyncio.wait_for(self._screenshot(browser, url),
@@ -120,9 +120,9 @@ class ScreenshotWorkload:
         except (PlaywrightError, TimeoutError, OSError) as exc:
             error = _error_line(exc)
             self.failed += 1
-        record.update(latency_s=round(time.monotonic() - start, 4), bytes=nbytes,
-                      ok=error is None, error=error)
-        return record
+        return Operation(op=n, **self.emitter.stamp(start), url=url,
+                         latency_s=round(time.monotonic() - start, 4), bytes=nbytes,
+                         ok=error is None, error=error)
 
     async def _after_operation(self, n: int) -> None:
         """Per-operation injections, after the operation's latency was taken."""
@@ -179,8 +179,9 @@ class ScreenshotWorkload:
             nodes += int(metrics.get("Nodes", 0))
             listeners += int(metrics.get("JSEventListeners", 0))
             measured += 1
-        self.emitter.emit({"kind": "jsheap", **self.emitter.stamp(now), "pages": measured,
-                           "used_bytes": used, "dom_nodes": nodes, "listeners": listeners})
+        self.emitter.emit(JsHeapMeasurement(**self.emitter.stamp(now), pages=measured,
+                                            used_bytes=used, dom_nodes=nodes,
+                                            listeners=listeners).to_record())
 
     # -- the loop ----------------------------------------------------------------------------
     async def _loop(self, browser: Browser, urls: list[str]) -> int:
@@ -195,7 +196,7 @@ class ScreenshotWorkload:
             if self.stop.is_set():
                 break
             op_start = time.monotonic()
-            self.emitter.emit(await self._operation(browser, n, urls[n % len(urls)]))
+            self.emitter.emit((await self._operation(browser, n, urls[n % len(urls)])).to_record())
             await self._after_operation(n)
             await self._measure_js_heap()
             n += 1
