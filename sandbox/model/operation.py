@@ -1,7 +1,7 @@
-"""What the workload reports on its stdout, one JSON object per line: an operation
+"""What the screenshot workload reports on its stdout, one JSON object per line: an operation
 (operations.jsonl) and, with ``--js-heap``, a JS heap measurement (jsheap.jsonl). The
-built-in workload writes them through these records; a user's command may write operation
-lines of its own (docs/workloads.md), read through the same records."""
+workload writes them through these records, the launcher sorts its stdout by them and
+runreader reads the files back through them (a command's stdout is only logged)."""
 
 from __future__ import annotations
 
