@@ -22,10 +22,12 @@ MiB = 2**20
 
 @dataclass
 class RunConfig:
-    """One run. ``command`` set means the generic command workload, else screenshots."""
+    """One run. ``command`` set means the generic command workload, ``test`` a pytest test's
+    body (the pytest plugin gives the runner the body itself), else screenshots."""
 
     scenario: str | None = None
     command: list[str] = field(default_factory=list)
+    test: str | None = None  # a pytest node id: the body runs as the harness's user
     duration_s: float = 20.0
     operations_per_minute: float = 30.0
     urls: list[str] = field(default_factory=list)
@@ -57,12 +59,14 @@ class RunConfig:
 
     @property
     def workload(self) -> str:
-        return "command" if self.command else "screenshot"
+        return "test" if self.test else "command" if self.command else "screenshot"
 
     @property
     def label(self) -> str:
         if self.scenario:
             return self.scenario
+        if self.test:  # short: the run directory holds the body's TMPDIR (Chromium's sockets)
+            return "pytest"
         return Path(self.command[0]).name if self.command else "screenshot"
 
     def validate(self) -> RunConfig:
@@ -109,6 +113,9 @@ class RunConfig:
              "--browser applies to the screenshot workload; a command starts its own"),
             (not (self.command and (self.inject or self.urls)),
              "--inject and --url apply to the screenshot workload, not to a command"),
+            (not (self.test and (self.command or self.inject or self.urls or self.js_heap
+                                 or self.browser or self.user not in (None, "root"))),
+             "a test's body is its own workload, run as the harness's user"),
         ]
         for ok, message in checks:
             if not ok:

@@ -7,16 +7,19 @@ style of pytest-memray's ``limit_memory`` / ``limit_leaks``::
 
 Opt-in: ``pytest --sandbox`` (or ``sandbox = true`` in the ini file); without it marked tests
 run as plain tests. Where no slice can be had (not root, no usable cgroup) each marked test
-still runs, with a warning saying why. The body runs in a forked child that joins the slice
-first (so everything it starts is in the slice too; an ``async def`` body is run to completion
-with asyncio); the parent samples the slice, then the run's verifier
-(ResourceCleanupVerifier, as ``sandbox run`` uses it) finds orphans, escapes (by the run's
-marker) and leftover files in the body's TMPDIR, kills and tears down, and the memory is
-judged with the run's budget (analysis.budget). A failed test's samples and findings
-stay under ``--sandbox-dir`` (default ``.sandbox-pytest`` in the rootdir); the terminal summary
-has a ``sandbox`` section. On a systemd host pytest is re-executed in a delegated scope first,
-as ``sandbox run`` is. Growth is measured on anon memory and includes the copy-on-write pages
-of the forked test process (usually a few MB).
+still runs, with a warning saying why. Each marked test is one run of the runner, as ``sandbox
+run`` makes them (sandbox.runner.run): the body is its workload, forked into the slice (so
+everything it starts is in the slice too; an ``async def`` body is run to completion with
+asyncio) and run as the harness's user with its fixtures, TMPDIR in the run directory; the
+run's sampler, tracer (``tracer=``, default the proc connector: it starts at once) and
+verifier watch it, and the run is analysed and reported. The test fails on the verifier's
+orphans, escapes and leftover files and on the marker's memory limits (the budget judged with
+analysis.budget on the body's samples, from 1 s on: test bodies are short). A failed test's
+run directory (``sandbox report`` reads it) and findings stay under ``--sandbox-dir``
+(default ``.sandbox-pytest`` in the rootdir); the terminal summary has a ``sandbox`` section.
+On a systemd host pytest is re-executed in a delegated scope first, as ``sandbox run`` is.
+Growth is measured on anon memory and includes the copy-on-write pages of the forked test
+process (usually a few MB).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import math
 import os
 import pickle
 import re
@@ -42,7 +46,6 @@ import pytest
 
 from sandbox.analysis.budget import estimate_growth, judge_budget, parse_budget
 from sandbox.analysis.trend import robust_slope
-from sandbox.host import MARKER_ENV
 from sandbox.rundir import SAMPLES
 
 if TYPE_CHECKING:
@@ -50,7 +53,8 @@ if TYPE_CHECKING:
 
 MARKER_HELP = (
     "sandbox(budget=None, max_growth_mb_per_s=None, max_growth_mb=None, max_memory_mb=None, "
-    "allow_orphans=False, allow_leftover_files=False, sample_interval=0.05, grace_s=1.0): "
+    "allow_orphans=False, allow_leftover_files=False, sample_interval=0.05, grace_s=1.0, "
+    "tracer='proc-connector'): "
     "run the test body in its own cgroup slice and fail it on a leak, an orphaned or escaped "
     "process, or leftover temp files"
 )
@@ -66,6 +70,7 @@ class SandboxLimits:
     allow_leftover_files: bool = False
     sample_interval: float = 0.05
     grace_s: float = 1.0
+    tracer: str = "proc-connector"  # starts at once; ``auto``: eBPF where it can (slower)
 
 
 @dataclass
@@ -138,46 +143,38 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
                                     f"{session.no_slice}")
 
 
-def _run_child(item: pytest.Function, join: Callable[[], None], write_fd: int, tmp_dir: Path,
-               run_id: str) -> None:
-    """In the forked child: join the slice, run the body, send the outcome, exit."""
-    outcome: tuple[str, str] = ("passed", "")
-    try:
-        join()
-        os.environ[MARKER_ENV] = run_id
-        os.environ["TMPDIR"] = str(tmp_dir)
-        tempfile.tempdir = None
-        funcargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
-        if inspect.iscoroutinefunction(item.obj):
-            asyncio.run(item.obj(**funcargs))
-        else:
-            item.obj(**funcargs)
-    except pytest.skip.Exception as exc:
-        outcome = ("skipped", str(exc))
-    except BaseException:  # the child reports everything, the parent decides
-        outcome = ("failed", traceback.format_exc())
-    try:
-        os.write(write_fd, pickle.dumps(outcome))
-    finally:
-        os._exit(0)
+def _body(item: pytest.Function, outcome_path: Path) -> Callable[[], None]:
+    """The test's body as the run's workload: runs it in the forked child (an ``async def``
+    body to completion with asyncio) and leaves its outcome and end (Unix time) in
+    ``outcome_path``."""
 
+    def body() -> None:
+        outcome = ("passed", "")
+        try:
+            funcargs = {name: item.funcargs[name] for name in item._fixtureinfo.argnames}
+            if inspect.iscoroutinefunction(item.obj):
+                asyncio.run(item.obj(**funcargs))
+            else:
+                item.obj(**funcargs)
+        except pytest.skip.Exception as exc:
+            outcome = ("skipped", str(exc))
+        except BaseException:  # the child reports everything, the parent decides
+            outcome = ("failed", traceback.format_exc())
+        outcome_path.write_bytes(pickle.dumps((*outcome, time.time())))
 
-def _read_all(fd: int) -> bytes:
-    chunks = []
-    while chunk := os.read(fd, 65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body
 
 
 def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: float
            ) -> list[str]:
-    """Memory findings of the body (samples up to ``body_end``), on anon memory of the slice."""
+    """Memory findings of the body (samples up to ``body_end``, Unix time: once the body's
+    process is gone its memory is too), on anon memory of the slice."""
     t, anon = samples.get("t"), samples.get("anon")
     if t is None or anon is None or np.all(np.isnan(anon)):
         anon = samples.get("memory_current")
     if t is None or anon is None:
         return []
-    keep = ~np.isnan(anon) & (t <= body_end)
+    keep = ~np.isnan(anon) & (samples["wall"] <= body_end)
     t, mb = t[keep], anon[keep] / 2**20
     findings = []
     if limits.budget is not None:
@@ -222,16 +219,18 @@ def _cleanup_findings(cleanup: CleanupReport, limits: SandboxLimits) -> list[str
     return findings
 
 
-def _keep(work: Path, session: SandboxSession, nodeid: str, run_id: str,
-          findings: list[str]) -> Path | None:
-    """Move a failed test's samples and findings under the session's keep directory."""
-    target = session.keep_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', nodeid)[-80:]}-{run_id}"
+def _keep(run_dir: Path, session: SandboxSession, nodeid: str, findings: list[str]
+          ) -> Path | None:
+    """Move a failed test's run directory (``sandbox report`` reads it) and its findings
+    under the session's keep directory."""
+    target = session.keep_dir / f"{re.sub(r'[^A-Za-z0-9._-]+', '_', nodeid)[-80:]}-" \
+        f"{run_dir.name}"
     try:
         session.keep_dir.mkdir(parents=True, exist_ok=True)
-        (work / "findings.json").write_text(json.dumps({"test": nodeid, "findings": findings},
-                                                       indent=1) + "\n")
-        shutil.rmtree(work / "tmp", ignore_errors=True)
-        shutil.move(str(work), target)
+        (run_dir / "findings.json").write_text(json.dumps({"test": nodeid,
+                                                           "findings": findings},
+                                                          indent=1) + "\n")
+        shutil.move(str(run_dir), target)
     except OSError:
         return None
     return target
@@ -249,48 +248,37 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
         pyfuncitem.warn(pytest.PytestWarning(
             f"sandbox: {session.no_slice}; the test ran without its slice"))
         return None
-    from sandbox.host import discover, open_slice
-    from sandbox.runner import new_run_id
-    from sandbox.sampler import MemoryProfiler, read_samples
-    from sandbox.sampler.profiler import tmp_usage
-    from sandbox.verifier import ResourceCleanupVerifier
+    from sandbox.config import MAX_DURATION_S, RunConfig
+    from sandbox.errors import HarnessError
+    from sandbox.host import discover
+    from sandbox.runner import run
+    from sandbox.sampler import read_samples
 
-    facts = discover()
-    run_id = new_run_id()
-    work = Path(tempfile.mkdtemp(prefix=f"sandbox-pytest-{run_id}-"))
-    tmp_dir = work / "tmp"  # the body's TMPDIR: the verifier's "run tmp"
-    tmp_dir.mkdir()
-    slice_ = open_slice(run_id, facts.cgroup)
-    profiler = MemoryProfiler(limits.sample_interval, alert_threshold_mb=float("inf"))
-    verifier = ResourceCleanupVerifier(grace_s=limits.grace_s)
-    verifier.capture_initial_state()
+    work = Path(tempfile.mkdtemp(prefix="sbx-"))  # short: see RunConfig.label
+    outcome_path = work / "outcome.pickle"
+    config = RunConfig(test=pyfuncitem.nodeid, duration_s=MAX_DURATION_S,
+                       sample_interval=limits.sample_interval, grace_s=limits.grace_s,
+                       tracer=limits.tracer, budget=limits.budget or RunConfig.budget,
+                       runs_dir=work)
     try:
-        with slice_:
-            read_fd, write_fd = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                os.close(read_fd)
-                _run_child(pyfuncitem, slice_.join, write_fd, tmp_dir, run_id)
-            os.close(write_fd)
-            t0 = time.monotonic()
-            profiler.start(slice_, work / SAMPLES,
-                           tmp_usage=lambda: tmp_usage(tmp_dir), t0=t0)
-            try:
-                data = _read_all(read_fd)
-                os.close(read_fd)
-                os.waitpid(pid, 0)
-                body_end = time.monotonic() - t0
-            finally:
-                profiler.stop()
-            # orphans (after the grace period), escapes, leftover files; kill, tear down
-            cleanup = verifier.verify(slice_, run_dir=work)
-        findings = _cleanup_findings(cleanup, limits)
-        findings += _judge(read_samples(work / SAMPLES), limits, body_end)
-        kind, detail = pickle.loads(data) if data else ("failed", "the test body died silently")
-        kept = _keep(work, session, pyfuncitem.nodeid, run_id, findings) \
+        try:
+            the_run = run(config, show_progress=False, facts=discover(),
+                          body=_body(pyfuncitem, outcome_path))
+        except HarnessError as exc:
+            pytest.fail(f"sandbox: the test could not be run in a slice: {exc}", pytrace=False)
+        if the_run.cleanup is None:
+            findings = ["the run could not be verified"]
+        else:
+            findings = _cleanup_findings(the_run.cleanup, limits)
+        kind, detail, body_end = pickle.loads(outcome_path.read_bytes()) \
+            if outcome_path.exists() else ("failed", "the test body died silently", math.inf)
+        findings += _judge(read_samples(the_run.run_dir / SAMPLES), limits, body_end)
+        kept = _keep(the_run.run_dir, session, pyfuncitem.nodeid, findings) \
             if findings or kind == "failed" else None
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if the_run.info.stopped_by in ("SIGINT", "SIGTERM"):
+        raise KeyboardInterrupt
     session.lines.append(f"{pyfuncitem.nodeid}: " + ("; ".join(findings) if findings else kind)
                          + (f" (samples: {kept})" if kept else ""))
     where = f"\nsandbox: samples kept in {kept}" if kept else ""

@@ -3,17 +3,25 @@
 run directory -> slice -> tracer + sampler -> workload (placed in the slice before exec) ->
 wait for the end (duration, workload exit, or Ctrl-C) -> verifier (orphans, escapes, files,
 kill, remove) -> analysis -> reports -> exit code.
+
+The CLI, MemoryLeakDetector and the pytest plugin all make their runs here; a test's body
+(the plugin's workload) is forked into the slice before the watchers start and released once
+they watch, and runs as the harness's user without a private /tmp (its fixtures live there).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import pwd
 import secrets
 import shutil
 import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +51,9 @@ from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
 
 if TYPE_CHECKING:
+    from sandbox.host.forked import ForkedProcess
     from sandbox.tracer.base import Tracer
+    from sandbox.verifier import CleanupReport
     from sandbox.workloads.launcher import Workload
 
 log = logging.getLogger("sandbox.runner")
@@ -67,6 +77,8 @@ class RunOutcome:
     exit_code: int
     summary: str
     report: dict
+    info: RunInfo  # run.json
+    cleanup: CleanupReport | None  # None: the run ended before its verifier
 
 
 def new_run_id() -> str:
@@ -105,13 +117,15 @@ def _check_host(config: RunConfig, facts: HostFacts) -> None:
 class Run:
     """The moving parts of one run, started and stopped in order."""
 
-    def __init__(self, config: RunConfig, facts: HostFacts, show_progress: bool) -> None:
+    def __init__(self, config: RunConfig, facts: HostFacts, show_progress: bool,
+                 body: Callable[[], None] | None = None) -> None:
         from sandbox.sampler import MemoryProfiler
         from sandbox.verifier import ResourceCleanupVerifier
 
         self.config = config
         self.facts = facts
         self.show_progress = show_progress
+        self.body = body
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(config.runs_dir, config.label)
         self.meta = RunInfo(run_id=self.run_id, formats=FILE_FORMATS, config=asdict(config),
@@ -124,6 +138,7 @@ class Run:
             keep_escapes=config.keep_escapes)
         self.tracer: Tracer | None = None
         self.workload: Workload | None = None
+        self.cleanup: CleanupReport | None = None
         self.user: RunUser | None = None
         self.private_fs: PrivateFs | None = None
         self.t0 = time.monotonic()
@@ -141,30 +156,41 @@ class Run:
             shutil.rmtree(self.run_dir, ignore_errors=True)  # fd-based: never follows links
 
     def execute(self) -> None:
+        from sandbox.workloads.launcher import fork_callable
+
         limits = Limits(memory_max=self.config.memory_max, pids_max=self.config.pids_max)
         slice_ = open_slice(self.run_id, self.facts.cgroup, limits)
         self.user = self._allocate_user()
-        self.private_fs = PrivateFs(slice_.name, self.config.tmp_size)
+        if self.body is None:
+            self.private_fs = PrivateFs(slice_.name, self.config.tmp_size)
+            slice_.record.private_fs = str(self.private_fs.root)
+            self.meta.private_tmp = {"areas": list(AREAS.values()),
+                                     "size_bytes": self.config.tmp_size}
         slice_.record.uid = self.user.uid if self.user.dynamic else None
-        slice_.record.private_fs = str(self.private_fs.root)
         slice_.record.run_dir = str(self.run_dir)
         self.meta.slice = {"name": slice_.name, "backend": slice_.backend}
         self.meta.user = self.user.to_dict()
-        self.meta.private_tmp = {"areas": list(AREAS.values()),
-                                 "size_bytes": self.config.tmp_size}
         self.save_meta()
         self.verifier.capture_initial_state()
         reaper_stop = threading.Event()
         try:
             with StopFlag() as stop, slice_:
-                self.private_fs.create(self.user)
+                if self.private_fs is not None:
+                    self.private_fs.create(self.user)
+                forked: ForkedProcess | None = None
+                if self.body is not None:  # forked before any thread of ours runs
+                    self.workload, forked = fork_callable(slice_, self.body, self.run_dir,
+                                                          log_cap=self.config.log_max)
                 self.meta.slice = slice_.to_dict()
                 reaper = threading.Thread(target=slice_.reap_continuously, args=(reaper_stop,),
                                           name="sandbox-reaper", daemon=True)
                 reaper.start()
                 try:
                     self._start_watchers(slice_)
-                    self.workload = self._start_workload(slice_)
+                    if forked is None:
+                        self.workload = self._start_workload(slice_)
+                    else:
+                        forked.release()
                     self._wait(stop)
                     self.stopped_by = stop.reason or self.stopped_by
                     self.workload.stop(self.config.stop_timeout_s)
@@ -173,10 +199,12 @@ class Run:
                     self.meta.workload_exit = workload_exit(
                         self.workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
                     self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
-                    self.verifier.verify(slice_, run_dir=self.run_dir, main=self.workload.proc,
-                                         tracer=self.tracer, user=self.user,
-                                         private_fs=self.private_fs)
+                    self.cleanup = self.verifier.verify(
+                        slice_, run_dir=self.run_dir, main=self.workload.proc,
+                        tracer=self.tracer, user=self.user, private_fs=self.private_fs)
                 finally:
+                    if forked is not None:
+                        forked.release(run=False)  # no-op once released
                     reaper_stop.set()
                     reaper.join()
                     self._stop_watchers()
@@ -185,7 +213,10 @@ class Run:
 
     def _allocate_user(self) -> RunUser:
         """The run's own UID, or ``--user NAME``; root for the escape injection (only root
-        can leave a cgroup)."""
+        can leave a cgroup) and for a test's body (it runs as the harness's user)."""
+        if self.body is not None:
+            return RunUser(os.getuid(), os.getgid(), pwd.getpwuid(os.getuid()).pw_name,
+                           dynamic=False)
         if self.config.user:
             return named_user(self.config.user)
         if "escape" in self.config.inject:
@@ -208,13 +239,15 @@ class Run:
                 release_user(self.user)
 
     def _start_watchers(self, slice_: Slice) -> None:
+        from sandbox.sampler.profiler import tmp_usage
         from sandbox.tracer import start_tracer
 
         self.t0 = time.monotonic()
         self.tracer = start_tracer(slice_, self.run_dir / rundir.EVENTS,
                                    backend=self.config.tracer, facts=self.facts, t0=self.t0)
-        self.profiler.start(slice_, self.run_dir / rundir.SAMPLES,
-                            tmp_usage=self.private_fs.usage, t0=self.t0)
+        tmp = self.private_fs.usage if self.private_fs is not None else \
+            functools.partial(tmp_usage, self.run_dir / "tmp")
+        self.profiler.start(slice_, self.run_dir / rundir.SAMPLES, tmp_usage=tmp, t0=self.t0)
         self.meta.backend = {
             "cgroup": slice_.backend,
             "sampler": "cgroup" if slice_.has_cgroup else "psutil",
@@ -268,7 +301,8 @@ class Run:
         duration = self.config.duration_s
         # The screenshot workload counts its duration from its first operation and stops by
         # itself; the browser's start-up (1-2 s, more on a loaded host) comes on top.
-        deadline = duration + (0 if self.config.command else STARTUP_ALLOWANCE_S)
+        deadline = duration + (STARTUP_ALLOWANCE_S if self.config.workload == "screenshot"
+                               else 0)
         with RunProgress(f"{self.config.label}", enabled=self.show_progress) as progress:
             while not stop.event.is_set():
                 elapsed = time.monotonic() - start
@@ -320,9 +354,10 @@ def _save_or_log(the_run: Run) -> None:
         log.error("cannot write run.json: %s", exc.strerror or exc)
 
 
-def run(config: RunConfig, *, show_progress: bool = True,
-        facts: HostFacts | None = None) -> RunOutcome:
-    """Make one run and judge it. Raises HarnessError when the run cannot be made."""
+def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | None = None,
+        body: Callable[[], None] | None = None) -> RunOutcome:
+    """Make one run and judge it; ``body``: the test's body when ``config.test`` is set.
+    Raises HarnessError when the run cannot be made."""
     from sandbox.analysis import analyze
     from sandbox.report import render_text, write_all
     from sandbox.report.github import publish
@@ -332,6 +367,8 @@ def run(config: RunConfig, *, show_progress: bool = True,
     from sandbox.workloads.network import cleanup_stale_namespaces
 
     config.validate()
+    if (body is None) != (config.test is None):
+        raise HarnessError("a test run needs its body, and a body its test's name")
     facts = facts or discover(config.cgroup_mode)
     if config.browser:
         facts = replace(facts, chromium=choose(config.browser).path)
@@ -342,7 +379,7 @@ def run(config: RunConfig, *, show_progress: bool = True,
     for namespace in cleanup_stale_namespaces():
         log.warning("removed stale network namespace %s", namespace)
     try:
-        the_run = Run(config, facts, show_progress)
+        the_run = Run(config, facts, show_progress, body)
     except OSError as exc:
         raise HarnessError(f"cannot make a run directory in {config.runs_dir}: "
                            f"{exc.strerror or exc}") from exc
@@ -364,7 +401,8 @@ def run(config: RunConfig, *, show_progress: bool = True,
         except OSError as exc:
             raise HarnessError(f"cannot write the reports in {the_run.run_dir}: "
                                f"{exc.strerror or exc}") from exc
-        publish(result)
+        if body is None:  # a test's findings are the plugin's to report
+            publish(result)
         export(result, textfile=config.metrics_textfile, pushgateway=config.pushgateway)
         log.info("run %s ended (%s): exit code %d", the_run.run_id, the_run.stopped_by,
                  result.exit_code)
@@ -372,4 +410,5 @@ def run(config: RunConfig, *, show_progress: bool = True,
         logs.remove_run_log(handler)
     the_run.meta.exit_code = result.exit_code
     _save_or_log(the_run)
-    return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result))
+    return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result),
+                      the_run.meta, the_run.cleanup)

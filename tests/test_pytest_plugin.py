@@ -4,6 +4,8 @@ samples, awaits async bodies, and runs marked tests with a warning where no slic
 
 from __future__ import annotations
 
+import json
+
 import psutil
 import pytest
 
@@ -105,13 +107,20 @@ def test_marker_judges_bodies(pytester, needs_cgroups):
     assert "FAILED test_bodies.py::test_clean" not in result.stdout.str()
     assert "FAILED test_bodies.py::test_within_budget" not in result.stdout.str()
 
-    # the session summary names every marked test; failed ones keep their samples
+    # the session summary names every marked test; failed ones keep their run directory:
+    # each test was one run of the runner, as `sandbox run` makes them
     result.stdout.fnmatch_lines(["*= sandbox =*", "test_bodies.py::test_clean: passed",
                                  "test_bodies.py::test_leaks: memory grew * (samples: *)"])
     assert len(list((pytester.path / "kept").iterdir())) == 5
     leaks = next(p for p in (pytester.path / "kept").iterdir() if "test_leaks" in p.name)
     assert len((leaks / "samples.jsonl").read_text().splitlines()) > 10
     assert "memory grew" in (leaks / "findings.json").read_text()
+    info = json.loads((leaks / "run.json").read_text())
+    assert (info["workload"], info["config"]["test"]) == ("test", "test_bodies.py::test_leaks")
+    assert info["backend"]["tracer"]["backend"] == "proc-connector"
+    orphans = next(p for p in (pytester.path / "kept").iterdir() if "test_orphans" in p.name)
+    report = json.loads((orphans / "report.json").read_text())
+    assert [o["cmdline"] for o in report["process_cleanup"]["orphans"]] == [["sleep", "300"]]
 
 
 def test_an_escape_is_found_and_killed(pytester, needs_cgroups):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox.errors import HarnessError
+from sandbox.host.forked import ForkedProcess, fork_gated
 from sandbox.host.isolation import RunUser
 from sandbox.host.reaper import become_subreaper, reap, state
 from sandbox.host.registry import SLICE_PREFIX, SliceRecord, this_harness
@@ -57,7 +58,7 @@ class Slice:
         self.run_id = run_id
         self.name = f"{SLICE_PREFIX}{run_id}"
         self.limits = limits or Limits()
-        self.spawned: list[subprocess.Popen] = []
+        self.spawned: list[subprocess.Popen | ForkedProcess] = []
         pid, start = this_harness()
         self.record = SliceRecord(self.name, pid, start, self.backend, run_id)
         self.removed = False
@@ -170,6 +171,19 @@ class Slice:
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise SliceError(f"cannot start {argv[0]}: {exc}") from exc
+        self.spawned.append(proc)
+        return proc
+
+    def fork(self, body: Callable[[], None], env: dict[str, str]) -> ForkedProcess:
+        """Fork a child into the slice that runs ``body`` (in this process image, as this
+        process's user) once released (host/forked.py), with ``env`` and the run's marker
+        added to its environment."""
+
+        def join() -> None:
+            self.join()
+            os.environ.update({**env, MARKER_ENV: self.run_id})
+
+        proc = fork_gated(join, body)
         self.spawned.append(proc)
         return proc
 

@@ -3,8 +3,9 @@ its private /tmp and /dev/shm (sandbox.host.isolation), an optional network name
 readers that store its operation lines in ``operations.jsonl`` and the rest of its output in
 the capped ``workload.log``.
 
-Both workloads go through here: the screenshot workload (its stdout is JSON lines) and any
-command (its stdout and stderr go to ``workload.log``)."""
+Every workload goes through here: the screenshot workload (its stdout is JSON lines), any
+command (its stdout and stderr go to ``workload.log``) and a Python callable forked into the
+slice (a pytest test's body, ``fork_callable``)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ import site
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from sandbox.errors import HarnessError
+from sandbox.host.forked import ForkedProcess
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import Slice, SliceError, resolve_user
 from sandbox.model.operation import JsHeapMeasurement, Operation
@@ -54,7 +57,7 @@ class LaunchError(HarnessError):
 class Workload:
     """A started workload: its main process, its namespace, its output readers and log."""
 
-    proc: subprocess.Popen
+    proc: subprocess.Popen | ForkedProcess
     run_dir: Path
     log: CappedLog
     network: IsolatedNetwork | None = None
@@ -339,3 +342,21 @@ def launch_command(
         raise LaunchError(f"network {network!r}: expected isolated or host")
     return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
                   private_fs=private_fs, log_cap=log_cap, cwd=cwd)
+
+
+def fork_callable(slice_: Slice, body: Callable[[], None], run_dir: Path, *,
+                  log_cap: int = DEFAULT_LOG_CAP) -> tuple[Workload, ForkedProcess]:
+    """A Python callable as the workload (a pytest test's body): forked into the slice now,
+    run once the returned process is released; as the harness's user, in its mount
+    namespace and environment, with TMPDIR in the run directory (what is left there is a
+    leftover). Its output goes where the harness's goes."""
+    env = {key: value for key, value in prepare_dirs(run_dir, None).items()
+           if key in ("TMPDIR", "TMP", "TEMP")}  # its HOME stays the harness's
+
+    def run() -> None:
+        tempfile.tempdir = None  # TMPDIR is read again
+        body()
+
+    proc = slice_.fork(run, env)
+    log_file = CappedLog(run_dir / WORKLOAD_LOG, log_cap)
+    return Workload(proc=proc, run_dir=run_dir, log=log_file), proc
