@@ -223,3 +223,31 @@ def test_cleanup_gives_back_uids_of_dead_harnesses(private_state_dir):
         assert (users / f"{live.uid}.json").exists()
     finally:
         release_user(live)
+
+
+def test_a_forked_child_runs_only_once_released(tmp_path):
+    """host.forked: the child runs ``before`` at once and ``body`` only when released; closed
+    unreleased it leaves without running it; a body that raises exits 1."""
+    import subprocess
+
+    from sandbox.host.forked import fork_gated
+
+    mark = tmp_path / "ran"
+    waiting = fork_gated(lambda: None, mark.touch)
+    with pytest.raises(subprocess.TimeoutExpired):
+        waiting.wait(0.3)
+    assert not mark.exists()
+    waiting.release()
+    assert waiting.wait(5) == 0 and mark.exists()
+
+    mark.unlink()
+    closed = fork_gated(lambda: None, mark.touch)
+    closed.release(run=False)
+    assert closed.wait(5) == 1 and not mark.exists()
+
+    def fails() -> None:
+        raise RuntimeError("the body failed")
+
+    failing = fork_gated(lambda: None, fails)
+    failing.release()
+    assert failing.wait(5) == 1

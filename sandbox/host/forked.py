@@ -68,7 +68,8 @@ class ForkedProcess:
 
 def fork_gated(before: Callable[[], None], body: Callable[[], None]) -> ForkedProcess:
     """Fork a child that runs ``before`` (joining the slice) at once, then ``body`` when
-    released; it exits 0 after ``body``, 1 when either raised (traceback on stderr)."""
+    released; it exits 0 after ``body``, 1 when either raised (traceback on stderr) or the
+    gate was closed without a release."""
     gate_out, gate_in = os.pipe()
     pid = os.fork()
     if pid:
