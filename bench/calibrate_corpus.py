@@ -35,6 +35,7 @@ from sandbox.analysis.budget import (  # noqa: E402
     estimate_growth,
     judge_budget,
 )
+from sandbox.model.cleanup import CleanupFacts  # noqa: E402
 from sandbox.model.operation import Operation  # noqa: E402
 from sandbox.runreader import RunData  # noqa: E402
 
@@ -60,8 +61,7 @@ class Window:
                    for k, col in self.columns.items()}
         samples["t"] = self.t
         ops = [Operation(op=i, t=float(x), ok=True) for i, x in enumerate(self.op_times)]
-        cleanup = {"process_cleanup": {"orphans": []}, "file_cleanup": {"leftover_files": []},
-                   "escapes": [], "cleanup_successful": True}
+        cleanup = CleanupFacts(available=True, cleanup_successful=True)
         return RunData(Path(self.name), samples=samples, operations=ops, cleanup=cleanup,
                        sample_source="cgroup-v1")
 

@@ -39,7 +39,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -49,6 +49,7 @@ from sandbox.analysis.trend import robust_slope
 from sandbox.rundir import SAMPLES
 
 if TYPE_CHECKING:
+    from sandbox.model.cleanup import ProcessRecord
     from sandbox.verifier import CleanupReport
 
 MARKER_HELP = (
@@ -199,9 +200,9 @@ def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: floa
     return findings
 
 
-def _names(processes: list[dict[str, Any]], most: int = 5) -> str:
+def _names(processes: list[ProcessRecord], most: int = 5) -> str:
     """``4242 (sleep 300), ...`` from the verifier's process records."""
-    return ", ".join(f"{p['pid']} ({' '.join(p.get('cmdline') or [p.get('comm') or '?'])[:60]})"
+    return ", ".join(f"{p.pid} ({' '.join(p.cmdline or [p.comm or '?'])[:60]})"
                      for p in processes[:most]) + (f" and {len(processes) - most} more"
                                                    if len(processes) > most else "")
 
@@ -215,7 +216,7 @@ def _cleanup_findings(cleanup: CleanupReport, limits: SandboxLimits) -> list[str
         findings.append(f"processes escaped the slice: {_names(cleanup.escapes)}")
     if cleanup.leftover_files and not limits.allow_leftover_files:
         findings.append("temp files left behind: " + ", ".join(
-            Path(f["path"]).name for f in cleanup.leftover_files[:10]))
+            Path(f.path).name for f in cleanup.leftover_files[:10]))
     return findings
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from sandbox import rundir
 from sandbox.errors import HarnessError
+from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.event import Event
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.role_sweep import RoleSweep
@@ -39,7 +40,7 @@ class RunData:
     samples: dict[str, np.ndarray] = field(default_factory=dict)
     operations: list[Operation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
-    cleanup: dict[str, Any] | None = None
+    cleanup: CleanupFacts = field(default_factory=lambda: CleanupFacts(available=False))
     alerts: list[dict[str, Any]] = field(default_factory=list)
     sample_source: str | None = None
     roles: list[RoleSweep] = field(default_factory=list)  # roles.jsonl sweeps
@@ -154,7 +155,7 @@ def read_run(run_dir: str | Path) -> RunData:
         samples=samples_to_arrays(sample_rows),
         operations=_records(path / rundir.OPERATIONS, Operation.from_record),
         events=_records(path / rundir.EVENTS, Event.from_record),
-        cleanup=_read_json(path / rundir.CLEANUP),
+        cleanup=CleanupFacts.from_dict(_read_json(path / rundir.CLEANUP)),
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,
         roles=_records(path / rundir.ROLES, RoleSweep.from_record),

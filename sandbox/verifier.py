@@ -43,6 +43,7 @@ from sandbox.host.isolation import (
 )
 from sandbox.host.reaper import reap
 from sandbox.host.slice import Slice, SliceError, marked_pids
+from sandbox.model.cleanup import LeftoverFile, ProcessRecord, Socket
 from sandbox.rundir import CLEANUP, write_json
 from sandbox.tracer.base import Tracer
 from sandbox.tracer.target import SliceTarget, proc_cgroups
@@ -68,7 +69,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _describe(pid: int, now: float) -> dict[str, Any] | None:
+def _describe(pid: int, now: float) -> ProcessRecord | None:
     """pid, ppid, comm, cmdline, age, browser flag and open TCP/UDP sockets of a live
     process (None if gone)."""
     try:
@@ -79,28 +80,28 @@ def _describe(pid: int, now: float) -> dict[str, Any] | None:
             user = proc.username()
     except psutil.Error:
         return None
-    return {"pid": pid, "ppid": ppid, "comm": comm, "cmdline": cmdline, "user": user,
-            "age_s": round(now - created, 3), "created": created,
-            "is_browser": _is_browser(comm, cmdline), "sockets": _sockets(proc)}
+    return ProcessRecord(pid=pid, ppid=ppid, comm=comm, cmdline=cmdline, user=user,
+                         age_s=round(now - created, 3), created=created,
+                         is_browser=_is_browser(comm, cmdline), sockets=_sockets(proc))
 
 
-def _sockets(proc: psutil.Process) -> list[dict[str, Any]]:
+def _sockets(proc: psutil.Process) -> list[Socket]:
     """The process's TCP and UDP sockets (its own network namespace's view): a bound
     listening port outlives a run as surely as the process holding it."""
     try:
         found = proc.net_connections(kind="inet")
     except psutil.Error:
         return []
-    return [{"proto": "tcp" if c.type == socket.SOCK_STREAM else "udp",
-             "laddr": f"{c.laddr.ip}:{c.laddr.port}" if c.laddr else None,
-             "raddr": f"{c.raddr.ip}:{c.raddr.port}" if c.raddr else None,
-             "status": c.status} for c in found]
+    return [Socket(proto="tcp" if c.type == socket.SOCK_STREAM else "udp",
+                   laddr=f"{c.laddr.ip}:{c.laddr.port}" if c.laddr else None,
+                   raddr=f"{c.raddr.ip}:{c.raddr.port}" if c.raddr else None,
+                   status=c.status) for c in found]
 
 
-def _entry(entry: safefs.Entry, path: str, where: str, now: float) -> dict[str, Any]:
-    return {"path": path, "where": where, "size": entry.size, "files": entry.files,
-            "age_s": round(now - min(entry.mtime, entry.ctime), 3), "is_dir": entry.is_dir,
-            "uid": entry.uid}
+def _entry(entry: safefs.Entry, path: str, where: str, now: float) -> LeftoverFile:
+    return LeftoverFile(path=path, where=where, size=entry.size, files=entry.files,
+                        age_s=round(now - min(entry.mtime, entry.ctime), 3),
+                        is_dir=entry.is_dir, uid=entry.uid)
 
 
 def _fs_free(path: Path) -> dict[str, int] | None:
@@ -143,10 +144,10 @@ class ResourceState:
 class CleanupReport:
     """What the verifier found and did; ``to_dict`` has the seed's keys."""
 
-    orphans: list[dict[str, Any]]
-    escapes: list[dict[str, Any]]
-    leftover_files: list[dict[str, Any]]
-    home_files: list[dict[str, Any]]
+    orphans: list[ProcessRecord]
+    escapes: list[ProcessRecord]
+    leftover_files: list[LeftoverFile]
+    home_files: list[LeftoverFile]
     shmem_charged_bytes: int | None
     oom_kills: int | None
     alerts: list[dict[str, Any]]
@@ -174,18 +175,17 @@ class CleanupReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "process_cleanup": {
-                "orphaned_browser_processes": [o["pid"] for o in self.orphans
-                                               if o["is_browser"]],
-                "orphans": self.orphans,
+                "orphaned_browser_processes": [o.pid for o in self.orphans if o.is_browser],
+                "orphans": [o.to_record() for o in self.orphans],
                 "process_leak_detected": self.process_leak_detected,
                 "grace_s": self.grace_s,
                 "waited_s": self.waited_s,
             },
-            "escapes": self.escapes,
+            "escapes": [e.to_record() for e in self.escapes],
             "file_cleanup": {
-                "remaining_temp_files": [f["path"] for f in self.leftover_files],
-                "leftover_files": self.leftover_files,
-                "home_files": self.home_files,
+                "remaining_temp_files": [f.path for f in self.leftover_files],
+                "leftover_files": [f.to_record() for f in self.leftover_files],
+                "home_files": [f.to_record() for f in self.home_files],
                 "shmem_charged_bytes": self.shmem_charged_bytes,
                 "file_leak_detected": self.file_leak_detected,
             },
@@ -289,7 +289,7 @@ class ResourceCleanupVerifier:
         # Escapes first: on hybrid hosts one still sits in the slice's v1 directories.
         if self.keep_escapes:
             for record in escapes:
-                slice_.evict(record["pid"])
+                slice_.evict(record.pid)
         else:
             self._kill_escapes(escapes)
         teardown_error = None
@@ -324,7 +324,7 @@ class ResourceCleanupVerifier:
         return report
 
     def _orphans(self, slice_: Slice, main: subprocess.Popen | None
-                 ) -> tuple[list[dict[str, Any]], float]:
+                 ) -> tuple[list[ProcessRecord], float]:
         """Wait up to the grace period for the slice to empty; what stays is orphaned."""
         begin = time.monotonic()
         main_pid = main.pid if main is not None else None
@@ -339,7 +339,7 @@ class ResourceCleanupVerifier:
         return found, waited
 
     def _escapes(self, slice_: Slice, target: SliceTarget, tracer: Tracer | None,
-                 started: float, user: RunUser | None) -> list[dict[str, Any]]:
+                 started: float, user: RunUser | None) -> list[ProcessRecord]:
         """Processes of the run alive outside the slice: followed by the tracer, carrying the
         run's marker, running as the run's own UID, or descending from one of those."""
         if target.hierarchy is None:
@@ -351,40 +351,42 @@ class ResourceCleanupVerifier:
         for pid in uid_pids(user.uid) if user is not None and user.exact else ():
             candidates.setdefault(pid, []).append("uid")
         now = time.time()
-        escapes: dict[int, dict[str, Any]] = {}
+        escapes: dict[int, ProcessRecord] = {}
         for pid, found_by in sorted(candidates.items()):
             if pid in escapes or not _alive(pid) or target.contains(pid):
                 continue
             desc = _describe(pid, now)
             # A pid only the tracer knew may have been reused by an unrelated process.
-            if desc is None or (found_by == ["tracer"] and desc["created"] < started - 1):
+            if desc is None or (found_by == ["tracer"] and desc.created < started - 1):
                 continue
-            escapes[pid] = {**desc, "found_by": found_by}
+            desc.found_by = found_by
+            escapes[pid] = desc
             with contextlib.suppress(psutil.Error):
                 for child in psutil.Process(pid).children(recursive=True):
                     if (child.pid not in escapes and not target.contains(child.pid)
                             and (cd := _describe(child.pid, now)) is not None):
-                        escapes[child.pid] = {**cd, "found_by": ["descendant"]}
+                        cd.found_by = ["descendant"]
+                        escapes[child.pid] = cd
         moves = {e.pid: e for e in tracer.moves_out()} if tracer else {}
         for pid, record in escapes.items():
             groups = proc_cgroups(pid) or {}
-            record["cgroup"] = groups.get(target.hierarchy)
-            record["cgroups"] = groups
+            record.cgroup = groups.get(target.hierarchy)
+            record.cgroups = groups
             move = moves.get(pid)
-            record["moved"] = ({"t": move.t, "wall": move.wall, "kind": move.kind,
+            record.moved = ({"t": move.t, "wall": move.wall, "kind": move.kind,
                                 "destination": move.cgroup} if move else None)
-            record["killed"] = False
+            record.killed = False
         return [escapes[p] for p in sorted(escapes)]
 
-    def _kill_escapes(self, escapes: list[dict[str, Any]], timeout: float = 5.0) -> None:
+    def _kill_escapes(self, escapes: list[ProcessRecord], timeout: float = 5.0) -> None:
         """SIGKILL each escaped process (by pid, checking it is still the same process)."""
         for record in escapes:
             with contextlib.suppress(psutil.Error):
-                proc = psutil.Process(record["pid"])
-                if proc.create_time() == record["created"]:
-                    os.kill(record["pid"], signal.SIGKILL)
-                    record["killed"] = True
-        pids = {r["pid"] for r in escapes if r["killed"]}
+                proc = psutil.Process(record.pid)
+                if proc.create_time() == record.created:
+                    os.kill(record.pid, signal.SIGKILL)
+                    record.killed = True
+        pids = {r.pid for r in escapes if r.killed}
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
             reap(pids, timeout=0.05)
@@ -392,17 +394,17 @@ class ResourceCleanupVerifier:
 
     def _leftover_files(self, run_dir: Path | None, started: float, user: RunUser | None,
                         private_fs: PrivateFs | None
-                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+                        ) -> tuple[list[LeftoverFile], list[LeftoverFile]]:
         """Leftovers: what is in the private /tmp and /dev/shm (the run's own), and what the
         run's user owns in the host's /tmp, /var/tmp, /dev/shm and SysV IPC. The private
         HOME's contents are listed apart (caches). Each says where it was."""
         now = time.time()
-        leftovers: list[dict[str, Any]] = []
+        leftovers: list[LeftoverFile] = []
         if private_fs is not None:
             for seen_as, found in private_fs.leftovers().items():
                 leftovers += [_entry(e, f"{seen_as}/{e.name}", f"private {seen_as}", now)
                               for e in found]
-        home: list[dict[str, Any]] = []
+        home: list[LeftoverFile] = []
         if private_fs is not None:
             home = [_entry(e, f"{HOME_SEEN_AS}/{e.name}", "private HOME", now)
                     for e in private_fs.home_entries()]
@@ -427,40 +429,40 @@ class ResourceCleanupVerifier:
             leftovers += sysv_ipc(user.uid)
         return leftovers, home
 
-    def _remove_files(self, run_dir: Path | None, files: list[dict[str, Any]],
+    def _remove_files(self, run_dir: Path | None, files: list[LeftoverFile],
                       private_fs: PrivateFs | None) -> str | None:
         """Delete what the run left, never following a path it could have changed: host and
         HOME entries by name from a directory fd, SysV objects by id, the private areas by
         unmounting them. Returns an error line, or None."""
         try:
             for entry in files:
-                where = entry["where"]
+                where = entry.where or ""
                 if where == "SysV IPC":
                     remove_sysv_ipc(entry)
                 elif where.startswith("host "):
                     with safefs.open_dir(where.removeprefix("host ")) as dir_fd:
-                        safefs.remove(dir_fd, Path(entry["path"]).name)
+                        safefs.remove(dir_fd, Path(entry.path).name)
                 elif where.startswith("run ") and run_dir is not None:
                     with safefs.open_dir(run_dir) as run_fd, \
                             safefs.open_dir(where.removeprefix("run "), dir_fd=run_fd) as sub_fd:
-                        safefs.remove(sub_fd, Path(entry["path"]).name)
+                        safefs.remove(sub_fd, Path(entry.path).name)
             if private_fs is not None:
                 private_fs.remove()
         except (OSError, IsolationError) as exc:
             return f"cannot remove the run's files: {exc}"
         return None
 
-    def _after_teardown(self, slice_: Slice, escapes: list[dict[str, Any]],
+    def _after_teardown(self, slice_: Slice, escapes: list[ProcessRecord],
                         survivors: set[int], user: RunUser | None,
                         private_fs: PrivateFs | None) -> dict[str, Any]:
         """Check that nothing of the run remains anywhere."""
         marked = sorted(p for p in marked_pids(slice_.run_id) if _alive(p))
-        escaped = sorted(r["pid"] for r in escapes if _alive(r["pid"]))
+        escaped = sorted(r.pid for r in escapes if _alive(r.pid))
         dirs = [str(d) for d in slice_.cgroup_dirs()]
         left: list[str] = []
         if self.remove_files and user is not None and user.exact:
             host, _ = self._leftover_files(None, 0.0, user, None)
-            left = sorted(f["path"] for f in host)
+            left = sorted(f.path for f in host)
         if self.remove_files and private_fs is not None and private_fs.mounted:
             left.append(str(private_fs.root))
         after = {"slice_survivors": sorted(survivors), "marked_alive": marked,

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
+from sandbox.model.cleanup import CleanupFacts, LeftoverFile, ProcessRecord, Socket
 from sandbox.model.event import Event
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.report import SCHEMA_VERSION, json_schema
@@ -119,6 +120,12 @@ def test_every_reader_returns_the_same_fields(needs_cgroups, facts):
     JsHeapMeasurement(t=10.0, wall=1e9, pages=2, used_bytes=5, dom_nodes=7, listeners=1),
     RoleSweep(t=2.0, roles={"renderer": RoleTotals(2, 30, 40, rss=9, pss=5, uss=3),
                             "script": RoleTotals(1, 4, 1, rss=8)}),
+    ProcessRecord(pid=7, comm="sleep", cmdline=["sleep", "9"], ppid=1, user="root", age_s=2.0,
+                  created=1e9, sockets=[Socket("tcp", "127.0.0.1:80", None, "LISTEN")]),
+    ProcessRecord(pid=8, comm="sh", found_by=["marker"], cgroup="/", cgroups={"pids": "/"},
+                  moved=None, killed=True),
+    LeftoverFile(path="/tmp/x", where="private /tmp", size=4096, files=1, age_s=3.0, uid=0),
+    LeftoverFile(path="sysv shm id 3 key 0x0", where="SysV IPC", size=10, kind="shm", id=3),
 ])
 def test_a_record_reads_back_from_its_line(record):
     line = json.loads(json.dumps(record.to_record()))
@@ -147,3 +154,10 @@ def test_earlier_formats_read():
     assert (info.run_id, info.config, info.backend, info.exit_code, info.formats) == \
         ("r", {"scenario": "quick"}, None, None, {})
     assert RunInfo.from_dict(info.to_dict()) == info
+    seed = CleanupFacts.from_dict({"process_cleanup": {"orphaned_browser_processes": [41]},
+                                   "file_cleanup": {"remaining_temp_files": ["/tmp/x"]},
+                                   "cleanup_successful": False})
+    assert [(o.pid, o.is_browser) for o in seed.orphans] == [(41, True)]
+    assert [f.path for f in seed.leftover_files] == ["/tmp/x"]
+    assert seed.process_leak_detected and seed.file_leak_detected and not seed.escapes
+    assert not CleanupFacts.from_dict(None).available

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.run_info import RunInfo
 from sandbox.runreader import RunReadError, read_jsonl, read_run
 
@@ -34,7 +35,7 @@ def test_read_run_arrays_nan_for_null_and_sorted(tmp_path):
     assert all(math.isnan(x) for x in run.samples["kernel"])
     assert run.run.backend == {"cgroup": "hybrid"}
     assert run.alerts == [{"a": 1}, {"b": 2}]
-    assert run.cleanup == {"cleanup_successful": True}
+    assert run.cleanup == CleanupFacts(available=True, cleanup_successful=True)
     assert run.operations == [] and run.events == []
     assert run.sample_source == "cgroup-v1"
     assert run.n_samples == 2
@@ -50,7 +51,7 @@ def test_read_run_errors(tmp_path):
 
 def test_empty_run_dir_has_no_samples(tmp_path):
     run = read_run(tmp_path)
-    assert run.n_samples == 0 and run.run == RunInfo.from_dict({}) and run.cleanup is None
+    assert run.n_samples == 0 and run.run == RunInfo.from_dict({}) and not run.cleanup.available
 
 
 def test_garbage_lines_give_one_warning(tmp_path, caplog):

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from sandbox.host.slice import marked_pids
+from sandbox.model.cleanup import CleanupFacts
 from sandbox.tracer import start_tracer
 from sandbox.verifier import ResourceCleanupVerifier, ResourceState
 
@@ -65,9 +66,13 @@ def test_orphan_is_found_named_and_killed(needs_cgroups, tmp_path):
     with control_run(needs_cgroups, tmp_path) as run:
         verifier.capture_initial_state()
         proc, [orphan] = start(run, "orphan")
-        data = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
-                                 private_fs=run.private_fs).to_dict()
+        report = verifier.verify(run.slice_, run_dir=run.run_dir, main=proc, user=run.user,
+                                 private_fs=run.private_fs)
+        data = report.to_dict()
         assert_nothing_left(run, [orphan])
+    # cleanup.json reads back into the records the verifier made
+    facts = CleanupFacts.from_dict(json.loads((run.run_dir / "cleanup.json").read_text()))
+    assert facts.orphans == report.orphans and facts.after_teardown == report.after_teardown
     [found] = data["process_cleanup"]["orphans"]
     assert (found["pid"], found["comm"]) == (orphan, Path(sys.executable).name[:15])
     assert "orphan.py" in " ".join(found["cmdline"]) and found["is_browser"] is False

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from sandbox.model.cleanup import LeftoverFile, ProcessRecord
+
 #: Seed thresholds: an orphan older than this is a process-leak alert ...
 ORPHAN_ALERT_S = 30.0
 #: ... and a leftover temp file older than this a file-leak alert.
@@ -16,35 +18,34 @@ AFTER_TEARDOWN_KEYS = ("slice_survivors", "marked_alive", "escapes_alive", "cgro
                        "files_left", "teardown_error")
 
 
-def cleanup_alerts(orphans: list[dict[str, Any]], leftovers: list[dict[str, Any]], *,
+def cleanup_alerts(orphans: list[ProcessRecord], leftovers: list[LeftoverFile], *,
                    orphan_alert_s: float = ORPHAN_ALERT_S, file_alert_s: float = FILE_ALERT_S
                    ) -> list[dict[str, Any]]:
     """Old orphans are process leaks, old temp files file leaks."""
-    alerts = [{"type": "process_leak", "pid": o["pid"], "comm": o["comm"],
-               "age_s": o["age_s"], "threshold_s": orphan_alert_s}
-              for o in orphans if o["age_s"] > orphan_alert_s]
-    alerts += [{"type": "file_leak", "path": f["path"], "age_s": f["age_s"],
+    alerts = [{"type": "process_leak", "pid": o.pid, "comm": o.comm, "age_s": o.age_s,
+               "threshold_s": orphan_alert_s}
+              for o in orphans if (o.age_s or 0.0) > orphan_alert_s]
+    alerts += [{"type": "file_leak", "path": f.path, "age_s": f.age_s,
                 "threshold_s": file_alert_s}
-               for f in leftovers if f["age_s"] > file_alert_s]
+               for f in leftovers if (f.age_s or 0.0) > file_alert_s]
     return alerts
 
 
-def cleanup_issues(orphans: list[dict[str, Any]], escapes: list[dict[str, Any]],
-                   leftovers: list[dict[str, Any]], alerts: list[dict[str, Any]],
+def cleanup_issues(orphans: list[ProcessRecord], escapes: list[ProcessRecord],
+                   leftovers: list[LeftoverFile], alerts: list[dict[str, Any]],
                    after: dict[str, Any], grace_s: float) -> list[str]:
     """The ``issues_found`` lines: escapes, orphans, leftovers, alerts, then whatever the
     teardown could not remove."""
     issues = []
     if escapes:
         issues.append("CRITICAL: {} process(es) escaped the slice: {}".format(
-            len(escapes), ", ".join(f"{e['pid']} ({e['comm']}) in {e['cgroup']}"
-                                    for e in escapes)))
+            len(escapes), ", ".join(f"{e.pid} ({e.comm}) in {e.cgroup}" for e in escapes)))
     if orphans:
         issues.append("{} orphaned process(es) in the slice after {} s: {}".format(
-            len(orphans), grace_s, ", ".join(f"{o['pid']} ({o['comm']})" for o in orphans)))
+            len(orphans), grace_s, ", ".join(f"{o.pid} ({o.comm})" for o in orphans)))
     if leftovers:
         issues.append("{} leftover temp file(s): {}".format(
-            len(leftovers), ", ".join(f["path"] for f in leftovers)))
+            len(leftovers), ", ".join(f.path for f in leftovers)))
     issues += [f"{a['type']} alert: {a.get('comm') or a.get('path')} is {a['age_s']} s "
                f"old (> {a['threshold_s']} s)" for a in alerts]
     for key in AFTER_TEARDOWN_KEYS:

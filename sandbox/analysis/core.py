@@ -19,9 +19,7 @@ from sandbox.analysis.budget import (
     parse_budget,
 )
 from sandbox.analysis.findings import (
-    CleanupFindings,
     OperationsSummary,
-    cleanup_findings,
     summarize_events,
     summarize_operations,
 )
@@ -35,6 +33,7 @@ from sandbox.analysis.verdict import (
     judge,
     recommendations,
 )
+from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.role_sweep import RoleSweep
 from sandbox.model.run_info import RunInfo
@@ -82,7 +81,7 @@ class AnalysisResult:
     file_trend: TrendResult | None
     resource_trends: dict[str, TrendResult]
     operations: OperationsSummary
-    cleanup: CleanupFindings
+    cleanup: CleanupFacts
     alerts: list[dict[str, Any]]
     events_summary: dict[str, Any]
     oom_kills: int
@@ -348,11 +347,11 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
                          **_count_trends(run.roles, (lo, hi), op_interval),
                          **_js_heap_trends(run.js_heap, (lo, hi), op_interval)},
         operations=summarize_operations(run.operations),
-        cleanup=cleanup_findings(run.cleanup),
+        cleanup=run.cleanup,
         alerts=run.alerts,
         events_summary=summarize_events(run.events),
         oom_kills=max(int(np.nanmax(oom)) if oom is not None and np.isfinite(oom).any() else 0,
-                      int((run.cleanup or {}).get("oom_kills") or 0)),
+                      run.cleanup.oom_kills or 0),
         kernel_peak_mb=kernel_peak,
         duration_s=float(t_all[-1] - t_all[0]) if len(t_all) else 0.0,
         n_samples=len(t_all),

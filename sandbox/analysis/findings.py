@@ -1,4 +1,4 @@
-"""Summaries of what a run left besides memory: operations, processes events, cleanup."""
+"""Summaries of what a run did besides memory: its operations and process events."""
 
 from __future__ import annotations
 
@@ -59,44 +59,3 @@ def summarize_events(events: list[Event]) -> dict[str, Any]:
         "distinct_pids": len(pids),
         "top_comms": dict(comms.most_common(10)),
     }
-
-
-@dataclass
-class CleanupFindings:
-    """The verifier's cleanup.json, with the seed's keys and the escapes list."""
-
-    available: bool
-    orphans: list[dict[str, Any]] = field(default_factory=list)
-    process_leak_detected: bool = False
-    remaining_temp_files: list[dict[str, Any]] = field(default_factory=list)
-    file_leak_detected: bool = False
-    escapes: list[Any] = field(default_factory=list)
-    cleanup_successful: bool | None = None
-    issues_found: list[str] = field(default_factory=list)
-    raw: dict[str, Any] = field(default_factory=dict)
-
-
-def cleanup_findings(cleanup: dict[str, Any] | None) -> CleanupFindings:
-    """Read the seed's cleanup keys (missing keys read as 'nothing found')."""
-    if cleanup is None:
-        return CleanupFindings(available=False)
-    proc = cleanup.get("process_cleanup") or {}
-    files = cleanup.get("file_cleanup") or {}
-    # The verifier's detailed lists cover every process and file; the seed's keys only
-    # browser pids and paths (all a seed-format cleanup.json has).
-    orphans = list(proc.get("orphans")
-                   or [{"pid": pid, "is_browser": True}
-                       for pid in proc.get("orphaned_browser_processes") or []])
-    remaining = list(files.get("leftover_files")
-                     or [{"path": path} for path in files.get("remaining_temp_files") or []])
-    return CleanupFindings(
-        available=True,
-        orphans=orphans,
-        process_leak_detected=bool(proc.get("process_leak_detected", bool(orphans))),
-        remaining_temp_files=remaining,
-        file_leak_detected=bool(files.get("file_leak_detected", bool(remaining))),
-        escapes=list(cleanup.get("escapes") or []),
-        cleanup_successful=cleanup.get("cleanup_successful"),
-        issues_found=[str(i) for i in cleanup.get("issues_found") or []],
-        raw=cleanup,
-    )

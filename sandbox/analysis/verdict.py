@@ -9,12 +9,13 @@ killed, disk full). Bad input and hosts that cannot make a run are raised as Har
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sandbox.analysis.budget import CRITICAL_MB_S, DEFAULT_BUDGET_MB_S
 
 if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
+    from sandbox.model.cleanup import ProcessRecord
 
 CHECKS = ("trend", "orphans", "escapes", "files", "operations", "workload", "processes",
           "fds", "threads", "js_heap", "cleanup")
@@ -52,19 +53,17 @@ class Finding:
     message: str
 
 
-def _name_processes(processes: list[dict[str, Any]], most: int = 5) -> str:
+def _name_processes(processes: list[ProcessRecord], most: int = 5) -> str:
     """``pid 123 (sleep), pid 456 (chromium)`` for the first few processes."""
-    names = [f"pid {p.get('pid')}" + (f" ({p['comm']})" if p.get("comm") else "")
-             for p in processes[:most]]
+    names = [p.name for p in processes[:most]]
     return ", ".join(names) + (f" and {len(processes) - most} more" if len(processes) > most
                                else "")
 
 
-def _listening(processes: list[dict[str, Any]]) -> str:
+def _listening(processes: list[ProcessRecord]) -> str:
     """``; still listening on 127.0.0.1:8080 (pid 123)`` for ports left bound."""
-    ports = [f"{sock.get('laddr')} (pid {p.get('pid')})" for p in processes
-             if isinstance(p, dict) for sock in p.get("sockets") or []
-             if sock.get("status") == "LISTEN" or sock.get("proto") == "udp"]
+    ports = [f"{sock.laddr} (pid {p.pid})" for p in processes for sock in p.sockets
+             if sock.listening]
     return f"; still listening on {', '.join(ports[:5])}" if ports else ""
 
 
@@ -135,13 +134,13 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
         out.append(Finding("orphans", "warning",
                            f"{len(c.orphans)} process(es) outlived the workload: "
                            f"{_name_processes(c.orphans)}" + _listening(c.orphans)))
-    if c.remaining_temp_files or c.file_leak_detected:
-        paths = ", ".join(str(f.get("path")) for f in c.remaining_temp_files[:5])
+    if c.leftover_files or c.file_leak_detected:
+        paths = ", ".join(f.path for f in c.leftover_files[:5])
         out.append(Finding("files", "warning",
-                           f"{len(c.remaining_temp_files)} temporary file(s) left behind: "
+                           f"{len(c.leftover_files)} temporary file(s) left behind: "
                            f"{paths}"))
     if c.available and c.cleanup_successful is False and not (c.orphans or c.escapes
-                                                                or c.remaining_temp_files):
+                                                                or c.leftover_files):
         out.append(Finding("files", "warning", "verifier reports cleanup not successful"))
     ops = r.operations
     if ops.failed:
@@ -221,7 +220,7 @@ def recommendations(r: AnalysisResult) -> list[str]:
     if r.cleanup.orphans:
         out.append("Review browser termination procedures and add timeouts: processes outlived "
                    "the workload")
-    if r.cleanup.remaining_temp_files:
+    if r.cleanup.leftover_files:
         out.append("Remove browser profiles and artifacts on exit: temporary files were left")
     if r.operations.failed:
         out.append("Review screenshot service stability, check network connectivity, verify "

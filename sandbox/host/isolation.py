@@ -26,13 +26,13 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import state_dir, this_harness
+from sandbox.model.cleanup import LeftoverFile
 
 #: Just below systemd's DynamicUser range (61184-65519) and above login.defs' UID_MAX (60000)
 #: and systemd-homed's 60001-60513.
@@ -187,7 +187,7 @@ def release_user(user: RunUser) -> None:
             _uid_lock(user.uid).unlink()
 
 
-def sysv_ipc(uid: int) -> list[dict[str, Any]]:
+def sysv_ipc(uid: int) -> list[LeftoverFile]:
     """SysV shared memory segments, message queues and semaphore sets owned by ``uid``."""
     found = []
     for kind in SYSV_IPC:
@@ -200,17 +200,16 @@ def sysv_ipc(uid: int) -> list[dict[str, Any]]:
             row = dict(zip(header, line.split(), strict=False))
             if row.get("uid") == str(uid):
                 ipc_id = row.get("shmid") or row.get("msqid") or row.get("semid") or "?"
-                found.append({"path": f"sysv {kind} id {ipc_id} key {row.get('key')}",
-                              "where": "SysV IPC", "kind": kind, "id": int(ipc_id),
-                              "size": int(row.get("size", 0)), "uid": uid,
-                              "age_s": round(time.time() - int(row.get("ctime", 0)), 3),
-                              "is_dir": False})
+                found.append(LeftoverFile(
+                    path=f"sysv {kind} id {ipc_id} key {row.get('key')}", where="SysV IPC",
+                    kind=kind, id=int(ipc_id), size=int(row.get("size", 0)), uid=uid,
+                    age_s=round(time.time() - int(row.get("ctime", 0)), 3)))
     return found
 
 
-def remove_sysv_ipc(entry: dict[str, Any]) -> None:
+def remove_sysv_ipc(entry: LeftoverFile) -> None:
     """Remove one object found by :func:`sysv_ipc` (by id: no path involved)."""
-    subprocess.run(["ipcrm", SYSV_IPC[entry["kind"]], str(entry["id"])], check=False,
+    subprocess.run(["ipcrm", SYSV_IPC[entry.kind or ""], str(entry.id)], check=False,
                    capture_output=True)
 
 

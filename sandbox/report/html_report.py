@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 from html import escape
@@ -94,14 +95,15 @@ def render_html(r: AnalysisResult) -> str:
               if tr is not None]
     verified = {True: "yes", False: "no", None: "not verified"}[c.cleanup_successful]
     cleanup_rows = [["orphaned processes", len(c.orphans)], ["escaped processes",
-                    len(c.escapes)], ["leftover files", len(c.remaining_temp_files)],
+                    len(c.escapes)], ["leftover files", len(c.leftover_files)],
                     ["cleanup clean", verified]]
     ops_rows = [[ops.count, ops.failed, ops.latency_p50_s, ops.latency_p95_s, ops.latency_max_s]]
     findings = _table(["level", "check", "finding"],
                       [[f.level, f.check, f.message] for f in r.findings],
                       [f.level for f in r.findings]) if r.findings else "<p>None.</p>"
     details = "".join(
-        f"<li>{escape(str(x))}</li>" for x in [*c.escapes, *c.orphans, *c.remaining_temp_files])
+        f"<li>{escape(json.dumps(x.to_record()))}</li>"
+        for x in [*c.escapes, *c.orphans, *c.leftover_files])
     title = f"{r.label} on {r.hostname}, {_when(r)}: {word}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>sandbox: {escape(title)}</title>

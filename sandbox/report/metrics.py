@@ -65,7 +65,7 @@ def registry_for(r: AnalysisResult) -> CollectorRegistry:
     gauge("sandbox_escaped_processes", "Processes of the run found outside its cgroup.",
           float(len(c.escapes)))
     gauge("sandbox_leftover_files", "Temporary files left after the run.",
-          float(len(c.remaining_temp_files)))
+          float(len(c.leftover_files)))
     gauge("sandbox_operations", "Workload operations in the run.", float(r.operations.count))
     gauge("sandbox_operations_failed", "Failed workload operations.", float(r.operations.failed))
     return registry

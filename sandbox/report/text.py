@@ -56,8 +56,8 @@ def render(r: AnalysisResult, console: Console) -> None:
                   f"{_fmt(ops.latency_max_s)} s")
     c = r.cleanup
     console.print(f"Cleanup: orphans {len(c.orphans)}, escapes {len(c.escapes)}, leftover files "
-                  f"{len(c.remaining_temp_files)}, successful {c.cleanup_successful}")
-    if timing := (c.raw.get("after_teardown") or {}).get("timing"):
+                  f"{len(c.leftover_files)}, successful {c.cleanup_successful}")
+    if timing := (c.after_teardown or {}).get("timing"):
         console.print(f"Teardown: {timing['processes']} processes, kill to empty cgroup "
                       f"{timing['kill_to_empty_ms']:.0f} ms, to all reaped "
                       f"{timing['kill_to_reaped_ms']:.0f} ms")
