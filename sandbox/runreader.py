@@ -13,6 +13,7 @@ import numpy as np
 
 from sandbox import rundir
 from sandbox.errors import HarnessError
+from sandbox.model.alert import Alert
 from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.event import Event
 from sandbox.model.operation import JsHeapMeasurement, Operation
@@ -41,7 +42,7 @@ class RunData:
     operations: list[Operation] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     cleanup: CleanupFacts = field(default_factory=lambda: CleanupFacts(available=False))
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
     sample_source: str | None = None
     roles: list[RoleSweep] = field(default_factory=list)  # roles.jsonl sweeps
     js_heap: list[JsHeapMeasurement] = field(default_factory=list)  # jsheap.jsonl
@@ -147,8 +148,9 @@ def read_run(run_dir: str | Path) -> RunData:
     run = _read_json(path / rundir.RUN) or {}
     sample_rows = read_jsonl(path / rundir.SAMPLES)
     sources = {r.get("source") for r in sample_rows if r.get("source")}
-    alerts = [a for a in run.get("alerts", []) if isinstance(a, dict)]
-    alerts += read_jsonl(path / rundir.ALERTS)
+    alerts = [a for row in run.get("alerts") or [] if isinstance(row, dict)
+              and (a := Alert.from_record(row)) is not None]  # run.json 1 kept them
+    alerts += _records(path / rundir.ALERTS, Alert.from_record)
     return RunData(
         path=path,
         run=RunInfo.from_dict(run),

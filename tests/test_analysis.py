@@ -11,6 +11,7 @@ from sandbox.analysis import analyze, trend_test
 from sandbox.analysis.budget import Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
 from sandbox.analysis.verdict import Finding, exit_code
+from sandbox.model.alert import Alert
 from sandbox.report.junit import render_junit
 from sandbox.report.text import render_text
 from sandbox.runreader import read_run
@@ -207,10 +208,10 @@ def test_one_hour_slow_leak_against_a_tight_budget(tmp_path):
 
 
 def test_growth_rate_alerts_are_notes_threshold_crossings_warnings(tmp_path):
-    rate = {"t": 60.0, "kind": "growth_rate", "severity": "warning", "value": 0.2,
-            "limit": 0.1, "unit": "MB/s", "message": "working set growing 0.2 MB/s"}
-    crossing = {"t": 90.0, "kind": "threshold", "severity": "warning", "value": 1100.0,
-                "limit": 1024.0, "unit": "MB", "message": "working set crossed 1024 MB"}
+    rate = Alert(t=60.0, kind="growth_rate", severity="warning", value=0.2, limit=0.1,
+                 unit="MB/s", message="working set growing 0.2 MB/s")
+    crossing = Alert(t=90.0, kind="threshold", severity="warning", value=1100.0, limit=1024.0,
+                     unit="MB", message="working set crossed 1024 MB")
     run = _run(tmp_path)
     assert analyze(run).exit_code == 0
     run.alerts = [rate]

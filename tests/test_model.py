@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
+from sandbox.model.alert import Alert
 from sandbox.model.cleanup import CleanupFacts, LeftoverFile, ProcessRecord, Socket
 from sandbox.model.event import Event
 from sandbox.model.operation import JsHeapMeasurement, Operation
@@ -126,6 +127,8 @@ def test_every_reader_returns_the_same_fields(needs_cgroups, facts):
                   moved=None, killed=True),
     LeftoverFile(path="/tmp/x", where="private /tmp", size=4096, files=1, age_s=3.0, uid=0),
     LeftoverFile(path="sysv shm id 3 key 0x0", where="SysV IPC", size=10, kind="shm", id=3),
+    Alert(t=31.0, kind="growth_rate", severity="critical", value=0.6, limit=0.5, unit="MB/s",
+          message="working set growing", wall=1e9),
 ])
 def test_a_record_reads_back_from_its_line(record):
     line = json.loads(json.dumps(record.to_record()))

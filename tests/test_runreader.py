@@ -26,15 +26,15 @@ def test_read_run_arrays_nan_for_null_and_sorted(tmp_path):
             {"t": 0.5, "anon": 100, "kernel": None, "source": "cgroup-v1"}]
     (tmp_path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"t"')
     (tmp_path / "run.json").write_text(json.dumps({"backend": {"cgroup": "hybrid"},
-                                                       "alerts": [{"a": 1}]}))
-    (tmp_path / "alerts.jsonl").write_text('{"b": 2}\n')
+                                                       "alerts": [{"t": 1, "kind": "a"}]}))
+    (tmp_path / "alerts.jsonl").write_text('{"t": 2, "kind": "b"}\n{"b": 2}\n')
     (tmp_path / "cleanup.json").write_text(json.dumps({"cleanup_successful": True}))
     run = read_run(tmp_path)
     assert run.samples["t"].tolist() == [0.5, 1.0]
     assert run.samples["anon"].tolist() == [100.0, 200.0]
     assert all(math.isnan(x) for x in run.samples["kernel"])
     assert run.run.backend == {"cgroup": "hybrid"}
-    assert run.alerts == [{"a": 1}, {"b": 2}]
+    assert [(a.t, a.kind) for a in run.alerts] == [(1.0, "a"), (2.0, "b")]
     assert run.cleanup == CleanupFacts(available=True, cleanup_successful=True)
     assert run.operations == [] and run.events == []
     assert run.sample_source == "cgroup-v1"

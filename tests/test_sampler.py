@@ -171,7 +171,7 @@ def run_alert_workload(layout, tmp_path, total_mb, step_mb) -> list[dict]:
 def test_alerts_fire_when_growing_past_threshold(needs_cgroups, tmp_path, caplog):
     caplog.set_level("WARNING", logger="sandbox.sampler")
     alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path, total_mb=60, step_mb=2)
-    kinds = [(a["kind"], a["severity"]) for a in alerts]
+    kinds = [(a.kind, a.severity) for a in alerts]
     assert kinds.count(("threshold", "warning")) == 1, kinds
     assert ("growth_rate", "critical") in kinds, kinds
     assert "crossed the alert threshold" in caplog.text
@@ -184,7 +184,7 @@ def test_no_alert_for_a_workload_that_stays_under(needs_cgroups, tmp_path, caplo
     caplog.set_level("WARNING", logger="sandbox.sampler")
     # Grows 4 MB at once (a real, short growth burst) but stays far under 40 MB.
     alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path / "a", total_mb=4, step_mb=4)
-    assert [a for a in alerts if a["kind"] == "threshold"] == []
+    assert [a for a in alerts if a.kind == "threshold"] == []
     # Flat after start-up: no alert of any kind, nothing logged, no alerts file.
     caplog.clear()
     alerts = run_alert_workload(needs_cgroups.cgroup, tmp_path / "b", total_mb=0, step_mb=1)

@@ -87,7 +87,7 @@ def test_threshold_alert_once_per_crossing_and_rearms():
     mon = AlertMonitor(100.0, window_s=10.0, warmup_s=1e9)
     series = [50, 120, 130, 140, 90, 80, 150, 160]
     fired = [a for i, mb in enumerate(series) for a in mon.update(i, 1e9 + i, int(mb * MB))]
-    assert [(a["kind"], a["t"]) for a in fired] == [("threshold", 1), ("threshold", 6)]
+    assert [(a.kind, a.t) for a in fired] == [("threshold", 1), ("threshold", 6)]
 
 
 def test_growth_rate_warning_then_critical_once_each():
@@ -99,9 +99,9 @@ def test_growth_rate_warning_then_critical_once_each():
             t += 0.5
             y += rate * 0.5
             fired += mon.update(t, 1e9 + t, int(y * MB))
-    assert [(a["kind"], a["severity"]) for a in fired] == [
+    assert [(a.kind, a.severity) for a in fired] == [
         ("growth_rate", "warning"), ("growth_rate", "critical")]
-    assert 20 < fired[0]["t"] < 30 and 50 < fired[1]["t"] < 60
+    assert 20 < fired[0].t < 30 and 50 < fired[1].t < 60
 
 
 def test_growth_window_slope_and_warmup():

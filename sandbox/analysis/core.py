@@ -33,6 +33,7 @@ from sandbox.analysis.verdict import (
     judge,
     recommendations,
 )
+from sandbox.model.alert import Alert
 from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.role_sweep import RoleSweep
@@ -82,7 +83,7 @@ class AnalysisResult:
     resource_trends: dict[str, TrendResult]
     operations: OperationsSummary
     cleanup: CleanupFacts
-    alerts: list[dict[str, Any]]
+    alerts: list[Alert]
     events_summary: dict[str, Any]
     oom_kills: int
     kernel_peak_mb: float | None

@@ -120,7 +120,7 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     # Crossing the user's working-set threshold is a warning; the sampler's 30 s growth-rate
     # alerts are live hints that a GC sawtooth trips on clean runs: kept in alerts.jsonl and
     # the run log, not findings (the budget verdict above decides).
-    crossings = [a for a in r.alerts if a.get("kind") != "growth_rate"]
+    crossings = [a for a in r.alerts if a.kind != "growth_rate"]
     if crossings:
         out.append(Finding("trend", "warning",
                            f"{len(crossings)} working-set threshold alert(s) during the run"))

@@ -52,8 +52,8 @@ def _alerts(r: AnalysisResult) -> str:
     """Live alerts raised during the run: a count per kind, then the first few."""
     if not r.alerts:
         return "<p>None.</p>"
-    kinds = Counter(f"{a.get('kind', '?')} ({a.get('severity', '?')})" for a in r.alerts)
-    rows = [[a.get("t"), a.get("severity"), a.get("message")] for a in r.alerts[:MAX_ALERT_ROWS]]
+    kinds = Counter(f"{a.kind} ({a.severity})" for a in r.alerts)
+    rows = [[a.t, a.severity, a.message] for a in r.alerts[:MAX_ALERT_ROWS]]
     more = len(r.alerts) - len(rows)
     return ("<p>" + ", ".join(f"{escape(k)}: {n}" for k, n in kinds.items()) + "</p>"
             + _table(["time (s)", "severity", "alert"], rows)

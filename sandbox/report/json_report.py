@@ -98,7 +98,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "n_samples": r.n_samples,
         "oom_kills": r.oom_kills,
         "operations": {**asdict(r.operations), "failed_fraction": r.operations.failed_fraction},
-        "alerts": r.alerts,
+        "alerts": [a.to_record() for a in r.alerts],
         "events_summary": r.events_summary,
         "roles": [g.to_dict() for g in r.roles],
     }

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any
 
 from sandbox.analysis.budget import CRITICAL_MB_S, DEFAULT_BUDGET_MB_S
+from sandbox.model.alert import Alert
 
 log = logging.getLogger("sandbox.sampler")
 
@@ -68,11 +68,11 @@ class AlertMonitor:
         self._above = False
         self._rate_level = 0  # 0 none, 1 warning, 2 critical
 
-    def update(self, t: float, wall: float, working_set: int | None) -> list[dict[str, Any]]:
+    def update(self, t: float, wall: float, working_set: int | None) -> list[Alert]:
         if working_set is None:
             return []
         value_mb = working_set / MB
-        raised: list[dict[str, Any]] = []
+        raised: list[Alert] = []
         above = value_mb >= self.threshold_mb
         if above and not self._above:
             raised.append(_alert(
@@ -96,12 +96,12 @@ class AlertMonitor:
         for alert in raised:
             # A 30 s growth rate is a live hint that a GC sawtooth trips on clean Chromium
             # runs: it goes to the run's log file only; the verdict decides (analysis.budget).
-            level = logging.INFO if alert["kind"] == "growth_rate" else logging.WARNING
-            log.log(level, "%s", alert["message"])
+            level = logging.INFO if alert.kind == "growth_rate" else logging.WARNING
+            log.log(level, "%s", alert.message)
         return raised
 
 
 def _alert(t: float, wall: float, kind: str, severity: str, value: float, limit: float,
-           unit: str, message: str) -> dict[str, Any]:
-    return {"t": round(t, 3), "wall": round(wall, 3), "kind": kind, "severity": severity,
-            "value": round(value, 4), "limit": limit, "unit": unit, "message": message}
+           unit: str, message: str) -> Alert:
+    return Alert(t=round(t, 3), wall=round(wall, 3), kind=kind, severity=severity,
+                 value=round(value, 4), limit=limit, unit=unit, message=message)

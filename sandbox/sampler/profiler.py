@@ -18,6 +18,7 @@ from typing import Any
 import psutil
 
 from sandbox.host import safefs
+from sandbox.model.alert import Alert
 from sandbox.model.sample import FAST_FIELDS
 from sandbox.rundir import ALERTS, ROLES
 from sandbox.sampler import ticker
@@ -148,7 +149,7 @@ class MemoryProfiler:
         self.error_count = 0
         self.write_error: str | None = None
         self._unwritten: list[bytes] = []
-        self._alerts: list[dict[str, Any]] = []
+        self._alerts: list[Alert] = []
         self._last: tuple[dict[str, Any], list[int] | None, int | None, float | None] | None = None
         self._fresh: dict[str, Any] | None = None  # the last fast sample's fields
         self._monitored = float("-inf")  # when the live alerts last saw a sample
@@ -161,7 +162,7 @@ class MemoryProfiler:
 
     # -- public ------------------------------------------------------------------------------
     @property
-    def alerts(self) -> list[dict[str, Any]]:
+    def alerts(self) -> list[Alert]:
         """Alerts raised so far (a copy)."""
         return list(self._alerts)
 
@@ -354,7 +355,7 @@ class MemoryProfiler:
         for alert in self._monitor.update(t, wall, working_set):
             self._alerts.append(alert)
             with open(self._alerts_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(alert) + "\n")
+                f.write(json.dumps(alert.to_record()) + "\n")
 
     def _append(self, line: bytes) -> None:
         """Write the line (and any the disk refused before); keep it if the disk refuses it
