@@ -13,8 +13,9 @@ everything it starts is in the slice too; an ``async def`` body is run to comple
 asyncio) and run as the harness's user with its fixtures, TMPDIR in the run directory; the
 run's sampler, tracer (``tracer=``, default the proc connector: it starts at once) and
 verifier watch it, and the run is analysed and reported. The test fails on the verifier's
-orphans, escapes and leftover files and on the marker's memory limits (the budget judged with
-analysis.budget on the body's samples, from 1 s on: test bodies are short). A failed test's
+orphans, escapes and leftover files and on the marker's memory limits
+(analysis.marker_limits: the budget judged on the body's samples from 1 s on, as test bodies
+are short). A failed test's
 run directory (``sandbox report`` reads it) and findings stay under ``--sandbox-dir``
 (default ``.sandbox-pytest`` in the rootdir); the terminal summary has a ``sandbox`` section.
 On a systemd host pytest is re-executed in a delegated scope first, as ``sandbox run`` is.
@@ -44,8 +45,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pytest
 
-from sandbox.analysis.budget import estimate_growth, judge_budget, parse_budget
-from sandbox.analysis.trend import robust_slope
+from sandbox.analysis.marker_limits import MemoryLimits, memory_findings
 from sandbox.rundir import SAMPLES
 
 if TYPE_CHECKING:
@@ -166,38 +166,17 @@ def _body(item: pytest.Function, outcome_path: Path) -> Callable[[], None]:
     return body
 
 
-def _judge(samples: dict[str, np.ndarray], limits: SandboxLimits, body_end: float
-           ) -> list[str]:
-    """Memory findings of the body (samples up to ``body_end``, Unix time: once the body's
-    process is gone its memory is too), on anon memory of the slice."""
+def _body_memory(samples: dict[str, np.ndarray], body_end: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(t, MB) of the slice's anon memory (else its usage) while the body ran: samples up to
+    ``body_end`` (Unix time; once the body's process is gone its memory is too)."""
     t, anon = samples.get("t"), samples.get("anon")
     if t is None or anon is None or np.all(np.isnan(anon)):
         anon = samples.get("memory_current")
     if t is None or anon is None:
-        return []
+        return np.empty(0), np.empty(0)
     keep = ~np.isnan(anon) & (samples["wall"] <= body_end)
-    t, mb = t[keep], anon[keep] / 2**20
-    findings = []
-    if limits.budget is not None:
-        growth, why = estimate_growth(t, mb, min_tested_s=1.0)  # test bodies are short
-        verdict = judge_budget(growth, parse_budget(limits.budget), ops_per_s=None, why_none=why)
-        if verdict.outcome == "over":
-            findings.append(f"memory grew {growth.rate:.3f} MB/s, over the budget "
-                            f"{verdict.budget} (95% bounds {growth.ci[0]:.3f}.."
-                            f"{growth.ci[1]:.3f} MB/s)")
-    if len(mb) >= 3 and limits.max_growth_mb_per_s is not None:
-        slope = robust_slope(t, mb)
-        if slope > limits.max_growth_mb_per_s:
-            findings.append(f"memory grew at {slope:.2f} MB/s "
-                            f"(limit {limits.max_growth_mb_per_s} MB/s)")
-    if len(mb) >= 2 and limits.max_growth_mb is not None:
-        head = mb[: max(1, len(mb) // 10)]
-        growth = float(mb[-1] - head.min())
-        if growth > limits.max_growth_mb:
-            findings.append(f"memory grew by {growth:.1f} MB (limit {limits.max_growth_mb} MB)")
-    if len(mb) and limits.max_memory_mb is not None and mb.max() > limits.max_memory_mb:
-        findings.append(f"memory peaked at {mb.max():.1f} MB (limit {limits.max_memory_mb} MB)")
-    return findings
+    return t[keep], anon[keep] / 2**20
 
 
 def _names(processes: list[ProcessRecord], most: int = 5) -> str:
@@ -273,7 +252,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             findings = _cleanup_findings(the_run.cleanup, limits)
         kind, detail, body_end = pickle.loads(outcome_path.read_bytes()) \
             if outcome_path.exists() else ("failed", "the test body died silently", math.inf)
-        findings += _judge(read_samples(the_run.run_dir / SAMPLES), limits, body_end)
+        findings += memory_findings(
+            *_body_memory(read_samples(the_run.run_dir / SAMPLES), body_end),
+            MemoryLimits(limits.budget, limits.max_growth_mb_per_s, limits.max_growth_mb,
+                         limits.max_memory_mb))
         kept = _keep(the_run.run_dir, session, pyfuncitem.nodeid, findings) \
             if findings or kind == "failed" else None
     finally:

@@ -220,3 +220,21 @@ def test_growth_rate_alerts_are_notes_threshold_crossings_warnings(tmp_path):
     assert [f for f in res.findings if "alert" in f.message] == []  # in alerts.jsonl only
     run.alerts = [rate, crossing]
     assert analyze(run).exit_code == 2
+
+
+def test_marker_limits_each_fire_on_a_series_that_breaks_them_only():
+    """analysis.marker_limits (the pytest marker's memory limits) on a 3 s body sampled at
+    20 Hz: 50 MB/s of growth breaks each limit; a flat twin breaks none."""
+    from sandbox.analysis.marker_limits import MemoryLimits, memory_findings
+
+    t = np.arange(0, 3, 0.05)
+    rng = np.random.default_rng(4)
+    flat, growing = 100 + rng.normal(0, 0.2, len(t)), 100 + 50 * t
+    limits = MemoryLimits(budget="1MB/s", max_growth_mb_per_s=10, max_growth_mb=60,
+                          max_memory_mb=200)
+    found = memory_findings(t, growing, limits)
+    assert [f.split(" ")[2] for f in found[1:]] == ["at", "by", "at"], found
+    assert "over the budget 1 MB/s" in found[0] and 45 < float(found[0].split(" ")[2]) < 55
+    assert "peaked at 247.5 MB" in found[3]
+    assert memory_findings(t, flat, limits) == []
+    assert memory_findings(t, growing, MemoryLimits()) == []
