@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -268,3 +269,40 @@ def test_a_port_left_listening_is_named(needs_cgroups, runs_dir):
         assert out.returncode == 2, report["findings"]
         (orphans,) = [f for f in report["findings"] if f["check"] == "orphans"]
         assert "still listening on 127.0.0.1:18931" in orphans["message"], orphans
+
+
+MAIN_PY = """import os, helper
+print("helper says", helper.VALUE)
+try:
+    open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "out.txt"), "w")
+except OSError as exc:
+    print("own directory:", exc.strerror)
+with open("/tmp/left-behind", "w") as f:
+    f.write("x")
+"""
+
+
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "in-cwd"])
+def test_a_script_and_runs_directory_under_tmp_work(needs_cgroups, tmp_path, relative):
+    """A user's script in /tmp that imports a module next to it, run by its path or from its
+    directory, with the runs directory in /tmp too: the workload (whose /tmp is its own)
+    sees the script's directory where it is, read-only; what it leaves in its own /tmp is
+    still found, the exposed directory is not a leftover."""
+    project = tmp_path / "proj"  # /tmp/pytest-of-root/... (mode 700 on the host)
+    project.mkdir()
+    (project / "helper.py").write_text("VALUE = 42\n")
+    (project / "main.py").write_text(MAIN_PY)
+    runs = tmp_path / "runs"
+    script = "main.py" if relative else str(project / "main.py")
+    done = subprocess.run(
+        [sys.executable, "-m", "sandbox", "run", "--duration", "5s", "--no-progress", "-q",
+         "--grace", "1s", "--runs-dir", str(runs), "--", "python3", script],
+        capture_output=True, text=True, timeout=240, cwd=project if relative else None)
+    run_dir = only_run_dir(runs)
+    log = (run_dir / "workload.log").read_text()
+    assert "helper says 42" in log and "own directory: Read-only file system" in log, log
+    assert not (project / "out.txt").exists()
+    report = report_of(runs)
+    assert [(f["path"], f["where"]) for f in report["file_cleanup"]["leftover_files"]] == \
+        [("/tmp/left-behind", "private /tmp")]
+    assert done.returncode == 2 and report["workload_exit"]["returncode"] == 0, done.stderr

@@ -91,11 +91,6 @@ def test_launch_errors_are_one_line(needs_cgroups, run_dir, tmp_path):
         private.mkdir()
         with pytest.raises(LaunchError, match="not searchable by the workload's user"):
             launch_command(slice_, ["true"], private, user="nobody")
-        under_tmp = tmp_path / "runs" / "r1"  # the private /tmp would hide it
-        under_tmp.mkdir(parents=True)
-        with run_isolation(run_id, run_dir) as (user, private_fs), \
-                pytest.raises(LaunchError, match="is inside /tmp"):
-            launch_command(slice_, ["true"], under_tmp, user=user, private_fs=private_fs)
     none_slice = open_slice(run_id, CgroupLayout(mode="none", reason="test"))
     with pytest.raises(LaunchError, match="needs a cgroup slice"):
         launch_screenshot(none_slice, ScreenshotSpec(inject=["escape"]), run_dir, user=None)
@@ -126,14 +121,28 @@ def test_workload_bad_input_is_one_line(args, message):
     assert "Traceback" not in out.stderr
 
 
-def test_an_environment_under_a_private_area_is_one_clear_error(monkeypatch):
-    """A venv under /tmp cannot run the workload, which sees its own private /tmp: said up
-    front in one line (it used to end in "cannot start .../python3: No such file")."""
+def test_an_environment_under_tmp_is_shown_to_the_workload_read_only(
+        needs_cgroups, run_dir, tmp_path, monkeypatch):
+    """A venv under /tmp (a CI checkout there), which the workload's private /tmp would hide:
+    the workload sees it where it is, read-only, and reads it (it used to end in "cannot
+    start .../python3: No such file"); the mount point is not a leftover."""
     from sandbox.workloads import launcher
 
-    private = object()  # any private_fs: the areas are /tmp and /dev/shm
-    assert launcher.hidden_environment(private) is None  # this checkout's own venv
-    assert launcher.hidden_environment(None) is None
-    monkeypatch.setattr(sys, "prefix", "/tmp/ci-checkout/.venv")
-    why = launcher.hidden_environment(private)
-    assert why and why.startswith("/tmp/ci-checkout/.venv is inside /tmp"), why
+    venv = tmp_path / "ci-checkout" / ".venv"  # under /tmp/pytest-of-root (mode 700)
+    venv.mkdir(parents=True)
+    (venv / "marker").write_text("the venv\n")
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    run_id = f"test-{secrets.token_hex(4)}"
+    with run_isolation(run_id, run_dir) as (user, private_fs), \
+            open_slice(run_id, needs_cgroups.cgroup) as slice_:
+        launcher.expose_environment(private_fs)
+        script = f'cat {venv}/marker; touch {venv}/new || echo read-only; touch /tmp/mine'
+        workload = launch_command(slice_, ["sh", "-c", script], run_dir, user=user,
+                                  private_fs=private_fs)
+        assert workload.proc.wait(timeout=30) == 0
+        workload.close()
+        left = private_fs.leftovers()
+    log = (run_dir / "workload.log").read_text()
+    assert log.startswith("the venv\n") and "read-only" in log, log
+    assert not (venv / "new").exists()
+    assert [e.name for e in left["/tmp"]] == ["mine"]

@@ -48,7 +48,8 @@ HOST_SHARED_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
 SYSV_IPC = {"shm": "-m", "msg": "-q", "sem": "-s"}  # /proc/sysvipc/<kind> -> ipcrm flag
 
 CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_SLAVE = 0x2, 0x4, 0x1000, 0x4000, 0x80000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 0x1, 0x2, 0x4, 0x20
+MS_BIND, MS_REC, MS_SLAVE = 0x1000, 0x4000, 0x80000
 MNT_DETACH = 0x2
 # Resolved here, in the parent: the forked child only makes the syscalls.
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -230,13 +231,16 @@ def _passwd_lines(user: RunUser, home: str) -> tuple[str, str]:
 
 
 class PrivateFs:
-    """One run's tmpfs with its private /tmp and /dev/shm."""
+    """One run's tmpfs with its private /tmp and /dev/shm; host paths inside those areas the
+    workload must see (its own script, the harness's Python environment) are bound into them
+    read-only, at the same place (:meth:`expose`)."""
 
     def __init__(self, slice_name: str, size: int = DEFAULT_TMPFS_SIZE) -> None:
         self.root = state_dir() / "fs" / slice_name
         self.size = size
         self.mounted = False
         self._sources: dict[str, Path] = {}  # where the workload sees it -> source
+        self._exposed: list[str] = []  # host paths shown read-only at the same place
 
     def create(self, user: RunUser) -> PrivateFs:
         """Mount the tmpfs and make its areas (mode 1777, as /tmp) and the user's HOME."""
@@ -273,21 +277,50 @@ class PrivateFs:
             self._sources.update({"/etc/passwd": etc / "passwd", "/etc/group": etc / "group"})
         return self
 
+    def expose(self, path: str | Path) -> bool:
+        """Let the workload see the host's ``path`` (a file or directory inside /tmp or
+        /dev/shm), read-only, where it is: its mount point is made now in the tmpfs (root's,
+        before the workload starts), the bind in :meth:`enter`. The bind keeps the file
+        modes: the workload reads only what its user could read anyway. False when
+        ``path`` is in no private area (nothing to do) or is an area itself."""
+        seen = Path(os.path.abspath(path))
+        name = next((n for n, area in AREAS.items() if Path(area) in seen.parents), None)
+        if name is None or not self.mounted or not seen.exists():
+            return False
+        if str(seen) not in self._exposed:
+            point = self.root / name
+            parts = seen.relative_to(AREAS[name]).parts
+            for part in parts[:-1] if not seen.is_dir() else parts:
+                point = point / part
+                point.mkdir(exist_ok=True)
+                point.chmod(0o755)  # root's: the workload can add nothing here
+            if not seen.is_dir():
+                (point / parts[-1]).touch(exist_ok=True)
+                (point / parts[-1]).chmod(0o644)
+            self._exposed.append(str(seen))
+        return True
+
     def enter(self) -> None:
         """In the workload's child, before exec (as root): a mount namespace of its own in
-        which the private areas replace /tmp and /dev/shm. Slave propagation: host
-        mounts still reach it, its mounts never reach the host."""
+        which the private areas replace /tmp and /dev/shm, and the exposed host paths are
+        bound read-only over their mount points. Slave propagation: host mounts still reach
+        it, its mounts never reach the host."""
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         _mount("none", "/", None, MS_REC | MS_SLAVE)
         # Every source is opened before the first bind: once /tmp is covered, a state
-        # directory under /tmp (as in tests) could no longer be reached by path.
-        fds = {target: os.open(source, os.O_PATH | os.O_CLOEXEC)
-               for target, source in self._sources.items()}
+        # directory (as in tests) or an exposed path under /tmp could no longer be reached.
+        binds = [(target, os.open(source, os.O_PATH | os.O_CLOEXEC), False)
+                 for target, source in self._sources.items()]
+        binds += [(path, os.open(path, os.O_PATH | os.O_CLOEXEC), True)
+                  for path in sorted(self._exposed, key=len)]  # a parent before its child
         try:
-            for target, fd in fds.items():
+            for target, fd, read_only in binds:
                 _mount(f"/proc/self/fd/{fd}", target, None, MS_BIND)
+                if read_only:
+                    _mount("none", target, None,
+                           MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
         finally:
-            for fd in fds.values():
+            for _, fd, _ in binds:
                 os.close(fd)
 
     def usage(self) -> tuple[int | None, int | None]:
@@ -307,10 +340,13 @@ class PrivateFs:
         if not self.mounted:
             return found
         with safefs.open_dir(self.root) as root_fd:
+            ours = {HOME_SEEN_AS, *(str(Path(area, Path(p).relative_to(area).parts[0]))
+                                    for p in self._exposed for area in AREAS.values()
+                                    if Path(area) in Path(p).parents)}
             for name, seen_as in AREAS.items():
                 with safefs.open_dir(name, dir_fd=root_fd) as area_fd:
                     found[seen_as] = [e for e in safefs.entries(area_fd)
-                                      if f"{seen_as}/{e.name}" != HOME_SEEN_AS]
+                                      if f"{seen_as}/{e.name}" not in ours]
         return found
 
     def home_entries(self) -> list[safefs.Entry]:

@@ -131,15 +131,31 @@ def python_module(module: str, account: RunUser | None) -> list[str]:
                       "(python3 -m venv .venv) or run the workload as root")
 
 
-def hidden_environment(private_fs: PrivateFs | None) -> str | None:
-    """Why the workload could not run this Python environment (the interpreter, the venv or
-    the sandbox package lies in an area the run makes private to it), or None."""
+def expose_environment(private_fs: PrivateFs | None) -> None:
+    """The harness's Python environment (venv, base interpreter, the sandbox package) made
+    visible read-only to a workload whose private /tmp or /dev/shm would hide it (a checkout
+    under /tmp, as some CI runners make)."""
+    if private_fs is None:
+        return
     package = Path(__file__).resolve().parent.parent
-    for path in (Path(sys.executable).absolute(), Path(sys.prefix).absolute(), package):
-        if hidden := _hidden_by(path, private_fs):
-            return (f"{path} is inside {hidden}, which the workload sees as its own private "
-                    f"{hidden}: install sandbox (its venv) outside {hidden}")
-    return None
+    for path in (Path(sys.prefix), Path(sys.base_prefix), package):
+        private_fs.expose(path)
+
+
+def _expose_arguments(argv: Sequence[str], private_fs: PrivateFs | None) -> None:
+    """A command's own files inside a private area (a user's script in /tmp) made visible
+    to it read-only where they are: a directory as it is; a file with its directory (its
+    sibling modules), or alone when that directory is /tmp itself; anything inside a
+    virtualenv with the whole venv."""
+    if private_fs is None:
+        return
+    for arg in argv:
+        path = Path(os.path.abspath(arg)) if arg.startswith("/") else None
+        if path is None or _hidden_by(path, private_fs) is None or not path.exists():
+            continue
+        venv = next((p for p in path.parents if (p / "pyvenv.cfg").is_file()), None)
+        if not private_fs.expose(venv or (path if path.is_dir() else path.parent)):
+            private_fs.expose(path)
 
 
 def _hidden_by(path: Path, private_fs: PrivateFs | None) -> str | None:
@@ -157,11 +173,6 @@ def prepare_dirs(run_dir: Path, account: RunUser | None,
     reachable by the workload's user; without them ``home/`` and ``tmp/`` are made in the
     run directory, owned by that user."""
     if private_fs is not None:
-        run_dir = run_dir.resolve()
-        if hidden := _hidden_by(run_dir, private_fs):
-            raise LaunchError(f"the runs directory {run_dir.parent} is inside {hidden}, which "
-                              f"the workload sees as its private {hidden}: use another "
-                              "--runs-dir")
         home, tmp = Path(HOME_SEEN_AS), Path("/tmp")
     else:
         home, tmp = _run_dir_areas(run_dir, account)
@@ -297,8 +308,7 @@ def launch_screenshot(
         except SliceError as exc:
             raise LaunchError(str(exc)) from exc
         user = None
-    if why := hidden_environment(private_fs):
-        raise LaunchError(f"the screenshot workload cannot run this Python environment: {why}")
+    expose_environment(private_fs)
     argv = [*python_module("sandbox.workloads.screenshot", _account(user)),
             "--config", spec.to_json()]
     return _spawn(slice_, argv, run_dir, user=user, network=spec.resolved_network,
@@ -307,13 +317,21 @@ def launch_screenshot(
 
 def _workdir(cwd: Path | None, run_dir: Path, account: RunUser | None,
              private_fs: PrivateFs | None) -> Path | None:
-    """``cwd`` when the workload's user can reach and see it, else its HOME: None for the
-    private HOME (only there once the child's mounts are made), else the run directory."""
+    """``cwd`` when the workload's user can reach and see it (read-only when it lies in a
+    private area), else its HOME: None for the private HOME (only there once the child's
+    mounts are made), else the run directory."""
     fallback = None if private_fs is not None else run_dir
     if cwd is None:
         return fallback
     cwd = cwd.resolve()
-    why = (f"it is inside {hidden}, private to the run" if (hidden := _hidden_by(cwd, private_fs))
+    hidden = _hidden_by(cwd, private_fs)
+    if hidden and private_fs is not None and private_fs.expose(cwd):
+        # its mount point's directories are root's 0755: the host's modes on the way to it
+        # do not matter in the workload's namespace
+        log.info("the command runs in %s, which it sees read-only (inside %s, private to "
+                 "the run)", cwd, hidden)
+        return cwd
+    why = (f"the run's private {hidden} hides it" if hidden
            else f"{blocked} is not searchable by the workload's user"
            if account is not None and (blocked := _blocker(cwd, account, 1)) else None)
     if why:
@@ -340,6 +358,7 @@ def launch_command(
         raise LaunchError("no command given")
     if network not in ("isolated", "host"):
         raise LaunchError(f"network {network!r}: expected isolated or host")
+    _expose_arguments(argv, private_fs)
     return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
                   private_fs=private_fs, log_cap=log_cap, cwd=cwd)
 
