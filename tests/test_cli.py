@@ -109,8 +109,9 @@ def test_command_run_writes_run_json(needs_cgroups, runs_dir):
 
 
 def test_command_runs_where_sandbox_was_started(needs_cgroups, runs_dir, tmp_path):
-    """A relative path works as in the user's shell; from a directory the workload's user
-    cannot see (pytest's tmp_path: under /tmp, mode 700) it runs in its HOME."""
+    """A relative path works as in the user's shell; from a directory inside /tmp (which the
+    workload sees as its own) it runs there, read-only; from one its user cannot search
+    (mode 700, outside /tmp) it runs in its HOME, with a warning."""
     (runs_dir / "script.sh").write_text("pwd\n")
     out = sandbox("run", "--duration", "3s", "--runs-dir", str(runs_dir / "runs"), "--",
                   "sh", "script.sh", cwd=runs_dir)
@@ -118,10 +119,17 @@ def test_command_runs_where_sandbox_was_started(needs_cgroups, runs_dir, tmp_pat
     (run_dir,) = (runs_dir / "runs").iterdir()
     assert (run_dir / "workload.log").read_text() == f"{runs_dir}\n"
     out = sandbox("run", "--duration", "3s", "--runs-dir", str(runs_dir / "runs2"), "--",
-                  "pwd", cwd=tmp_path)
+                  "sh", "-c", "pwd; touch here || echo read-only", cwd=tmp_path)
     (run_dir,) = (runs_dir / "runs2").iterdir()
+    assert (run_dir / "workload.log").read_text().startswith(f"{tmp_path}\n")
+    assert "read-only" in (run_dir / "workload.log").read_text()
+    closed = runs_dir / "closed"
+    closed.mkdir(mode=0o700)
+    out = sandbox("run", "--duration", "3s", "--runs-dir", str(runs_dir / "runs3"), "--",
+                  "pwd", cwd=closed)
+    (run_dir,) = (runs_dir / "runs3").iterdir()
     assert (run_dir / "workload.log").read_text() == "/tmp/.home\n"
-    assert f"not in {tmp_path}" in out.stderr
+    assert f"not in {closed}" in out.stderr
 
 
 SCENARIOS = """
