@@ -196,6 +196,32 @@ def bare_uid(duration: float, opm: float, tmp: Path) -> list[dict]:
     return _run_workload(argv, duration, env=_fresh_home(tmp, account), cwd=str(tmp))
 
 
+#: The workload with the Chromium arguments it had before the omnibox WebUI was turned off
+#: (Playwright's own --disable-features only): runs sandbox.workloads.screenshot's main.
+_WORKLOAD_OMNIBOX = [PYTHON, "-c", (
+    "import sys; import sandbox.workloads.screenshot.run as run; "
+    "from sandbox.workloads.screenshot import spec; "
+    "run.CHROMIUM_ARGS = tuple(a for a in spec.CHROMIUM_ARGS "
+    "if not a.startswith('--disable-features=')) + ('--disable-features=' + "
+    "','.join(spec.PLAYWRIGHT_DISABLED_FEATURES),); "
+    "from sandbox.workloads.screenshot.__main__ import main; sys.exit(main())")]
+
+
+def bare_omnibox(duration: float, opm: float, tmp: Path) -> list[dict]:
+    """bare (root) with Chromium's omnibox popup WebUI on (the workload's arguments before
+    2026-11-26: Playwright's --disable-features only), a chrome://omnibox-popup.top-chrome
+    renderer per fresh context."""
+    return _run_workload([*_WORKLOAD_OMNIBOX, "--config", _config(duration, opm)], duration)
+
+
+def bare_uid_omnibox(duration: float, opm: float, tmp: Path) -> list[dict]:
+    """bare-uid (``nobody``, fresh HOME) with the omnibox popup WebUI on, as bare-omnibox."""
+    account = pwd.getpwnam(UNPRIVILEGED)
+    argv = ["setpriv", f"--reuid={account.pw_uid}", f"--regid={account.pw_gid}",
+            "--clear-groups", "--", *_WORKLOAD_OMNIBOX, "--config", _config(duration, opm)]
+    return _run_workload(argv, duration, env=_fresh_home(tmp, account), cwd=str(tmp))
+
+
 def bare_nocapnice(duration: float, opm: float, tmp: Path) -> list[dict]:
     """bare (root), without CAP_SYS_NICE (dropped from the bounding set): Chromium's
     setpriority() to nice -8 for its display-critical threads fails, as for any user whose
@@ -288,6 +314,8 @@ VARIANTS: dict[str, Callable[[float, float, Path], list[dict]]] = {
     "bare-memcg": bare_memcg,
     "bare-home": bare_home,
     "bare-uid": bare_uid,
+    "bare-omnibox": bare_omnibox,
+    "bare-uid-omnibox": bare_uid_omnibox,
     "bare-nocapnice": bare_nocapnice,
     "bare-nocaps": bare_nocaps,
     "bare-privtmp": bare_privtmp,

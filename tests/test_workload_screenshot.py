@@ -57,14 +57,32 @@ def test_clean_run_30s_at_60_per_minute(needs_cgroups, needs_chromium):
     assert not left_in_slice and not left_in_tmp and not shm
 
 
+def _top_chrome_webui(pids: set[int]) -> list[int]:
+    """The renderers of Chromium's own WebUI (chrome://*.top-chrome) among ``pids``."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if b"--top-chrome-webui" in f.read():
+                    found.append(pid)
+    return found
+
+
 def test_fresh_context_per_operation(needs_cgroups, needs_chromium):
+    """Every operation in a fresh context (a window of its own), and no omnibox popup WebUI
+    renderer for those windows (spec.OMNIBOX_WEBUI_FEATURES)."""
     spec = ScreenshotSpec(duration_s=5, operations_per_minute=120, context_policy="fresh")
+    webui: set[int] = set()
     with screenshot_run(needs_chromium, spec) as run:
+        while run.workload.proc.poll() is None:
+            webui |= set(_top_chrome_webui(run.slice.pids()))
+            time.sleep(0.05)
         code = run.wait_exit(60)
         ops, summary = run.operations(), run.workload.summary
     assert code == 0, run.log()
     assert len(ops) == summary["operations"] > 0
     assert all(o["ok"] for o in ops), ops
+    assert not webui, f"top-chrome WebUI renderers {sorted(webui)}: {run.log()}"
 
 
 def _host_addresses() -> list[str]:

@@ -15,14 +15,32 @@ INJECTIONS = ("pages", "heap", "orphan", "escape", "tmpfile")
 CONTEXT_POLICIES = ("reuse", "fresh")
 NETWORKS = ("isolated", "host")
 
+#: The features Playwright (1.65) turns off itself. Chromium keeps only the last
+#: ``--disable-features`` it is given, so ours must repeat them (tests/test_screenshot_spec.py
+#: checks this list against the installed Playwright).
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable", "LensOverlay", "MediaRouter", "PaintHolding",
+    "ThirdPartyStoragePartitioning", "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin", "OptimizationHints", "NetworkTimeServiceQuerying", "AimEnabled",
+    "PreconnectToSearch", "msForceBrowserSignIn", "msEdgeUpdateLaunchServicesPreferredVersion",
+)
+#: Headless Chromium gives every window (Playwright: every fresh context) the omnibox popup
+#: WebUI of the location bar, a chrome://omnibox-popup.top-chrome renderer that loads up to
+#: ~400 JS modules for as long as the window lives: as much CPU as the page's own renderer,
+#: on the same 2 cores as the screenshot, so the slower a screenshot the more it costs
+#: (docs/performance.md, "Where the overhead comes from").
+OMNIBOX_WEBUI_FEATURES = ("WebUIOmniboxPopup", "WebUIOmniboxAimPopup")
+
 #: Off on top of Playwright's defaults (which already set most of them): no traffic to
-#: Google's services, no updater, no GPU process on a headless CI runner.
+#: Google's services, no updater, no GPU process on a headless CI runner, no omnibox WebUI.
 CHROMIUM_ARGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
     "--disable-gpu",
+    "--disable-features=" + ",".join(PLAYWRIGHT_DISABLED_FEATURES + OMNIBOX_WEBUI_FEATURES),
 )
 
 
