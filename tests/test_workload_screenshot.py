@@ -61,10 +61,9 @@ def _top_chrome_webui(pids: set[int]) -> list[int]:
     """The renderers of Chromium's own WebUI (chrome://*.top-chrome) among ``pids``."""
     found = []
     for pid in pids:
-        with contextlib.suppress(OSError):
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if b"--top-chrome-webui" in f.read():
-                    found.append(pid)
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"--top-chrome-webui" in f.read():
+                found.append(pid)
     return found
 
 
