@@ -16,7 +16,7 @@ CONTEXT_POLICIES = ("reuse", "fresh")
 NETWORKS = ("isolated", "host")
 
 #: The features Playwright (1.65) turns off itself. Chromium keeps only the last
-#: ``--disable-features`` it is given, so ours must repeat them (tests/test_screenshot_spec.py
+#: ``--disable-features`` it is given, so ours must repeat them (tests/test_screenshot_args.py
 #: checks this list against the installed Playwright).
 PLAYWRIGHT_DISABLED_FEATURES = (
     "AvoidUnnecessaryBeforeUnloadCheckSync", "DestroyProfileOnBrowserClose", "HttpsUpgrades",
