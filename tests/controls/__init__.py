@@ -16,6 +16,7 @@ from pathlib import Path
 from sandbox.host import HostFacts, Slice, open_slice
 from sandbox.host.isolation import PrivateFs, RunUser, allocate_user, release_user, uid_pids
 from sandbox.host.slice import marked_pids
+from sandbox.workloads.launcher import expose_environment
 
 CONTROLS = Path(__file__).resolve().parent
 
@@ -57,6 +58,8 @@ def control_run(facts: HostFacts, tmp_path: Path) -> Iterator[ControlRun]:
         (run_dir / sub).mkdir(parents=True)
     user = allocate_user(run_id)
     private_fs = PrivateFs(f"sandbox-{run_id}", 64 * 2**20).create(user)
+    expose_environment(private_fs)  # a checkout under /tmp: the run's /tmp would hide it
+    private_fs.expose(Path(__file__).parent)  # these control scripts
     slice_ = open_slice(run_id, facts.cgroup)
     slice_.create()
     try:
