@@ -86,6 +86,23 @@ class MemorySnapshot:
     caveat: str | None = field(default=None, repr=False)
 
 
+def _peaks(samples: list[tuple[float, int | None, int | None, int | None, int | None]],
+           period_s: float) -> list[tuple[float, int]]:
+    """``(t, working set)`` of the largest working set in each ``period_s`` of ``samples``
+    (``(t, usage, working set, ...)`` in time order; samples without one skipped)."""
+    peaks: list[tuple[float, int]] = []
+    start = float("-inf")
+    for t, _, ws, *_ in samples:
+        if ws is None:
+            continue
+        if t - start >= period_s:
+            start = t
+            peaks.append((t, ws))
+        elif ws > peaks[-1][1]:
+            peaks[-1] = (t, ws)
+    return peaks
+
+
 def tmp_usage(directory: Path | None) -> tuple[int | None, int | None]:
     """(bytes, regular files) under ``directory``, symlinks never followed (the workload
     owns what is inside); None if absent."""
@@ -266,8 +283,9 @@ class MemoryProfiler:
 
     def _run_ticked(self, fds: tuple[int, int, int]) -> None:
         """High rates: the C ticker reads usage, pids and peak on every tick; each batch of
-        ticks becomes fast lines written at once (the live alerts see the batch's largest
-        working set: no spike skipped), then a full sample if one came due."""
+        ticks becomes fast lines written at once (the live alerts see the largest working set
+        of each :data:`MONITOR_PERIOD_S` of it: no spike skipped), then a full sample if one
+        came due."""
         self._guarded_sample()  # the first sample is a full one
         tick = ticker.Ticker(fds, self.sample_interval, self._wake_r)
         line, t0 = _FAST_LINE.format, self._t0
@@ -284,8 +302,8 @@ class MemoryProfiler:
                 self._fresh = {"t": round(t - t0, 4), "wall": round(t + wall_offset, 3),
                                "memory_current": usage, "working_set": ws,
                                "pids_current": pids, "peak": peak, "tier": "fast"}
-                top = max(samples, key=lambda s: -1 if s[2] is None else s[2])
-                self._check_alerts(round(top[0] - t0, 4), top[0] + wall_offset, top[2])
+                for t, ws in _peaks(samples, MONITOR_PERIOD_S):
+                    self._check_alerts(round(t - t0, 4), t + wall_offset, ws)
             if full_due and not self._stopping:
                 self._reader.next_full()
                 self._guarded_sample()

@@ -19,7 +19,7 @@ AVAILABLE = _ticker is not None
 #: Sampling at this interval or faster goes through the ticker (when it is built).
 MAX_INTERVAL_S = 0.05
 #: The ticker hands over its values about this often.
-BATCH_S = 0.25
+BATCH_S = 1.0
 
 
 class Ticker:
