@@ -1,7 +1,7 @@
 """The sampler's high-rate fast path: the C ticker (``_ticker``, built when a compiler is
 there) reads the fast files (usage, pids, peak) on a fixed tick with the GIL released and
-hands the values over in batches, so a 100 Hz sampler wakes Python 10 times a second, not
-100. Without the extension the profiler keeps its Python loop (:data:`AVAILABLE`)."""
+hands the values over in batches, so a 100 Hz sampler wakes Python once a second, not 100
+times. Without the extension the profiler keeps its Python loop (:data:`AVAILABLE`)."""
 
 from __future__ import annotations
 
