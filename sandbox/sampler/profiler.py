@@ -86,6 +86,11 @@ class MemorySnapshot:
     caveat: str | None = field(default=None, repr=False)
 
 
+def _json(value: int | None) -> int | str:
+    """A fast line's number as JSON (None: null)."""
+    return "null" if value is None else value
+
+
 def _peaks(samples: list[tuple[float, int | None, int | None, int | None, int | None]],
            period_s: float) -> list[tuple[float, int]]:
     """``(t, working set)`` of the largest working set in each ``period_s`` of ``samples``
@@ -293,10 +298,10 @@ class MemoryProfiler:
             wall_offset = time.time() - time.monotonic()
             samples, full_due = self._reader.from_ticks(batch)
             if samples:
-                self._write_line("".join(
-                    line(round(t - t0, 4), round(t + wall_offset, 3),
-                         *("null" if v is None else v for v in values))
-                    for t, *values in samples).encode())
+                self._write_line("".join([
+                    line(round(t - t0, 4), round(t + wall_offset, 3), _json(usage), _json(ws),
+                         _json(pids), _json(peak))
+                    for t, usage, ws, pids, peak in samples]).encode())
                 self.sample_count += len(samples)
                 t, usage, ws, pids, peak = samples[-1]
                 self._fresh = {"t": round(t - t0, 4), "wall": round(t + wall_offset, 3),
@@ -351,7 +356,7 @@ class MemoryProfiler:
         t = round(mono - self._t0, 4)
         values["t"], values["wall"] = t, round(wall, 3)
         line = _FAST_LINE.format(t, values["wall"], *(
-            "null" if values[k] is None else values[k] for k in _FAST_KEYS)).encode()
+            _json(values[k]) for k in _FAST_KEYS)).encode()
         self.sample_count += 1
         self._fresh = values
         if mono - self._monitored >= MONITOR_PERIOD_S:

@@ -56,8 +56,7 @@ class Ticker:
                 values = array("q")
                 values.frombytes(pending[:whole])
                 pending = pending[whole:]
-                yield [tuple(values[i:i + self.width])
-                       for i in range(0, len(values), self.width)]
+                yield list(zip(*[iter(values)] * self.width, strict=True))
         finally:
             os.close(self._read_fd)
             self._thread.join()
