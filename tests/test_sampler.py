@@ -20,7 +20,7 @@ from sandbox.host import discover, open_slice
 from sandbox.model.sample import FAST_FIELDS, SAMPLE_FIELDS
 from sandbox.sampler import MemoryProfiler, read_samples
 from sandbox.sampler.alerts import MB
-from sandbox.sampler.profiler import tmp_usage
+from sandbox.sampler.profiler import _peaks, tmp_usage
 
 # Waits for "go" on stdin, then allocates and touches ALLOC_MB (in steps of STEP_MB every
 # PAUSE_S), says "done" and holds the memory.
@@ -309,6 +309,16 @@ def test_high_rates_go_through_the_c_ticker_with_the_same_lines(needs_cgroups, t
         t = [x["t"] for x in lines]
         assert t == sorted(t) and max(np.diff(t)) < 0.5, name
         assert all(x["memory_current"] > 0 for x in lines)
+
+
+def test_the_live_alerts_see_each_periods_largest_working_set():
+    """A batch of ticks feeds the alerts one point per period: its largest working set,
+    so a one-tick spike is never averaged or skipped away."""
+    ticks = [(0.00, 10, 5, 1, 10), (0.04, 10, 90, 1, 90), (0.08, 10, 6, 1, 90),
+             (0.12, 10, None, None, None), (0.15, 10, 7, 1, 90), (0.19, 10, 3, 1, 90),
+             (0.26, 10, 4, 1, 90)]
+    assert _peaks(ticks, 0.1) == [(0.04, 90), (0.15, 7), (0.26, 4)]
+    assert _peaks([(0.0, None, None, None, None)], 0.1) == []
 
 
 def _recording(init, calls):
