@@ -311,6 +311,29 @@ def test_high_rates_go_through_the_c_ticker_with_the_same_lines(needs_cgroups, t
         assert all(x["memory_current"] > 0 for x in lines)
 
 
+def test_a_moving_usage_brings_full_samples_at_high_rates(needs_cgroups, tmp_path):
+    """At 100 Hz the ticker hands over a batch early (after 0.25 s, not 1 s) while the usage
+    moves, so memory.stat is read about 4 times a second while 60 MB arrive over 1.5 s."""
+    profiler = MemoryProfiler(sample_interval=0.01, role_interval=None)
+    with open_slice("test-sampler-ticker-moving", needs_cgroups.cgroup) as slice_:
+        proc = spawn(slice_, 60, 2, pause_s=0.05)
+        profiler.start(slice_, tmp_path / "samples.jsonl")
+        try:
+            time.sleep(1.0)
+            go(proc)
+            time.sleep(1.0)
+        finally:
+            profiler.stop()
+            close_pipes(proc)
+    lines = [json.loads(x) for x in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    usage = [x["memory_current"] for x in lines]
+    low, high = min(usage), max(usage)
+    growing = [x for x in lines if low + 4 * MB < x["memory_current"] < high - 4 * MB]
+    assert growing[-1]["t"] - growing[0]["t"] > 1.0, (low, high)
+    full = [x for x in growing if x["tier"] == "full"]
+    assert len(full) >= 4, [x["t"] for x in full]
+
+
 def test_the_live_alerts_see_each_periods_largest_working_set():
     """A batch of ticks feeds the alerts one point per period: its largest working set,
     so a one-tick spike is never averaged or skipped away."""

@@ -3,11 +3,13 @@
  * batches. At 100 Hz a Python thread pays ~80 us of wake-up per tick on a small VM (0.8% of
  * a core before it reads anything); this loop pays the kernel's wake-up only.
  *
- * run(fds, interval_ns, out_fd, stop_fd, batch) -> ticks
+ * run(fds, interval_ns, out_fd, stop_fd, batch, early, move) -> ticks
  *   Every interval_ns (CLOCK_MONOTONIC deadlines on a fixed grid; missed ticks are skipped,
  *   not caught up), pread each fd from offset 0 and parse a decimal integer (-1 when the read
  *   fails or holds no number). Each tick is (t_ns, v0, ..., vN-1) as native int64; every
- *   `batch` ticks the records are written to out_fd in one write. Returns within ~100 ms of
+ *   `batch` ticks the records are written to out_fd in one write; sooner, once a batch holds
+ *   `early` ticks, if the first fd's value moved `move` or more since the last write (or
+ *   became readable or unreadable; move 0: never sooner). Returns within ~100 ms of
  *   stop_fd becoming readable (after writing the ticks it holds) or when out_fd is closed.
  */
 #define PY_SSIZE_T_CLEAN
@@ -58,18 +60,28 @@ static int stopped(int stop_fd) {
     return poll(&stop, 1, 0) != 0;
 }
 
+/* Whether `value` moved `move` or more from `since`, or one of them is unreadable (-1). */
+static int moved(int64_t value, int64_t since, long long move) {
+    if ((value < 0) != (since < 0)) return 1;
+    return value >= 0 && llabs(value - since) >= move;
+}
+
 static PyObject *run(PyObject *self, PyObject *args) {
     PyObject *fd_seq;
     long long interval_ns;
-    int out_fd, stop_fd, batch;
-    if (!PyArg_ParseTuple(args, "OLiii", &fd_seq, &interval_ns, &out_fd, &stop_fd, &batch))
+    long long move;
+    int out_fd, stop_fd, batch, early;
+    if (!PyArg_ParseTuple(args, "OLiiiiL", &fd_seq, &interval_ns, &out_fd, &stop_fd, &batch,
+                          &early, &move))
         return NULL;
     PyObject *fast = PySequence_Fast(fd_seq, "fds must be a sequence of ints");
     if (fast == NULL) return NULL;
     Py_ssize_t nfds = PySequence_Fast_GET_SIZE(fast);
-    if (nfds < 1 || nfds > MAX_FDS || interval_ns < 1000000 || batch < 1 || batch > MAX_BATCH) {
+    if (nfds < 1 || nfds > MAX_FDS || interval_ns < 1000000 || batch < 1 || batch > MAX_BATCH
+        || early < 1 || move < 0) {
         Py_DECREF(fast);
-        PyErr_SetString(PyExc_ValueError, "1-8 fds, interval >= 1 ms, batch 1-1000");
+        PyErr_SetString(PyExc_ValueError,
+                        "1-8 fds, interval >= 1 ms, batch 1-1000, early >= 1, move >= 0");
         return NULL;
     }
     int fds[MAX_FDS];
@@ -89,6 +101,7 @@ static PyObject *run(PyObject *self, PyObject *args) {
     struct timespec deadline, now;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     int filled = 0;
+    int64_t written = -2; /* the first value at the last write (-2: none yet) */
     for (;;) {
         int64_t next = ns(&deadline) + interval_ns;
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -106,12 +119,16 @@ static PyObject *run(PyObject *self, PyObject *args) {
             filled++;
             break;
         }
-        if (++filled < batch) continue;
+        if (written == -2) written = record[1];
+        filled++;
+        int due_early = move > 0 && filled >= early && moved(record[1], written, move);
+        if (filled < batch && !due_early) continue;
         if (write_all(out_fd, (const char *)records, sizeof(int64_t) * width * (size_t)filled)) {
             failed = errno != EPIPE;
             break;
         }
         filled = 0;
+        written = record[1];
     }
     if (filled > 0 && !failed)
         write_all(out_fd, (const char *)records, sizeof(int64_t) * width * (size_t)filled);
@@ -122,7 +139,8 @@ static PyObject *run(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"run", run, METH_VARARGS, "run(fds, interval_ns, out_fd, stop_fd, batch) -> ticks"},
+    {"run", run, METH_VARARGS,
+     "run(fds, interval_ns, out_fd, stop_fd, batch, early, move) -> ticks"},
     {NULL, NULL, 0, NULL},
 };
 

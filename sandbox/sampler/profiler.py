@@ -292,7 +292,7 @@ class MemoryProfiler:
         of each :data:`MONITOR_PERIOD_S` of it: no spike skipped), then a full sample if one
         came due."""
         self._guarded_sample()  # the first sample is a full one
-        tick = ticker.Ticker(fds, self.sample_interval, self._wake_r)
+        tick = ticker.Ticker(fds, self.sample_interval, self._wake_r, self._reader.move_bytes)
         line, t0 = _FAST_LINE.format, self._t0
         for batch in tick.batches():
             wall_offset = time.time() - time.monotonic()
