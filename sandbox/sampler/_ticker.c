@@ -101,7 +101,7 @@ static PyObject *run(PyObject *self, PyObject *args) {
     struct timespec deadline, now;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     int filled = 0;
-    int64_t written = -2; /* the first value at the last write (-2: none yet) */
+    int64_t written = -2; /* the first fd's value at the last write (-2: none yet) */
     for (;;) {
         int64_t next = ns(&deadline) + interval_ns;
         clock_gettime(CLOCK_MONOTONIC, &now);
