@@ -159,6 +159,29 @@ def test_role_growth_prefers_pss_and_reads_old_sweeps():
     assert g.fds == 5 and g.pss_first_mb is not None
 
 
+def test_a_role_only_rss_sweeps_saw_is_judged_on_its_rss():
+    """A role that no PSS sweep found (its processes lived between them) has no PSS series:
+    it is judged on RSS, beside a role judged on PSS (the clean-clone CI once
+    crashed here with a broadcast error)."""
+    from sandbox.analysis.budget import Budget
+    from sandbox.analysis.roles import role_growth
+
+    mb = 2**20
+    sweeps = []
+    for i in range(150):
+        rows = {"script": RoleTotals(processes=1, fds=5, threads=2, rss=60 * mb)}
+        if i % 5 == 0:
+            rows["script"].pss, rows["script"].uss = 50 * mb, 40 * mb
+        else:
+            rows["utility"] = RoleTotals(processes=1, fds=3, threads=1, rss=(10 + i) * mb)
+        sweeps.append(RoleSweep(t=2.0 * i, roles=rows))
+    growth = {g.role: g for g in role_growth(sweeps, (0, 300), 2.0, Budget(0.1))}
+    assert growth["script"].measure == "pss" and growth["script"].outcome == "within"
+    utility = growth["utility"]
+    assert utility.measure == "rss" and utility.pss_first_mb is None, utility
+    assert utility.processes == 1 and utility.rate_mb_s > 0.1, utility
+
+
 @pytest.mark.parametrize("name", ["fds", "threads"])
 def test_fd_and_thread_growth_are_found(command_runs, name):
     report, _ = command_runs[name]
