@@ -113,16 +113,17 @@ class Growth:
         return self.end_s - self.start_s
 
 
-def floor_series(t: np.ndarray, y: np.ndarray, window_s: float
+def floor_series(t: np.ndarray, y: np.ndarray, window_s: float, min_count: int = 1
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The minimum of ``y`` in consecutive windows of ``window_s``, at each window's centre;
-    windows without samples are dropped."""
+    windows with fewer than ``min_count`` samples are dropped."""
     edges = np.arange(t[0], t[-1] + window_s, window_s)
     if len(edges) < 2:
         return np.empty(0), np.empty(0)
     mins = stats.binned_statistic(t, y, statistic="min", bins=edges).statistic
+    counts, _ = np.histogram(t, bins=edges)
     centres = (edges[:-1] + edges[1:]) / 2
-    keep = np.isfinite(mins)
+    keep = np.isfinite(mins) & (counts >= min_count)
     return centres[keep], mins[keep]
 
 
@@ -198,20 +199,26 @@ def _noise(y: np.ndarray) -> float:
 
 def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None = None,
                     resolution_mb: float = 0.05, min_tested_s: float = MIN_TESTED_S,
-                    min_step: float = MIN_STEP_MB, z: float = Z_BOUND
+                    min_step: float = MIN_STEP_MB, z: float = Z_BOUND, per_window: int = 1
                     ) -> tuple[Growth | None, str | None]:
     """The growth rate of the floor of ``y_mb`` (MB, sampled at ``t`` s, the workload's
     window only; a count works too, with its own ``resolution_mb`` and ``min_step``); ``ci``
     is rate -/+ ``z`` standard errors (default: the budget's one-sided 95% bounds).
-    Returns (Growth, None), or (None, why it cannot be measured)."""
+    ``per_window``: the samples a window needs to give a floor; the window then spans that
+    many median sample gaps at least (sparse sweeps: one sweep alone is no floor, and a
+    transient in it would pass for growth). Returns (Growth, None), or (None, why it cannot
+    be measured)."""
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
     if len(t) < 2:
         return None, f"too few samples ({len(t)})"
     span = float(t[-1] - t[0])
     window = window_for(op_interval_s, span)
+    if per_window > 1:
+        window = max(window, per_window * float(np.median(np.diff(t))))
     keep = t >= t[0] + startup_cut_s(span)
-    tw, yw = floor_series(t[keep], y_mb[keep], window) if keep.sum() > 1 else ([], [])
+    tw, yw = floor_series(t[keep], y_mb[keep], window, per_window) if keep.sum() > 1 \
+        else ([], [])
     tw, yw = _drop_teardown(np.asarray(tw), np.asarray(yw))
     if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < min_tested_s:
         tested = tw[-1] - tw[0] if len(tw) else 0.0

@@ -195,9 +195,10 @@ def _growth_trend(t: np.ndarray, y: np.ndarray, min_rate: float, op_interval: fl
                   resolution: float) -> TrendResult:
     """Floor growth of a count or size: ``leak`` when the interval's low end is above
     ``min_rate`` per second, ``none``/``step`` when its high end is below; one level shift
-    (a spare renderer, a file made once) is a step, never growth."""
+    (a spare renderer, a file made once) is a step, never growth. Sweeps every few seconds
+    are sparse: each floor window holds two at least."""
     g, why = estimate_growth(t, y, op_interval, resolution_mb=resolution, min_step=resolution,
-                             z=Z)  # counts: a two-sided 95% interval, as before the budget
+                             z=Z, per_window=2)  # counts: a two-sided 95% interval
     if g is None:
         return _as_trend(None, "inconclusive", [why or "no series"])
     if g.ci[0] > min_rate:
