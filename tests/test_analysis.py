@@ -3,6 +3,7 @@ test_corpus.py), the seed's rule, findings and the exit-code mapping."""
 
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +13,11 @@ from sandbox.analysis.budget import Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
 from sandbox.analysis.verdict import Finding, exit_code
 from sandbox.model.alert import Alert
+from sandbox.model.operation import Operation
+from sandbox.model.role_sweep import RoleSweep, RoleTotals
 from sandbox.report.junit import render_junit
 from sandbox.report.text import render_text
-from sandbox.runreader import read_run
+from sandbox.runreader import RunData, read_run
 from tests.synthetic import series, write_run
 
 CLEAN_CLEANUP = {
@@ -197,6 +200,36 @@ def test_a_count_that_steps_once_is_not_growth(tmp_path, series_name):
     name = "processes" if series_name == "nprocs" else "tmp_files"
     assert res.resource_trends[name].label in ("step", "none")
     assert res.exit_code == 0, res.findings
+
+
+#: A clean 50 s screenshot run's sweeps (recorded here, 2026-11-27): a third renderer for one
+#: sweep at 40.8 s. Floors of one sweep each once read it as growth of 1.9 fds/s.
+SWEEP_T = [1.2, 3.2, 5.2, 7.2, 9.2, 11.2, 13.6, 15.6, 17.6, 19.6, 21.6, 24.3, 26.3, 28.3, 30.3,
+           32.3, 34.8, 36.8, 38.8, 40.8, 42.8, 45.1, 47.1, 49.1, 51.1]
+SWEEP_FDS = [0, 329, 334, 334, 334, 336, 381, 379, 382, 383, 384, 334, 336, 336, 336, 336, 336,
+             336, 334, 381, 336, 336, 336, 334, 336]
+
+
+def _count_run(t, fds):
+    sweeps = [RoleSweep(t=ti, roles={"renderer": RoleTotals(processes=2, fds=n, threads=n // 3)})
+              for ti, n in zip(t, fds, strict=True)]
+    ops = [Operation(op=i, t=2.4 + i, latency_s=0.25, ok=True) for i in range(int(t[-1]) - 2)]
+    return analyze(RunData(path=Path("run"), operations=ops, roles=sweeps))
+
+
+def test_one_sweep_of_a_transient_renderer_is_not_fd_growth():
+    res = _count_run(SWEEP_T, SWEEP_FDS)
+    assert {res.resource_trends[name].label for name in ("fds", "threads")} <= \
+        {"none", "step", "inconclusive"}, res.resource_trends
+    assert not [f for f in res.findings if f.check in ("fds", "threads")], res.findings
+
+
+def test_fds_growing_through_sparse_sweeps_are_growth():
+    """The twin: 0.5 fds/s over 150 s of 2 s sweeps."""
+    t = [2.0 * i for i in range(75)]
+    res = _count_run(t, [330 + i for i in range(75)])
+    assert res.resource_trends["fds"].label == "leak"
+    assert res.resource_trends["fds"].slope == pytest.approx(0.5, rel=0.1)
 
 
 def test_one_hour_slow_leak_against_a_tight_budget(tmp_path):
