@@ -55,6 +55,7 @@ def test_recall_0_1_mb_s_over_5_min(report_line):
     assert share >= 0.90
 
 
+@pytest.mark.slow  # figures, not a check the suite needs: pytest -m slow tests/test_calibration.py
 def test_calibration_table(report_line):
     """Measured figures for docs/statistics.md; loose sanity bounds only."""
     rows = []
