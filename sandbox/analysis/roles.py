@@ -92,9 +92,11 @@ def role_growth(sweeps: list[RoleSweep], window: tuple[float, float],
     out = []
     for name in sorted(set(series) | set(rss_series)):
         values = series.get(name) or rss_series[name]
-        pss_mb = series[name]["pss"] / MB if name in series else np.zeros(0)
-        growth, why = estimate_growth(t, pss_mb, op_interval) if name in series else \
-            (None, "no PSS sweep found this role")
+        if name in series:
+            pss_mb = series[name]["pss"] / MB
+            growth, why = estimate_growth(t, pss_mb, op_interval)
+        else:
+            pss_mb, growth, why = np.zeros(0), None, "no PSS sweep found this role"
         measure = "pss"
         if growth is None and name in rss_series:
             rss_growth, _ = estimate_growth(rss_t, rss_series[name]["rss"] / MB, op_interval)
