@@ -101,7 +101,7 @@ def _sockets(proc: psutil.Process) -> list[Socket]:
 def _entry(entry: safefs.Entry, path: str, where: str, now: float) -> LeftoverFile:
     return LeftoverFile(path=path, where=where, size=entry.size, files=entry.files,
                         age_s=round(now - min(entry.mtime, entry.ctime), 3),
-                        is_dir=entry.is_dir, uid=entry.uid)
+                        is_dir=entry.is_dir, uid=entry.uid, depth=entry.depth)
 
 
 def _fs_free(path: Path) -> dict[str, int] | None:
@@ -433,10 +433,12 @@ class ResourceCleanupVerifier:
                       private_fs: PrivateFs | None) -> str | None:
         """Delete what the run left, never following a path it could have changed: host and
         HOME entries by name from a directory fd, SysV objects by id, the private areas by
-        unmounting them. Returns an error line, or None."""
-        try:
-            for entry in files:
-                where = entry.where or ""
+        unmounting them. Each is tried (a tree changed under the walk is not removed).
+        Returns an error line, or None."""
+        errors = []
+        for entry in files:
+            where = entry.where or ""
+            try:
                 if where == "SysV IPC":
                     remove_sysv_ipc(entry)
                 elif where.startswith("host "):
@@ -446,11 +448,14 @@ class ResourceCleanupVerifier:
                     with safefs.open_dir(run_dir) as run_fd, \
                             safefs.open_dir(where.removeprefix("run "), dir_fd=run_fd) as sub_fd:
                         safefs.remove(sub_fd, Path(entry.path).name)
-            if private_fs is not None:
+            except OSError as exc:
+                errors.append(f"{entry.path!r}: {exc.strerror or exc}")
+        if private_fs is not None:
+            try:
                 private_fs.remove()
-        except (OSError, IsolationError) as exc:
-            return f"cannot remove the run's files: {exc}"
-        return None
+            except (OSError, IsolationError) as exc:
+                errors.append(str(exc))
+        return f"cannot remove the run's files: {'; '.join(errors)}" if errors else None
 
     def _after_teardown(self, slice_: Slice, escapes: list[ProcessRecord],
                         survivors: set[int], user: RunUser | None,

@@ -45,7 +45,7 @@ def cleanup_issues(orphans: list[ProcessRecord], escapes: list[ProcessRecord],
             len(orphans), grace_s, ", ".join(f"{o.pid} ({o.comm})" for o in orphans)))
     if leftovers:
         issues.append("{} leftover temp file(s): {}".format(
-            len(leftovers), ", ".join(f.path for f in leftovers)))
+            len(leftovers), ", ".join(f.described for f in leftovers)))
     issues += [f"{a['type']} alert: {a.get('comm') or a.get('path')} is {a['age_s']} s "
                f"old (> {a['threshold_s']} s)" for a in alerts]
     for key in AFTER_TEARDOWN_KEYS:

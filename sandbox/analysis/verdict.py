@@ -135,7 +135,7 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
                            f"{len(c.orphans)} process(es) outlived the workload: "
                            f"{_name_processes(c.orphans)}" + _listening(c.orphans)))
     if c.leftover_files or c.file_leak_detected:
-        paths = ", ".join(f.path for f in c.leftover_files[:5])
+        paths = ", ".join(f.described for f in c.leftover_files[:5])
         out.append(Finding("files", "warning",
                            f"{len(c.leftover_files)} temporary file(s) left behind: "
                            f"{paths}"))

@@ -17,10 +17,10 @@ from sandbox.host.isolation import (
     HOST_SHARED_DIRS,
     IsolationError,
     RunUser,
-    release_stale_users,
     release_user,
     remove_private_fs,
     remove_sysv_ipc,
+    stale_users,
     sysv_ipc,
     uid_pids,
 )
@@ -66,20 +66,24 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> list[int]:
     return sorted(killed)
 
 
-def _remove_owned_files(record: SliceRecord) -> list[str]:
-    """Entries the run's UID owns in the host's shared temp directories and in the run's
-    HOME, removed by name from a directory fd (never following a link)."""
+def _remove_owned_files(uid: int, run_dir: str | None) -> tuple[list[str], list[str]]:
+    """Entries ``uid`` owns in the host's shared temp directories and in the run's HOME,
+    removed by name from a directory fd (never following a link, at any depth). Returns the
+    removed and the ones that could not be (with why)."""
     places = [*HOST_SHARED_DIRS]
-    if record.run_dir:
-        places.append(Path(record.run_dir) / "home")
-    removed = []
+    if run_dir:
+        places.append(Path(run_dir) / "home")
+    removed, failed = [], []
     for directory in places:
         with contextlib.suppress(OSError), safefs.open_dir(directory.parent) as parent_fd, \
                 safefs.open_dir(directory.name, dir_fd=parent_fd) as dir_fd:
-            for entry in safefs.entries(dir_fd, owner=record.uid):
-                safefs.remove(dir_fd, entry.name)
-                removed.append(str(directory / entry.name))
-    return removed
+            for entry in safefs.entries(dir_fd, owner=uid):
+                try:
+                    safefs.remove(dir_fd, entry.name)
+                    removed.append(str(directory / entry.name))
+                except OSError as exc:
+                    failed.append(f"{directory / entry.name}: {exc.strerror or exc}")
+    return removed, failed
 
 
 def clean_record(record: SliceRecord) -> CleanedSlice:
@@ -101,12 +105,13 @@ def clean_record(record: SliceRecord) -> CleanedSlice:
         result.error = str(exc)
         return result
     if record.uid is not None:
-        result.removed_files = _remove_owned_files(record)
+        result.removed_files, failed = _remove_owned_files(record.uid, record.run_dir)
         for obj in sysv_ipc(record.uid):
             remove_sysv_ipc(obj)
-            result.removed_files.append(obj["path"])
-        if not uid_pids(record.uid):
-            release_user(RunUser(record.uid, record.uid, "", dynamic=True))
+            result.removed_files.append(obj.path)
+        if failed:
+            result.error = "cannot remove " + "; ".join(failed)
+        release_user(RunUser(record.uid, record.uid, "", dynamic=True))
     record.delete()
     return result
 
@@ -115,5 +120,7 @@ def cleanup_stale() -> list[CleanedSlice]:
     """Kill and remove every slice whose harness is no longer alive, then give back the UIDs
     such harnesses still held."""
     cleaned = [clean_record(r) for r in stale_records()]
-    release_stale_users()
+    for uid in stale_users():
+        _remove_owned_files(uid, None)
+        release_user(RunUser(uid, uid, "", dynamic=True))
     return cleaned

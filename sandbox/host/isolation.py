@@ -33,6 +33,7 @@ from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import state_dir, this_harness
 from sandbox.model.cleanup import LeftoverFile
+from sandbox.model.fields import is_integer, is_number
 
 #: Just below systemd's DynamicUser range (61184-65519) and above login.defs' UID_MAX (60000)
 #: and systemd-homed's 60001-60513.
@@ -45,6 +46,8 @@ HOME_SEEN_AS = "/tmp/.home"
 DEFAULT_TMPFS_SIZE = 1 << 30
 #: Host directories any user can write to, scanned for files of the run's user at teardown.
 HOST_SHARED_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+#: A UID lock naming no harness (empty, corrupt) is stale once this old.
+LOCK_GRACE_S = 60.0
 SYSV_IPC = {"shm": "-m", "msg": "-q", "sem": "-s"}  # /proc/sysvipc/<kind> -> ipcrm flag
 
 CLONE_NEWNS = 0x00020000
@@ -131,15 +134,28 @@ def _known_id(uid: int) -> bool:
         return False
 
 
+def _file_owners() -> set[int]:
+    """The owners of the top-level entries of the host's shared temp directories."""
+    owners = set()
+    for directory in HOST_SHARED_DIRS:
+        with contextlib.suppress(OSError), os.scandir(directory) as scan:
+            for entry in scan:
+                with contextlib.suppress(OSError):
+                    owners.add(entry.stat(follow_symlinks=False).st_uid)
+    return owners
+
+
 def allocate_user(run_id: str) -> RunUser:
     """Take a free UID (= GID) from :data:`UID_RANGE`: no passwd/group entry, no process, no
-    lock. The lock file (``<state dir>/users/<uid>.json``) names the run and the harness."""
+    file in the host's shared temp directories, no lock. The lock file
+    (``<state dir>/users/<uid>.json``) names the run and the harness."""
     lock_dir = state_dir() / "users"
     lock_dir.mkdir(parents=True, exist_ok=True)
     pid, start = this_harness()
     record = json.dumps({"run_id": run_id, "harness_pid": pid, "harness_start": start})
+    owners = _file_owners()
     for uid in UID_RANGE:
-        if _uid_lock(uid).exists() or _known_id(uid) or uid_pids(uid):
+        if _uid_lock(uid).exists() or uid in owners or _known_id(uid) or uid_pids(uid):
             continue
         try:
             fd = os.open(_uid_lock(uid), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -152,24 +168,41 @@ def allocate_user(run_id: str) -> RunUser:
                          "too many runs at once, or stale locks (run sandbox cleanup)")
 
 
-def release_stale_users() -> list[int]:
-    """Give back the UIDs whose lock names a harness that is gone and that no process runs as
-    (a harness killed between taking a UID and recording its slice). Returns them."""
-    released = []
+def _lock_harness(lock: Path) -> tuple[int, float] | None:
+    """The harness (pid, start time) a UID lock names; None when it names none (empty,
+    corrupt, not an object)."""
+    try:
+        data = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict):
+        return None
+    pid, start = data.get("harness_pid"), data.get("harness_start")
+    return (pid, float(start)) if is_integer(pid) and is_number(start) else None
+
+
+def _harness_alive(pid: int, start: float) -> bool:
+    try:
+        return psutil.Process(pid).create_time() == start
+    except (psutil.Error, ValueError):
+        return False
+
+
+def stale_users() -> list[int]:
+    """The UIDs of :data:`UID_RANGE` whose lock names a harness that is gone (or names none
+    and is older than :data:`LOCK_GRACE_S`: a harness writes its lock at once) and that no
+    process runs as. Their files are the caller's to remove before :func:`release_user`."""
+    found = []
     for lock in sorted((state_dir() / "users").glob("*.json")):
         try:
-            data = json.loads(lock.read_text())
-            uid = int(lock.stem)
-            alive = psutil.Process(data["harness_pid"]).create_time() == data["harness_start"]
-        except psutil.Error:
-            alive = False
-        except (OSError, ValueError, KeyError):
+            uid, age = int(lock.stem), time.time() - lock.stat().st_mtime
+        except (OSError, ValueError):
             continue
-        if not alive and not uid_pids(uid):
-            with contextlib.suppress(FileNotFoundError):
-                lock.unlink()
-            released.append(uid)
-    return released
+        harness = _lock_harness(lock)
+        gone = age > LOCK_GRACE_S if harness is None else not _harness_alive(*harness)
+        if uid in UID_RANGE and gone and not uid_pids(uid):
+            found.append(uid)
+    return found
 
 
 def named_user(name: str) -> RunUser:
@@ -181,11 +214,14 @@ def named_user(name: str) -> RunUser:
     return RunUser(account.pw_uid, account.pw_gid, account.pw_name, dynamic=False)
 
 
-def release_user(user: RunUser) -> None:
-    """Give a dynamic UID back (after nothing of the run is left)."""
-    if user.dynamic:
-        with contextlib.suppress(FileNotFoundError):
-            _uid_lock(user.uid).unlink()
+def release_user(user: RunUser) -> bool:
+    """Give a dynamic UID back once nothing of it is left: no process runs as it and it owns
+    nothing in the host's shared temp directories. Returns whether it was given back."""
+    if not user.dynamic or uid_pids(user.uid) or user.uid in _file_owners():
+        return False
+    with contextlib.suppress(FileNotFoundError):
+        _uid_lock(user.uid).unlink()
+    return True
 
 
 def sysv_ipc(uid: int) -> list[LeftoverFile]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import psutil
 
+from sandbox.model.fields import is_integer, is_number
+
 SLICE_PREFIX = "sandbox-"
 
 
@@ -64,14 +66,27 @@ def this_harness() -> tuple[int, float]:
     return me.pid, me.create_time()
 
 
+def _well_typed(record: SliceRecord) -> bool:
+    """Whether every field of a record read back has its declared type (a corrupt record is
+    skipped, never acted on)."""
+    optional = (record.harness_leaf, record.private_fs, record.run_dir)
+    return (all(isinstance(v, str) for v in (record.name, record.mode, record.marker))
+            and is_integer(record.harness_pid) and is_number(record.harness_start)
+            and isinstance(record.dirs, list) and all(isinstance(d, str) for d in record.dirs)
+            and (record.uid is None or is_integer(record.uid))
+            and all(v is None or isinstance(v, str) for v in optional))
+
+
 def load_records() -> list[SliceRecord]:
+    """The slice records in the state directory; unreadable or corrupt ones are skipped."""
     records = []
     for path in sorted(state_dir().glob(f"{SLICE_PREFIX}*.json")):
         try:
-            data = json.loads(path.read_text())
-            records.append(SliceRecord(**data))
+            record = SliceRecord(**json.loads(path.read_text()))
         except (OSError, ValueError, TypeError):
             continue
+        if _well_typed(record):
+            records.append(record)
     return records
 
 

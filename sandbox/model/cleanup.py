@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 from sandbox.model.fields import integer, is_integer, number, text
 
 R = TypeVar("R")
+#: A leftover tree at least this many directories deep is named with its depth.
+DEEP_TREE = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +108,8 @@ class ProcessRecord:
 @dataclass(frozen=True, slots=True)
 class LeftoverFile:
     """A file or directory the run left (``where``: private /tmp, run tmp, host /tmp, ...,
-    SysV IPC), or an entry of its HOME; SysV objects have ``kind`` and ``id``, no files."""
+    SysV IPC), or an entry of its HOME; SysV objects have ``kind`` and ``id``, no files.
+    ``depth``: levels of directories in it (0 for a file)."""
 
     path: str
     where: str | None = None
@@ -117,11 +120,19 @@ class LeftoverFile:
     uid: int | None = None
     kind: str | None = None
     id: int | None = None
+    depth: int | None = None
+
+    @property
+    def described(self) -> str:
+        """The path, with the depth of a deep tree: ``/tmp/d (a tree 5000 levels deep)``."""
+        if self.depth is not None and self.depth >= DEEP_TREE:
+            return f"{self.path} (a tree {self.depth} levels deep)"
+        return self.path
 
     def to_record(self) -> dict[str, Any]:
         record = {"path": self.path, "where": self.where, "size": self.size,
                   "files": self.files, "age_s": self.age_s, "is_dir": self.is_dir,
-                  "uid": self.uid}
+                  "uid": self.uid, "depth": self.depth}
         if self.kind is not None:
             record |= {"kind": self.kind, "id": self.id}
         return record
@@ -137,7 +148,7 @@ class LeftoverFile:
                    size=integer(record.get("size")), files=integer(record.get("files")),
                    age_s=number(record.get("age_s")), is_dir=record.get("is_dir") is True,
                    uid=integer(record.get("uid")), kind=text(record.get("kind")),
-                   id=integer(record.get("id")))
+                   id=integer(record.get("id")), depth=integer(record.get("depth")))
 
 
 @dataclass
