@@ -229,3 +229,15 @@ def test_sandbox_cleanup_removes_a_dead_harness_deep_tree_and_survives_corrupt_s
                 safefs.remove(fd, host.name)
         for user in users:
             release_user(user)
+
+
+def test_leftover_depth_is_optional_and_names_deep_trees():
+    """cleanup.json written before ``depth`` still loads; a deep tree is named with it."""
+    from sandbox.model.cleanup import LeftoverFile
+
+    old = LeftoverFile.from_record({"path": "/tmp/x", "is_dir": True})
+    assert old is not None and old.depth is None and old.described == "/tmp/x"
+    deep = LeftoverFile.from_record({"path": "/tmp/d", "is_dir": True, "depth": 5001})
+    assert deep is not None and deep.described == "/tmp/d (a tree 5001 levels deep)"
+    assert LeftoverFile.from_record(deep.to_record()) == deep
+    assert LeftoverFile(path="/tmp/s", depth=3).described == "/tmp/s"
