@@ -9,8 +9,16 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox.errors import HarnessError
+from sandbox.host.procid import TICKS_S, ProcessId, identify, is_same
 from sandbox.model.event import Event
 from sandbox.tracer.target import SliceTarget
+
+
+def _started_by(identity: ProcessId, mono: float) -> bool:
+    """Whether the process started by CLOCK_MONOTONIC time ``mono`` (its start time counts
+    from boot, suspend included; one clock tick of slack)."""
+    boot_offset = time.clock_gettime(time.CLOCK_BOOTTIME) - time.monotonic()
+    return identity.start_s <= mono + boot_offset + 1 / TICKS_S
 
 
 class TracerError(HarnessError):
@@ -36,6 +44,7 @@ class Tracer:
         self._count = 0
         self._placed: list[Event] = []
         self._pids: set[int] = set()
+        self._alive: dict[int, ProcessId] = {}
         self._out: IO[str] | None = None
         self.notes: list[str] = []
 
@@ -88,18 +97,36 @@ class Tracer:
                       wall=round(self._clock[1] + (mono - self._clock[0]), 6), cgroup=cgroup,
                       hierarchy=hierarchy, filename=filename)
         with self._lock:
+            known = self._alive.get(pid)
+        # Identified when first seen (a fork is a new process): only a process started by
+        # the event's time can be the one the event is about, not one that took its pid since.
+        identity = identify(pid) if kind == "fork" or (known is None and kind != "exit") \
+            else None
+        with self._lock:
             self._count += 1
             if cgroup is not None:
                 self._placed.append(event)
             self._pids.add(pid)
+            if identity is not None and _started_by(identity, mono):
+                self._alive[pid] = identity
+            elif (kind == "exit" and known is not None and _started_by(known, mono)
+                  and self._alive.get(pid) == known):
+                del self._alive[pid]
             if self._out is not None:
                 self._out.write(json.dumps(event.to_record()) + "\n")
                 self._out.flush()
 
     def seen_pids(self) -> set[int]:
-        """Every pid the tracer followed (processes of the run, also those that left it)."""
+        """Every pid the tracer followed (processes of the run, also those that left it); a
+        pid here may name another process by now: act on :meth:`live_processes`."""
         with self._lock:
             return set(self._pids)
+
+    def live_processes(self) -> list[ProcessId]:
+        """The followed processes whose exit was not seen and whose pid still names them."""
+        with self._lock:
+            alive = list(self._alive.values())
+        return [i for i in alive if is_same(i)]
 
     def moves_out(self) -> list[Event]:
         """Events that place a followed process outside the slice's membership cgroup:

@@ -61,6 +61,7 @@ class EbpfTracer(Tracer):
         self.bpftrace = bpftrace
         self.proc: subprocess.Popen | None = None
         self.lost_events = 0
+        self.malformed = 0
         self._ready = threading.Event()
         self._stderr: collections.deque[str] = collections.deque(maxlen=20)
         self._threads: list[threading.Thread] = []
@@ -123,15 +124,17 @@ class EbpfTracer(Tracer):
     def _read_stdout(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         for raw in self.proc.stdout:
+            # comm, file names and cgroup paths are the workload's bytes: undecodable ones and
+            # control characters must not stop the reader (a stopped reader follows nothing).
             try:
-                record = json.loads(raw)
-            except ValueError:
-                continue
-            kind = record.get("type")
-            if kind == "printf":
-                self._handle(record["data"])
-            elif kind == "lost_events":
-                self.lost_events += int(record["data"].get("events", 0))
+                record = json.loads(raw.decode(errors="replace"), strict=False)
+                kind = record.get("type")
+                if kind == "printf":
+                    self._handle(record["data"])
+                elif kind == "lost_events":
+                    self.lost_events += int(record["data"].get("events", 0))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+                self.malformed += 1
 
     def _handle(self, line: str) -> None:
         fields = line.rstrip("\n").split("\t")
@@ -149,4 +152,5 @@ class EbpfTracer(Tracer):
                       hierarchy=self._hierarchies.get(root, str(root)))
 
     def to_dict(self) -> dict:
-        return {**super().to_dict(), "lost_events": self.lost_events}
+        return {**super().to_dict(), "lost_events": self.lost_events,
+                "malformed_lines": self.malformed}

@@ -76,6 +76,12 @@ class ScanTracer(Tracer):
         children: dict[int, list[int]] = {}
         for pid, (ppid, _, _) in stats.items():
             children.setdefault(ppid, []).append(pid)
+        # Exits first: a followed pid that another process took since is not followed on.
+        for pid, (stat, _) in list(self._followed.items()):
+            now = stats.get(pid)
+            if now is None or now[2] != stat[2]:  # gone, or its pid reused
+                del self._followed[pid]
+                self.emit("exit", pid, stat[0], stat[1])
         wanted = [p for p in members | self._followed.keys() if p in stats]
         found: set[int] = set()
         while wanted:
@@ -83,11 +89,6 @@ class ScanTracer(Tracer):
             if pid not in found:
                 found.add(pid)
                 wanted += children.get(pid, [])
-        for pid, (stat, _) in list(self._followed.items()):
-            now = stats.get(pid)
-            if now is None or now[2] != stat[2]:  # gone, or its pid reused
-                del self._followed[pid]
-                self.emit("exit", pid, stat[0], stat[1])
         for pid in sorted(found):
             stat = stats[pid]
             where = None if pid in members else self.target.where(pid)
