@@ -13,7 +13,6 @@ import fnmatch
 import logging
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -41,8 +40,10 @@ from sandbox.host.isolation import (
     sysv_ipc,
     uid_pids,
 )
+from sandbox.host.ownership import Runs, marker
+from sandbox.host.procid import ProcessId, identify, is_same, send_signal
 from sandbox.host.reaper import reap
-from sandbox.host.slice import Slice, SliceError, marked_pids
+from sandbox.host.slice import MARKER_ENV, Slice, SliceError, marked_pids
 from sandbox.model.cleanup import LeftoverFile, ProcessRecord, Socket
 from sandbox.rundir import CLEANUP, write_json
 from sandbox.tracer.base import Tracer
@@ -83,6 +84,16 @@ def _describe(pid: int, now: float) -> ProcessRecord | None:
     return ProcessRecord(pid=pid, ppid=ppid, comm=comm, cmdline=cmdline, user=user,
                          age_s=round(now - created, 3), created=created,
                          is_browser=_is_browser(comm, cmdline), sockets=_sockets(proc))
+
+
+def _forged(pid: int, carried: str, owner: str, by: str) -> dict[str, Any]:
+    """A process carrying run ``carried``'s marker that belongs to run ``owner`` (``by``: the
+    kernel fact that says so)."""
+    try:
+        comm = psutil.Process(pid).name()
+    except psutil.Error:
+        comm = None
+    return {"pid": pid, "comm": comm, "marker": carried, "owner": owner, "by": by}
 
 
 def _sockets(proc: psutil.Process) -> list[Socket]:
@@ -158,6 +169,7 @@ class CleanupReport:
     state_before: ResourceState | None
     state_after: ResourceState | None
     issues: list[str]
+    forged_markers: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def process_leak_detected(self) -> bool:
@@ -182,6 +194,7 @@ class CleanupReport:
                 "waited_s": self.waited_s,
             },
             "escapes": [e.to_record() for e in self.escapes],
+            "forged_markers": self.forged_markers,
             "file_cleanup": {
                 "remaining_temp_files": [f.path for f in self.leftover_files],
                 "leftover_files": [f.to_record() for f in self.leftover_files],
@@ -282,7 +295,13 @@ class ResourceCleanupVerifier:
                 main.wait(self.grace_s)
         target = SliceTarget.of(slice_)
         orphans, waited = self._orphans(slice_, main)
-        escapes = self._escapes(slice_, target, tracer, started, user)
+        runs = Runs()
+        forged = self._markers_carried(slice_, tracer, user, runs)
+        escapes, identities, framed = self._escapes(slice_, target, tracer, user, runs)
+        forged += framed
+        issues += [f"process {f['pid']} ({f['comm']}) of this run carried run "
+                   f"{f['marker']}'s marker {MARKER_ENV}: it was not attributed to that run"
+                   for f in forged if f["marker"] != slice_.run_id]
         oom_kills = slice_.oom_kills()
         shmem = _shmem_charged(slice_)
 
@@ -291,7 +310,7 @@ class ResourceCleanupVerifier:
             for record in escapes:
                 slice_.evict(record.pid)
         else:
-            self._kill_escapes(escapes)
+            self._kill_escapes(escapes, identities)
         teardown_error = None
         try:
             survivors = slice_.teardown()
@@ -302,7 +321,8 @@ class ResourceCleanupVerifier:
         if self.remove_files:
             teardown_error = self._remove_files(run_dir, leftovers + home, private_fs) \
                 or teardown_error
-        after = self._after_teardown(slice_, escapes, survivors, user, private_fs)
+        after = self._after_teardown(slice_, [identities[e.pid] for e in escapes], survivors,
+                                     user, private_fs, runs)
         after["teardown_error"] = teardown_error
         after["timing"] = slice_.teardown_timing
         after["clean"] = after["clean"] and teardown_error is None
@@ -315,7 +335,8 @@ class ResourceCleanupVerifier:
             shmem_charged_bytes=shmem, oom_kills=oom_kills, alerts=alerts,
             after_teardown=after, grace_s=self.grace_s, waited_s=round(waited, 3),
             tracer=tracer.to_dict() if tracer else None,
-            state_before=self.initial_state, state_after=self.capture_state(), issues=issues)
+            state_before=self.initial_state, state_after=self.capture_state(), issues=issues,
+            forged_markers=forged)
         if run_dir is not None:
             try:
                 write_json(Path(run_dir) / CLEANUP, report.to_dict())
@@ -339,58 +360,96 @@ class ResourceCleanupVerifier:
         return found, waited
 
     def _escapes(self, slice_: Slice, target: SliceTarget, tracer: Tracer | None,
-                 started: float, user: RunUser | None) -> list[ProcessRecord]:
-        """Processes of the run alive outside the slice: followed by the tracer, carrying the
-        run's marker, running as the run's own UID, or descending from one of those."""
+                 user: RunUser | None, runs: Runs
+                 ) -> tuple[list[ProcessRecord], dict[int, ProcessId], list[dict[str, Any]]]:
+        """Processes of the run alive outside the slice: followed by the tracer (the very
+        process it saw, not one that took its pid since), running as the run's own UID,
+        carrying the run's marker, or descending from one of those. A process the kernel puts
+        in another run's slice or UID is that run's, whatever it carries: it is returned apart
+        (a forged marker when it carried ours), never as an escape. Also returns the identity
+        of each escape, the only way it is signalled."""
         if target.hierarchy is None:
-            return []
-        seen = tracer.seen_pids() if tracer else set()
-        candidates = {p: ["tracer"] for p in seen}
+            return [], {}, []
+        candidates: dict[int, list[str]] = {}
+        identities: dict[int, ProcessId] = {}
+        for identity in tracer.live_processes() if tracer else ():
+            candidates[identity.pid] = ["tracer"]
+            identities[identity.pid] = identity
         for pid in marked_pids(slice_.run_id):
             candidates.setdefault(pid, []).append("marker")
         for pid in uid_pids(user.uid) if user is not None and user.exact else ():
             candidates.setdefault(pid, []).append("uid")
         now = time.time()
         escapes: dict[int, ProcessRecord] = {}
+        forged: list[dict[str, Any]] = []
         for pid, found_by in sorted(candidates.items()):
             if pid in escapes or not _alive(pid) or target.contains(pid):
                 continue
+            identity = identities.get(pid) or identify(pid)
+            owner = runs.foreign(pid, slice_.run_id)
+            if identity is None or owner is not None:
+                if owner is not None and "marker" in found_by:
+                    forged.append(_forged(pid, slice_.run_id, owner.run_id, owner.by))
+                continue
             desc = _describe(pid, now)
-            # A pid only the tracer knew may have been reused by an unrelated process.
-            if desc is None or (found_by == ["tracer"] and desc.created < started - 1):
+            if desc is None or not is_same(identity):
                 continue
             desc.found_by = found_by
             escapes[pid] = desc
+            identities[pid] = identity
             with contextlib.suppress(psutil.Error):
                 for child in psutil.Process(pid).children(recursive=True):
-                    if (child.pid not in escapes and not target.contains(child.pid)
-                            and (cd := _describe(child.pid, now)) is not None):
-                        cd.found_by = ["descendant"]
-                        escapes[child.pid] = cd
+                    if (child.pid in escapes or target.contains(child.pid)
+                            or runs.foreign(child.pid, slice_.run_id) is not None
+                            or (cid := identify(child.pid)) is None
+                            or (cd := _describe(child.pid, now)) is None or not is_same(cid)):
+                        continue
+                    cd.found_by = ["descendant"]
+                    escapes[child.pid] = cd
+                    identities[child.pid] = cid
         moves = {e.pid: e for e in tracer.moves_out()} if tracer else {}
         for pid, record in escapes.items():
             groups = proc_cgroups(pid) or {}
             record.cgroup = groups.get(target.hierarchy)
             record.cgroups = groups
-            move = moves.get(pid)
+            move = moves.get(pid) if "tracer" in record.found_by else None
             record.moved = ({"t": move.t, "wall": move.wall, "kind": move.kind,
                                 "destination": move.cgroup} if move else None)
             record.killed = False
-        return [escapes[p] for p in sorted(escapes)]
+        return [escapes[p] for p in sorted(escapes)], identities, forged
 
-    def _kill_escapes(self, escapes: list[ProcessRecord], timeout: float = 5.0) -> None:
-        """SIGKILL each escaped process (by pid, checking it is still the same process)."""
+    def _markers_carried(self, slice_: Slice, tracer: Tracer | None, user: RunUser | None,
+                         runs: Runs) -> list[dict[str, Any]]:
+        """This run's processes (in its slice, followed, or running as its own UID) that carry
+        another run's marker: an attempt to frame that run."""
+        pids = set(slice_.pids())
+        if tracer is not None:
+            pids |= {i.pid for i in tracer.live_processes()}
+        if user is not None and user.exact:
+            pids |= uid_pids(user.uid)
+        found = []
+        for pid in sorted(pids):
+            carried = marker(pid)
+            if carried is None or carried == slice_.run_id:
+                continue
+            owner = runs.owner(pid)
+            if owner is None or owner.run_id == slice_.run_id:
+                found.append(_forged(pid, carried, slice_.run_id,
+                                     owner.by if owner else "tracer"))
+        return found
+
+    def _kill_escapes(self, escapes: list[ProcessRecord], identities: dict[int, ProcessId],
+                      timeout: float = 5.0) -> None:
+        """SIGKILL each escaped process through its identity (a pid taken by another process
+        since it was found is not signalled)."""
         for record in escapes:
-            with contextlib.suppress(psutil.Error):
-                proc = psutil.Process(record.pid)
-                if proc.create_time() == record.created:
-                    os.kill(record.pid, signal.SIGKILL)
-                    record.killed = True
+            identity = identities.get(record.pid)
+            record.killed = identity is not None and send_signal(identity)
         pids = {r.pid for r in escapes if r.killed}
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
             reap(pids, timeout=0.05)
-            pids = {p for p in pids if _alive(p)}
+            pids = {p for p in pids if _alive(p) and is_same(identities[p])}
 
     def _leftover_files(self, run_dir: Path | None, started: float, user: RunUser | None,
                         private_fs: PrivateFs | None
@@ -404,6 +463,7 @@ class ResourceCleanupVerifier:
             for seen_as, found in private_fs.leftovers().items():
                 leftovers += [_entry(e, f"{seen_as}/{e.name}", f"private {seen_as}", now)
                               for e in found]
+            leftovers += private_fs.ipc_leftovers()  # the run's own IPC namespace
         home: list[LeftoverFile] = []
         if private_fs is not None:
             home = [_entry(e, f"{HOME_SEEN_AS}/{e.name}", "private HOME", now)
@@ -425,7 +485,7 @@ class ResourceCleanupVerifier:
                     if user.exact or min(e.mtime, e.ctime) >= started - 1:
                         leftovers.append(_entry(e, str(directory / e.name),
                                                 f"host {directory}", now))
-        if user.exact:
+        if user.exact and private_fs is None:  # with private IPC, the host's is not the run's
             leftovers += sysv_ipc(user.uid)
         return leftovers, home
 
@@ -457,12 +517,14 @@ class ResourceCleanupVerifier:
                 errors.append(str(exc))
         return f"cannot remove the run's files: {'; '.join(errors)}" if errors else None
 
-    def _after_teardown(self, slice_: Slice, escapes: list[ProcessRecord],
+    def _after_teardown(self, slice_: Slice, escapes: list[ProcessId],
                         survivors: set[int], user: RunUser | None,
-                        private_fs: PrivateFs | None) -> dict[str, Any]:
-        """Check that nothing of the run remains anywhere."""
-        marked = sorted(p for p in marked_pids(slice_.run_id) if _alive(p))
-        escaped = sorted(r.pid for r in escapes if _alive(r.pid))
+                        private_fs: PrivateFs | None, runs: Runs) -> dict[str, Any]:
+        """Check that nothing of the run remains anywhere (a process carrying the run's
+        marker that the kernel puts in another run is not the run's)."""
+        marked = sorted(p for p in marked_pids(slice_.run_id)
+                        if _alive(p) and runs.foreign(p, slice_.run_id) is None)
+        escaped = sorted(i.pid for i in escapes if _alive(i.pid) and is_same(i))
         dirs = [str(d) for d in slice_.cgroup_dirs()]
         left: list[str] = []
         if self.remove_files and user is not None and user.exact:

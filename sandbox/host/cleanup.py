@@ -1,12 +1,13 @@
 """``sandbox cleanup``: remove what a harness that died without tearing down left behind: its
 slice and every process in it or running as the run's own UID, the run's private tmpfs, files
-that UID owns in the host's shared temp directories and the run's HOME, and the UID's lock."""
+that UID owns in the host's shared temp directories and the run's HOME, and the UID's lock.
+A process carrying the run's marker that the kernel puts in another run (its slice or UID) is
+that run's and is spared; each is signalled through a pidfd after re-checking it is the run's."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ from sandbox.host.isolation import (
     sysv_ipc,
     uid_pids,
 )
+from sandbox.host.ownership import Runs, marker, uids
+from sandbox.host.procid import signal_checked
 from sandbox.host.reaper import reap
 from sandbox.host.registry import SliceRecord, stale_records
 from sandbox.host.slice import SliceError, marked_pids
@@ -33,6 +36,7 @@ from sandbox.host.slice import SliceError, marked_pids
 class CleanedSlice:
     name: str
     killed: list[int] = field(default_factory=list)
+    spared: list[int] = field(default_factory=list)  # its marker, another run's process
     removed_dirs: list[str] = field(default_factory=list)
     removed_files: list[str] = field(default_factory=list)
     run_dir: str | None = None
@@ -49,21 +53,36 @@ def _slice_pids(record: SliceRecord) -> set[int]:
     return pids | marked_pids(record.marker)
 
 
-def _kill_all(record: SliceRecord, timeout: float = 10.0) -> list[int]:
+def _belongs(pid: int, record: SliceRecord, runs: Runs) -> bool:
+    """Whether ``pid`` is the record's run's now: the kernel's facts (slice, UID) first, the
+    marker only for a process no run's slice or UID claims."""
+    owner = runs.owner(pid)
+    if owner is not None:
+        return owner.run_id == record.marker
+    return (record.uid is not None and record.uid in uids(pid)) \
+        or marker(pid) == record.marker
+
+
+def _kill_all(record: SliceRecord, timeout: float = 10.0) -> tuple[list[int], list[int]]:
+    """SIGKILL the run's processes until none is left; returns those killed and those spared
+    (carrying its marker, another run's)."""
     killed: set[int] = set()
+    spared: set[int] = set()
+    runs = Runs()
     deadline = time.monotonic() + timeout
-    while (pids := _slice_pids(record)) and time.monotonic() < deadline:
+    while (pids := _slice_pids(record) - spared) and time.monotonic() < deadline:
         for directory in record.dirs:
             kill_file = Path(directory) / "cgroup.kill"
             if kill_file.exists():
                 with contextlib.suppress(OSError):
                     kill_file.write_text("1")
         for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        killed |= pids
+            if signal_checked(pid, lambda pid=pid: _belongs(pid, record, runs)):
+                killed.add(pid)
+            elif (owner := runs.owner(pid)) is not None and owner.run_id != record.marker:
+                spared.add(pid)
         time.sleep(0.02)
-    return sorted(killed)
+    return sorted(killed), sorted(spared)
 
 
 def _remove_owned_files(uid: int, run_dir: str | None) -> tuple[list[str], list[str]]:
@@ -88,7 +107,7 @@ def _remove_owned_files(uid: int, run_dir: str | None) -> tuple[list[str], list[
 
 def clean_record(record: SliceRecord) -> CleanedSlice:
     result = CleanedSlice(record.name, run_dir=record.run_dir)
-    result.killed = _kill_all(record)
+    result.killed, result.spared = _kill_all(record)
     reap(result.killed)  # those reparented to this harness (a subreaper) would stay zombies
     try:
         for directory in record.dirs:
