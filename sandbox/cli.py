@@ -100,6 +100,8 @@ def run(
     grace: Annotated[str | None, typer.Option(help="wait after the workload ends before "
                                                    "counting orphans (default 5s)")] = None,
     keep_escapes: Annotated[bool, typer.Option(help="leave escaped processes alive")] = False,
+    allow_userns: Annotated[bool, typer.Option(
+        help="let the workload make user namespaces (refused by default)")] = False,
     tracer: Annotated[str | None, typer.Option(help="auto, ebpf, proc-connector or scan")] = None,
     cgroup_mode: Annotated[
         str | None, typer.Option(help="step the cgroup mode down: hybrid, v1 or none")
@@ -133,6 +135,7 @@ def run(
         "role_interval": role_interval, "js_heap": JS_HEAP_INTERVAL_S if js_heap else None,
         "alert_threshold_mb": alert_threshold_mb,
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
+        "allow_userns": allow_userns or None,
         "tracer": tracer, "cgroup_mode": cgroup_mode,
         "memory_max": _size(memory_max) if memory_max else None,
         "pids_max": pids_max, "runs_dir": runs_dir,

@@ -40,6 +40,7 @@ class RunConfig:
     alert_threshold_mb: float = 1024.0
     grace_s: float = 5.0
     keep_escapes: bool = False
+    allow_userns: bool = False  # the workload may make user namespaces (seccomp refuses them)
     tracer: str = "auto"
     cgroup_mode: str | None = None
     memory_max: int | None = None

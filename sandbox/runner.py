@@ -162,7 +162,8 @@ class Run:
         slice_ = open_slice(self.run_id, self.facts.cgroup, limits)
         self.user = self._allocate_user()
         if self.body is None:
-            self.private_fs = PrivateFs(slice_.name, self.config.tmp_size)
+            self.private_fs = PrivateFs(slice_.name, self.config.tmp_size,
+                                        allow_userns=self.config.allow_userns)
             slice_.record.private_fs = str(self.private_fs.root)
             self.meta.private_tmp = {"areas": list(AREAS.values()),
                                      "size_bytes": self.config.tmp_size}
@@ -177,6 +178,7 @@ class Run:
             with StopFlag() as stop, slice_:
                 if self.private_fs is not None:
                     self.private_fs.create(self.user)
+                    self.meta.private_tmp |= self.private_fs.describe()
                 forked: ForkedProcess | None = None
                 if self.body is not None:  # forked before any thread of ours runs
                     self.workload, forked = fork_callable(slice_, self.body, self.run_dir,
@@ -202,6 +204,8 @@ class Run:
                     self.cleanup = self.verifier.verify(
                         slice_, run_dir=self.run_dir, main=self.workload.proc,
                         tracer=self.tracer, user=self.user, private_fs=self.private_fs)
+                    if self.private_fs is not None:  # what the IPC listing could not check
+                        self.meta.private_tmp |= self.private_fs.describe()
                 finally:
                     if forked is not None:
                         forked.release(run=False)  # no-op once released

@@ -1,4 +1,5 @@
-"""Per-run isolation: a user of its own and private /tmp and /dev/shm.
+"""Per-run isolation: a user of its own, private /tmp and /dev/shm, private IPC, no user
+namespaces.
 
 **A user of its own** (as systemd's ``DynamicUser=``): a free UID/GID from :data:`UID_RANGE`,
 held by a lock file in the state directory until the run is torn down. Nothing else on the host
@@ -10,9 +11,16 @@ attribution falls back to owner and creation time).
 harness under ``<state dir>/fs/<slice name>`` (its parent is root-only), holds ``tmp`` and
 ``shm``. In the workload's child, before exec, a new mount namespace binds them over /tmp and
 /dev/shm, and a passwd/group naming the run's user over /etc/passwd and /etc/group. (/var/tmp
-stays the host's: files the run's user leaves there are found by owner.) At teardown the
-harness lists what is left through its own mount (never a path the workload can swap) and
-unmounts it: nothing is deleted file by file.
+and /run/lock stay the host's: a runs directory or the user's command may live in /var/tmp;
+files the run's user leaves in either are found by owner.) At teardown the harness lists what
+is left through its own mount (never a path the workload can swap) and unmounts it: nothing is
+deleted file by file.
+
+**Private IPC** (:mod:`sandbox.host.ipcns`): the child also joins an IPC namespace the harness
+made and holds; what is left in it is listed at teardown and goes with it.
+
+**No user namespaces** (:mod:`sandbox.host.userns`): the child's last step before exec is a
+seccomp filter refusing them, unless ``--allow-userns``.
 """
 
 from __future__ import annotations
@@ -30,7 +38,8 @@ from pathlib import Path
 import psutil
 
 from sandbox.errors import HarnessError
-from sandbox.host import safefs
+from sandbox.host import safefs, userns
+from sandbox.host.ipcns import IpcError, IpcNamespace, sysv_leftover, sysv_rows
 from sandbox.host.registry import state_dir, this_harness
 from sandbox.model.cleanup import LeftoverFile
 from sandbox.model.fields import is_integer, is_number
@@ -44,8 +53,11 @@ AREAS = {"tmp": "/tmp", "shm": "/dev/shm"}
 #: its private /tmp, so no runs directory has to be reachable by the run's user.
 HOME_SEEN_AS = "/tmp/.home"
 DEFAULT_TMPFS_SIZE = 1 << 30
-#: Host directories any user can write to, scanned for files of the run's user at teardown.
-HOST_SHARED_DIRS = (Path("/tmp"), Path("/var/tmp"), Path("/dev/shm"))
+#: Host directories any user can write to, scanned for files of the run's user at teardown
+#: (/var/lock is a link to /run/lock on most hosts: scanned once).
+HOST_SHARED_DIRS = tuple(dict.fromkeys(
+    Path(os.path.realpath(p)) for p in ("/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/var/lock")
+    if os.path.isdir(p)))
 #: A UID lock naming no harness (empty, corrupt) is stale once this old.
 LOCK_GRACE_S = 60.0
 SYSV_IPC = {"shm": "-m", "msg": "-q", "sem": "-s"}  # /proc/sysvipc/<kind> -> ipcrm flag
@@ -225,23 +237,11 @@ def release_user(user: RunUser) -> bool:
 
 
 def sysv_ipc(uid: int) -> list[LeftoverFile]:
-    """SysV shared memory segments, message queues and semaphore sets owned by ``uid``."""
-    found = []
-    for kind in SYSV_IPC:
-        try:
-            lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()
-        except OSError:
-            continue
-        header = lines[0].split() if lines else []
-        for line in lines[1:]:
-            row = dict(zip(header, line.split(), strict=False))
-            if row.get("uid") == str(uid):
-                ipc_id = row.get("shmid") or row.get("msqid") or row.get("semid") or "?"
-                found.append(LeftoverFile(
-                    path=f"sysv {kind} id {ipc_id} key {row.get('key')}", where="SysV IPC",
-                    kind=kind, id=int(ipc_id), size=int(row.get("size", 0)), uid=uid,
-                    age_s=round(time.time() - int(row.get("ctime", 0)), 3)))
-    return found
+    """SysV shared memory segments, message queues and semaphore sets owned by ``uid`` in the
+    host's IPC namespace."""
+    now = time.time()
+    return [sysv_leftover(kind, row, "SysV IPC", now) for kind, row in sysv_rows()
+            if row.get("uid") == str(uid)]
 
 
 def remove_sysv_ipc(entry: LeftoverFile) -> None:
@@ -267,14 +267,19 @@ def _passwd_lines(user: RunUser, home: str) -> tuple[str, str]:
 
 
 class PrivateFs:
-    """One run's tmpfs with its private /tmp and /dev/shm; host paths inside those areas the
-    workload must see (its own script, the harness's Python environment) are bound into them
-    read-only, at the same place (:meth:`expose`)."""
+    """One run's tmpfs with its private /tmp and /dev/shm, and its IPC namespace; host paths
+    inside those areas the workload must see (its own script, the harness's Python
+    environment) are bound into them read-only, at the same place (:meth:`expose`). Unless
+    ``allow_userns``, the workload cannot make user namespaces."""
 
-    def __init__(self, slice_name: str, size: int = DEFAULT_TMPFS_SIZE) -> None:
+    def __init__(self, slice_name: str, size: int = DEFAULT_TMPFS_SIZE,
+                 allow_userns: bool = False) -> None:
         self.root = state_dir() / "fs" / slice_name
         self.size = size
         self.mounted = False
+        self.ipc = IpcNamespace()
+        self.allow_userns = allow_userns
+        self._userns_filter: userns.UsernsFilter | None = None
         self._sources: dict[str, Path] = {}  # where the workload sees it -> source
         self._exposed: list[str] = []  # host paths shown read-only at the same place
 
@@ -285,13 +290,17 @@ class PrivateFs:
         parent.chmod(0o700)  # other runs' workloads must not reach this run's tmpfs
         self.root.mkdir(exist_ok=True)
         try:
+            self.ipc.create()
             _mount("tmpfs", str(self.root), "tmpfs", MS_NOSUID | MS_NODEV,
                    f"size={self.size},mode=0755")
-        except OSError as exc:
+        except (OSError, IpcError) as exc:
+            self.ipc.close()
             self.root.rmdir()
-            raise IsolationError(f"cannot mount the run's private tmpfs at {self.root}: "
-                                 f"{exc.strerror}") from exc
+            raise IsolationError(f"cannot make the run's private tmpfs at {self.root}: "
+                                 f"{getattr(exc, 'strerror', None) or exc}") from exc
         self.mounted = True
+        if not self.allow_userns:
+            self._userns_filter = userns.build()
         for name in AREAS:
             area = self.root / name
             area.mkdir()
@@ -312,6 +321,13 @@ class PrivateFs:
         if user.dynamic:
             self._sources.update({"/etc/passwd": etc / "passwd", "/etc/group": etc / "group"})
         return self
+
+    def describe(self) -> dict[str, object]:
+        """For run.json: the IPC namespace and whether user namespaces are refused."""
+        refused = self._userns_filter is not None
+        return {"ipc_namespace": self.ipc.inode, "ipc_notes": self.ipc.notes,
+                "user_namespaces": "refused" if refused else "allowed" if self.allow_userns
+                else "open: no seccomp filter for this machine"}
 
     def expose(self, path: str | Path) -> bool:
         """Let the workload see the host's ``path`` (a file or directory inside /tmp or
@@ -340,7 +356,9 @@ class PrivateFs:
         """In the workload's child, before exec (as root): a mount namespace of its own in
         which the private areas replace /tmp and /dev/shm, and the exposed host paths are
         bound read-only over their mount points. Slave propagation: host mounts still reach
-        it, its mounts never reach the host."""
+        it, its mounts never reach the host. It joins the run's IPC namespace first and,
+        last, loses the right to make user namespaces."""
+        self.ipc.enter()
         _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         _mount("none", "/", None, MS_REC | MS_SLAVE)
         # Every source is opened before the first bind: once /tmp is covered, a state
@@ -358,6 +376,8 @@ class PrivateFs:
         finally:
             for _, fd, _ in binds:
                 os.close(fd)
+        if self._userns_filter is not None:
+            self._userns_filter.install()
 
     def usage(self) -> tuple[int | None, int | None]:
         """(bytes, regular files) in the private areas; (None, None) when not mounted."""
@@ -393,8 +413,17 @@ class PrivateFs:
                 safefs.open_dir("home", dir_fd=root_fd) as home_fd:
             return safefs.entries(home_fd)
 
+    def ipc_leftovers(self) -> list[LeftoverFile]:
+        """What is left in the run's IPC namespace (SysV objects, POSIX message queues)."""
+        try:
+            return self.ipc.leftovers()
+        except IpcError as exc:  # reported in run.json; the rest of the teardown goes on
+            self.ipc.notes.append(str(exc))
+            return []
+
     def remove(self) -> None:
-        """Unmount (all content goes with it) and remove the mount point."""
+        """Drop the IPC namespace, unmount (all content goes with it), remove the mount point."""
+        self.ipc.close()
         remove_private_fs(self.root)
         self.mounted = False
 
