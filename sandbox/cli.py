@@ -114,6 +114,8 @@ def run(
         help="size of the run's private /tmp and /dev/shm (tmpfs; default 1G)")] = None,
     log_max: Annotated[str | None, typer.Option(
         help="workload.log size before it rotates (default 16M; two files at most)")] = None,
+    events_max: Annotated[str | None, typer.Option(
+        help="events.jsonl's cap (default 16M); later events are counted as dropped")] = None,
     budget: BudgetOption = None,
     fail_on_inconclusive: FailOnInconclusive = False,
     baseline: Annotated[Path | None, typer.Option(
@@ -125,8 +127,6 @@ def run(
     quiet: Quiet = False,
 ) -> int:
     """Run the workload in a fresh slice, verify cleanup, judge leaks, write every report."""
-    from sandbox.commands.run import run_command
-
     overrides = {
         "duration_s": _duration(duration) if duration else None,
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
@@ -141,9 +141,16 @@ def run(
         "pids_max": pids_max, "runs_dir": runs_dir,
         "tmp_size": _size(tmp_size) if tmp_size else None,
         "log_max": _size(log_max) if log_max else None,
+        "events_max": _size(events_max) if events_max else None,
         "budget": budget, "fail_on_inconclusive": fail_on_inconclusive or None,
         "metrics_textfile": metrics_textfile, "pushgateway": pushgateway,
     }
+    if command:  # before the heavy imports: a missing command fails at once
+        from sandbox.workloads.preflight import check_command
+
+        check_command(command, user)
+    from sandbox.commands.run import run_command
+
     return run_command(command, scenario, scenario_file, overrides, baseline=baseline,
                        progress=progress, verbose=verbose, quiet=quiet)
 
@@ -160,7 +167,7 @@ def list_scenarios(
 
 @app.command()
 def report(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+    run_dir: Annotated[Path, typer.Argument(help="a run directory", readable=False)],
     format: Annotated[list[str] | None, typer.Option(
         "--format", help="json, text, html, junit, prometheus, markdown: repeatable or "
                          "comma-separated (default all)")] = None,

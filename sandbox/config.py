@@ -50,6 +50,7 @@ class RunConfig:
     stop_timeout_s: float = 10.0
     tmp_size: int = 1 << 30  # the private /tmp + /dev/shm tmpfs, bytes
     log_max: int = 16 * MiB  # workload.log before it rotates (two files at most)
+    events_max: int = 16 * MiB  # events.jsonl's cap; later events are counted, not written
     budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
     fail_on_inconclusive: bool = False
     js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
@@ -97,6 +98,7 @@ class RunConfig:
              "process limit must be 1-4194304"),
             (number(self.tmp_size, MiB, 2**50), "private tmpfs size must be at least 1 MiB"),
             (number(self.log_max, 4096, 2**40), "workload log cap must be at least 4 KiB"),
+            (number(self.events_max, 4096, 2**40), "events cap must be at least 4 KiB"),
             (all(isinstance(u, str) and u for u in self.urls), "every URL must be a string"),
             (all(isinstance(i, str) for i in self.inject)
              and not set(self.inject) - set(INJECTIONS),

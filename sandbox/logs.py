@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
-from sandbox.rundir import RUN_LOG
+from sandbox.rundir import FILE_MODE, RUN_LOG
 
 SEED_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
@@ -32,6 +33,7 @@ class _RunLogHandler(logging.FileHandler):
 
 def add_run_log(run_dir: Path) -> logging.Handler:
     """Log everything from INFO up into the run directory; remove it with remove_run_log."""
+    os.close(os.open(run_dir / RUN_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
     handler = _RunLogHandler(run_dir / RUN_LOG)
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter(SEED_FORMAT))

@@ -49,6 +49,7 @@ from sandbox.model.run_info import RunInfo
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
+from sandbox.workloads.preflight import check_command
 
 if TYPE_CHECKING:
     from sandbox.host.forked import ForkedProcess
@@ -248,7 +249,8 @@ class Run:
 
         self.t0 = time.monotonic()
         self.tracer = start_tracer(slice_, self.run_dir / rundir.EVENTS,
-                                   backend=self.config.tracer, facts=self.facts, t0=self.t0)
+                                   backend=self.config.tracer, facts=self.facts, t0=self.t0,
+                                   events_max=self.config.events_max)
         tmp = self.private_fs.usage if self.private_fs is not None else \
             functools.partial(tmp_usage, self.run_dir / "tmp")
         self.profiler.start(slice_, self.run_dir / rundir.SAMPLES, tmp_usage=tmp, t0=self.t0)
@@ -371,6 +373,8 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     from sandbox.workloads.network import cleanup_stale_namespaces
 
     config.validate()
+    if config.command:
+        check_command(config.command, config.user)
     if (body is None) != (config.test is None):
         raise HarnessError("a test run needs its body, and a body its test's name")
     facts = facts or discover(config.cgroup_mode)

@@ -50,10 +50,18 @@ BUILT_IN = {
 
 def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
     where = f"{source}: scenario {name!r}"
+    if not isinstance(table, dict):
+        raise HarnessError(f"{where} must be a table ([scenario.{name}])")
     known = {"description", "duration", "operations_per_minute", *SCENARIO_SETTINGS}
     if unknown := sorted(set(table) - known):
         raise HarnessError(f"{where}: unknown setting {unknown[0]!r} "
                            f"(known: {', '.join(sorted(known))})")
+    for key, kinds, what in (("duration", (str, int, float), "a duration such as \"30m\""),
+                             ("operations_per_minute", (int, float), "a number"),
+                             ("description", (str,), "a string")):
+        value = table.get(key)
+        if key in table and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise HarnessError(f"{where}: {key} must be {what}, not {type(value).__name__}")
     try:
         duration = parse_duration(str(table["duration"]))
         rate = float(table["operations_per_minute"])

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
+from sandbox import rundir
 from sandbox.analysis import analyze
 from sandbox.analysis.budget import Budget
 from sandbox.errors import HarnessError
@@ -13,12 +14,15 @@ from sandbox.report import FORMATS, ReportInputError, check_formats, render, wri
 from sandbox.report.github import publish
 from sandbox.report.metrics import export
 from sandbox.report.text import print_text
-from sandbox.runreader import RunData, read_run
+from sandbox.runreader import RunData, RunReadError, read_run
 
 
 def load_run(run_dir: str | Path) -> RunData:
     """Read a run directory that has samples, or raise RunReadError / ReportInputError."""
-    run = read_run(run_dir)
+    try:
+        run = read_run(run_dir)
+    except PermissionError as exc:
+        raise RunReadError(f"{run_dir}: {exc.strerror or exc}: {rundir.PRIVATE}") from exc
     if run.n_samples == 0:
         raise ReportInputError(f"{run_dir}: no samples in samples.jsonl")
     return run

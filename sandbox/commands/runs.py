@@ -8,6 +8,7 @@ pruned. Removal goes through directory fds and never follows a symlink (host.saf
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,17 +50,32 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 def _live_run_dirs() -> set[Path]:
-    return {Path(r.run_dir).resolve() for r in load_records() if r.run_dir and r.harness_alive()}
+    """The run directories of live harnesses (none known to a user who cannot read the
+    harness's state)."""
+    try:
+        records = load_records()
+    except PermissionError:
+        return set()
+    return {Path(r.run_dir).resolve() for r in records if r.run_dir and r.harness_alive()}
 
 
 def list_runs(runs_dir: Path) -> list[RunEntry]:
     """The runs under ``runs_dir``, oldest first; raises HarnessError without the directory."""
-    if not runs_dir.is_dir():
-        raise HarnessError(f"no runs directory {runs_dir}")
+    try:
+        children = list(runs_dir.iterdir())
+    except FileNotFoundError as exc:
+        raise HarnessError(f"no runs directory {runs_dir}") from exc
+    except OSError as exc:
+        raise HarnessError(f"cannot list {runs_dir}: {exc.strerror or exc}") from exc
     live = _live_run_dirs()
-    entries = []
-    for path in runs_dir.iterdir():
-        if path.is_symlink() or not path.is_dir() or not (path / rundir.RUN).is_file():
+    entries, private = [], 0
+    for path in children:
+        if path.is_symlink() or not path.is_dir():
+            continue
+        if not os.access(path, os.R_OK | os.X_OK):
+            private += 1
+            continue
+        if not (path / rundir.RUN).is_file():
             continue
         run = _read(path / rundir.RUN)
         report = _read(path / rundir.REPORT)
@@ -78,6 +94,9 @@ def list_runs(runs_dir: Path) -> list[RunEntry]:
             else None,
             size_bytes=size,
         ))
+    if private:
+        raise HarnessError(f"cannot read {private} run director{'y' if private == 1 else 'ies'} "
+                           f"in {runs_dir}: {rundir.PRIVATE}")
     return sorted(entries, key=lambda e: (e.started, e.path.name))
 
 

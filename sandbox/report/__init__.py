@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from sandbox.report.junit import render_junit
 from sandbox.report.markdown import render_markdown
 from sandbox.report.metrics import render_prometheus
 from sandbox.report.text import render_text
-from sandbox.rundir import REPORT
+from sandbox.rundir import REPORT, write_text
 
 #: format name -> (file name, renderer)
 FORMATS: dict[str, tuple[str, Callable[[AnalysisResult], str]]] = {
@@ -56,9 +55,7 @@ def write_all(result: AnalysisResult, run_dir: str | Path,
     for fmt in check_formats(formats or FORMATS):
         name, render = FORMATS[fmt]
         path = Path(run_dir) / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(render(result), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, render(result))
         paths.append(path)
     return paths
 

@@ -20,7 +20,7 @@ import psutil
 from sandbox.host import safefs
 from sandbox.model.alert import Alert
 from sandbox.model.sample import FAST_FIELDS
-from sandbox.rundir import ALERTS, ROLES
+from sandbox.rundir import ALERTS, FILE_MODE, ROLES, private_opener
 from sandbox.sampler import ticker
 from sandbox.sampler.alerts import MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
@@ -227,7 +227,7 @@ class MemoryProfiler:
             raise RuntimeError("profiler already started")
         out_path = Path(out_path)
         self._out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC,
-                            0o644)
+                            FILE_MODE)
         self._reader = reader_for(slice_, root_pids)
         self._alerts_path = out_path.with_name(ALERTS)
         self._monitor = AlertMonitor(self.alert_threshold_mb, window_s=self.rate_window_s,
@@ -377,7 +377,7 @@ class MemoryProfiler:
     def _check_alerts(self, t: float, wall: float, working_set: int | None) -> None:
         for alert in self._monitor.update(t, wall, working_set):
             self._alerts.append(alert)
-            with open(self._alerts_path, "a", encoding="utf-8") as f:
+            with open(self._alerts_path, "a", encoding="utf-8", opener=private_opener) as f:
                 f.write(json.dumps(alert.to_record()) + "\n")
 
     def _append(self, line: bytes) -> None:

@@ -171,7 +171,7 @@ class RoleSampler:
     def _run(self, pids: Callable[[], Iterable[int]], main_pids: Callable[[], set[int]],
              out_path: Path, t0: float) -> None:
         try:
-            out = open(out_path, "ab")  # noqa: SIM115 (closed below)
+            out = open(out_path, "ab", opener=rundir.private_opener)  # noqa: SIM115
         except OSError as exc:
             self.error = f"cannot write {out_path}: {exc.strerror or exc}"
             return

@@ -42,11 +42,13 @@ def _make(backend: str, slice_: Slice, target: SliceTarget, out_path: Path, t0: 
 
 
 def start_tracer(slice_: Slice, out_path: Path, backend: str = "auto", *,
-                 facts: HostFacts | None = None, t0: float | None = None) -> Tracer:
+                 facts: HostFacts | None = None, t0: float | None = None,
+                 events_max: int | None = None) -> Tracer:
     """Start following ``slice_``'s processes (call after the slice is created, before the
     workload is spawned) and append events to ``out_path``. ``backend`` is ``auto`` (the best
     that starts here; why better ones were skipped is in ``Tracer.notes``) or one of BACKENDS,
-    which is then required. ``t0`` is the run's monotonic start (events' ``t``)."""
+    which is then required. ``t0`` is the run's monotonic start (events' ``t``);
+    ``events_max`` caps ``out_path`` (bytes; default DEFAULT_EVENTS_MAX)."""
     if backend != "auto" and backend not in BACKENDS:
         raise TracerError(f"unknown tracer backend {backend!r} (auto, {', '.join(BACKENDS)})")
     facts = facts or discover()
@@ -56,6 +58,8 @@ def start_tracer(slice_: Slice, out_path: Path, backend: str = "auto", *,
         reason = _unusable(candidate, facts, target)
         if reason is None:
             tracer = _make(candidate, slice_, target, Path(out_path), t0, facts)
+            if events_max is not None:
+                tracer.events_max = events_max
             try:
                 tracer.start()
             except TracerError as exc:

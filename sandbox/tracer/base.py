@@ -11,7 +11,10 @@ from typing import IO, Any
 from sandbox.errors import HarnessError
 from sandbox.host.procid import TICKS_S, ProcessId, identify, is_same
 from sandbox.model.event import Event
+from sandbox.rundir import private_opener
 from sandbox.tracer.target import SliceTarget
+
+DEFAULT_EVENTS_MAX = 16 * 2**20  # events.jsonl's cap, bytes (~0.9 GB/h under a fork/exec loop)
 
 
 def _started_by(identity: ProcessId, mono: float) -> bool:
@@ -28,7 +31,9 @@ class TracerError(HarnessError):
 class Tracer:
     """Follows the processes of one run's slice and appends one JSON line per event to
     ``out_path``. Events: ``{t, wall, kind, pid, ppid, comm, cgroup}`` with ``kind`` one of
-    fork, exec, exit, attach (``cgroup`` = destination, ``hierarchy`` names it) or seen."""
+    fork, exec, exit, attach (``cgroup`` = destination, ``hierarchy`` names it) or seen.
+    The file stops growing at ``events_max`` bytes: later events are counted as dropped
+    (the verifier's pids and moves are still kept in memory)."""
 
     backend = "abstract"
     limitations: tuple[str, ...] = ()
@@ -45,13 +50,18 @@ class Tracer:
         self._placed: list[Event] = []
         self._pids: set[int] = set()
         self._alive: dict[int, ProcessId] = {}
-        self._out: IO[str] | None = None
+        self._out: IO[bytes] | None = None
+        self.events_max = DEFAULT_EVENTS_MAX
+        self._written = 0
+        self.dropped = 0
         self.notes: list[str] = []
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> Tracer:
         """Open the event log and start following; returns once no event can be missed."""
-        self._out = open(self.out_path, "a", encoding="utf-8")  # noqa: SIM115 (closed in stop)
+        self._out = open(self.out_path, "ab", buffering=0,  # noqa: SIM115 (closed in stop)
+                         opener=private_opener)
+        self._written = self._out.tell()
         try:
             self._start()
         except BaseException:
@@ -113,8 +123,16 @@ class Tracer:
                   and self._alive.get(pid) == known):
                 del self._alive[pid]
             if self._out is not None:
-                self._out.write(json.dumps(event.to_record()) + "\n")
-                self._out.flush()
+                line = (json.dumps(event.to_record()) + "\n").encode()
+                if self._written + len(line) > self.events_max:
+                    self.dropped += 1
+                    return
+                try:
+                    self._out.write(line)
+                except OSError:  # disk full: the run ends on the sampler's error
+                    self.dropped += 1
+                    return
+                self._written += len(line)
 
     def seen_pids(self) -> set[int]:
         """Every pid the tracer followed (processes of the run, also those that left it); a
@@ -141,4 +159,5 @@ class Tracer:
     def to_dict(self) -> dict[str, Any]:
         """For run.json and the report: which backend ran and what it cannot see."""
         return {"backend": self.backend, "limitations": list(self.limitations),
-                "notes": list(self.notes), "events": self._count}
+                "notes": list(self.notes), "events": self._count,
+                "events_max": self.events_max, "events_dropped": self.dropped}

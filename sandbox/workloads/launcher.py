@@ -31,7 +31,7 @@ from sandbox.host.forked import ForkedProcess
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import Slice, SliceError, resolve_user
 from sandbox.model.operation import JsHeapMeasurement, Operation
-from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG
+from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG, private_opener
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
@@ -204,7 +204,8 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
     """Operation lines -> operations.jsonl, ``jsheap`` lines -> jsheap.jsonl (each flushed,
     as the workload wrote them); other JSON objects -> records; anything else -> the
     workload's log."""
-    with open(run_dir / OPERATIONS, "ab") as ops, contextlib.ExitStack() as files:
+    with open(run_dir / OPERATIONS, "ab", opener=private_opener) as ops, \
+            contextlib.ExitStack() as files:
         heap = None  # opened with the first jsheap line
         for raw in stream:
             try:
@@ -222,7 +223,8 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
                 workload.failed += operation.failed
             elif JsHeapMeasurement.from_record(record) is not None:
                 with contextlib.suppress(OSError):
-                    heap = heap or files.enter_context(open(run_dir / JS_HEAP, "ab"))
+                    heap = heap or files.enter_context(
+                        open(run_dir / JS_HEAP, "ab", opener=private_opener))
                     heap.write(line)
                     heap.flush()
             else:

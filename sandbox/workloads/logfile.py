@@ -2,16 +2,24 @@
 hostile workload cannot fill the disk (at most two files of ``cap`` bytes: the log and
 ``workload.log.1``). A write that fails (disk full) stops logging and is remembered; the run
 reads :attr:`CappedLog.error`, ends cleanly, and has the log cut (:meth:`CappedLog.make_room`)
-so its own records still fit."""
+so its own records still fit. The file is unbuffered: nothing is pending when it is cut."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 from pathlib import Path
 
+from sandbox.rundir import private_opener
+
 DEFAULT_LOG_CAP = 16 * 2**20
 KEEP_ON_FULL_DISK = 64 * 1024
+
+
+def _open(path: Path) -> io.FileIO:
+    return open(path, "ab", buffering=0, opener=private_opener)  # noqa: SIM115 (closed by close())
 
 
 class CappedLog:
@@ -24,7 +32,7 @@ class CappedLog:
         self.cut_bytes = 0  # dropped by make_room()
         self.error: str | None = None
         self._lock = threading.Lock()
-        self._file = open(path, "ab")  # noqa: SIM115 (closed by close())
+        self._file = _open(path)
         self._size = self._file.tell()
 
     def write(self, data: bytes) -> None:
@@ -34,16 +42,14 @@ class CappedLog:
             try:
                 if self._size + len(data) > self.cap and self._size:
                     self._rotate()
-                self._file.write(data[: self.cap])
-                self._file.flush()
-                self._size += min(len(data), self.cap)
+                self._size += self._file.write(data[: self.cap]) or 0
             except OSError as exc:
                 self.error = f"cannot write {self.path}: {exc.strerror or exc}"
 
     def _rotate(self) -> None:
         self._file.close()
         os.replace(self.path, self.path.with_name(self.path.name + ".1"))
-        self._file = open(self.path, "ab")  # noqa: SIM115
+        self._file = _open(self.path)
         self._size = 0
         self.rotations += 1
 
@@ -53,21 +59,21 @@ class CappedLog:
         Returns the bytes freed."""
         with self._lock:
             freed = 0
-            rotated = self.path.with_name(self.path.name + ".1")
-            try:
-                if rotated.exists():
-                    freed += rotated.stat().st_size
-                    rotated.unlink()
-                if not self._file.closed:
+            if not self._file.closed:
+                with contextlib.suppress(OSError):  # unbuffered: nothing left to flush
                     self._file.close()
+            rotated = self.path.with_name(self.path.name + ".1")
+            with contextlib.suppress(OSError):
+                size = rotated.stat().st_size
+                rotated.unlink()
+                freed += size
+            with contextlib.suppress(OSError):
                 size = self.path.stat().st_size
                 if size > keep:
                     os.truncate(self.path, keep)
                     freed += size - keep
-                    with open(self.path, "ab") as f:
+                    with open(self.path, "ab", buffering=0) as f:
                         f.write(b"\n[sandbox: the disk was full; the log was cut here]\n")
-            except OSError:
-                return freed
             self.cut_bytes += freed
             return freed
 
