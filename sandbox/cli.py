@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -13,6 +14,7 @@ from typer._click.exceptions import ClickException  # typer >= 0.29 vendors clic
 
 from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
+from sandbox.limits import UNLIMITED
 
 EXIT_HARNESS_ERROR = 3
 JS_HEAP_INTERVAL_S = 10.0
@@ -53,6 +55,23 @@ def _size(value: str) -> int:
         return parse_size(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
+
+
+def _limit(value: str | None, parse: Callable[[str], int]) -> int | str | None:
+    """A limit option: ``max`` (no limit) or what ``parse`` makes of it; None: the default."""
+    if value is None or value == UNLIMITED:
+        return value
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r}: expected max or {exc}") from exc
+
+
+def _count(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError("a whole number") from None
 
 
 ScenarioFile = Annotated[Path | None, typer.Option(help="TOML file of custom scenarios")]
@@ -107,8 +126,16 @@ def run(
         str | None, typer.Option(help="step the cgroup mode down: hybrid, v1 or none")
     ] = None,
     memory_max: Annotated[str | None, typer.Option(
-        help="memory limit of the slice: bytes, or 512M, 2G")] = None,
-    pids_max: Annotated[int | None, typer.Option(help="process limit of the slice")] = None,
+        help="memory limit of the slice: bytes, 512M, 2G, or max for none (default: half "
+             "of RAM, at most RAM - 2G)")] = None,
+    pids_max: Annotated[str | None, typer.Option(
+        help="task limit of the slice (threads count): N, or max for none (default 4096)")
+    ] = None,
+    env: Annotated[list[str] | None, typer.Option(
+        help="pass NAME from this environment, or set NAME=VALUE, to the workload "
+             "(repeatable; it gets a clean environment otherwise)")] = None,
+    inherit_env: Annotated[bool, typer.Option(
+        help="hand the workload this whole environment (secrets included)")] = False,
     runs_dir: Annotated[Path | None, typer.Option(help="where run directories go")] = None,
     tmp_size: Annotated[str | None, typer.Option(
         help="size of the run's private /tmp and /dev/shm (tmpfs; default 1G)")] = None,
@@ -137,8 +164,9 @@ def run(
         "grace_s": _duration(grace) if grace else None, "keep_escapes": keep_escapes or None,
         "allow_userns": allow_userns or None,
         "tracer": tracer, "cgroup_mode": cgroup_mode,
-        "memory_max": _size(memory_max) if memory_max else None,
-        "pids_max": pids_max, "runs_dir": runs_dir,
+        "memory_max": _limit(memory_max, parse_size),
+        "pids_max": _limit(pids_max, _count), "env": env or None,
+        "inherit_env": inherit_env or None, "runs_dir": runs_dir,
         "tmp_size": _size(tmp_size) if tmp_size else None,
         "log_max": _size(log_max) if log_max else None,
         "events_max": _size(events_max) if events_max else None,

@@ -4,11 +4,15 @@ command-line overrides."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+import os
+import re
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from sandbox.analysis.budget import parse_budget
 from sandbox.errors import HarnessError
+from sandbox.limits import UNLIMITED
 from sandbox.scenarios import Scenario
 
 INJECTIONS = ("pages", "heap", "orphan", "escape", "tmpfile")
@@ -43,8 +47,10 @@ class RunConfig:
     allow_userns: bool = False  # the workload may make user namespaces (seccomp refuses them)
     tracer: str = "auto"
     cgroup_mode: str | None = None
-    memory_max: int | None = None
-    pids_max: int | None = None
+    memory_max: int | str | None = None  # bytes or "max"; None: the default (sandbox.limits)
+    pids_max: int | str | None = None  # tasks or "max"; None: the default (sandbox.limits)
+    env: list[str] = field(default_factory=list)  # NAME (from the harness's) or NAME=VALUE
+    inherit_env: bool = False  # the workload gets the harness's whole environment
     temp_dir_prefix: str = "playwright"
     runs_dir: Path = Path("runs")
     stop_timeout_s: float = 10.0
@@ -92,10 +98,12 @@ class RunConfig:
             (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
             (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),
              "inject rate must be 0.001-1024 MB per operation"),
-            (self.memory_max is None or number(self.memory_max, MIN_MEMORY_MAX, 2**62),
-             f"memory limit must be at least {MIN_MEMORY_MAX} bytes (16 MiB)"),
-            (self.pids_max is None or number(self.pids_max, 1, 2**22),
-             "process limit must be 1-4194304"),
+            (self.memory_max in (None, UNLIMITED) or number(self.memory_max, MIN_MEMORY_MAX,
+                                                            2**62),
+             f"memory limit must be at least {MIN_MEMORY_MAX} bytes (16 MiB), or max"),
+            (self.pids_max in (None, UNLIMITED) or number(self.pids_max, 1, 2**22),
+             "process limit must be 1-4194304, or max"),
+            (env_problem(self.env) is None, env_problem(self.env) or ""),
             (number(self.tmp_size, MiB, 2**50), "private tmpfs size must be at least 1 MiB"),
             (number(self.log_max, 4096, 2**40), "workload log cap must be at least 4 KiB"),
             (number(self.events_max, 4096, 2**40), "events cap must be at least 4 KiB"),
@@ -131,6 +139,38 @@ class RunConfig:
         if runs.exists() and not runs.is_dir():
             raise HarnessError(f"runs directory {runs} is not a directory")
         return self
+
+
+def env_problem(items: object) -> str | None:
+    """Why ``items`` (``--env`` values) cannot be passed to the workload, if so."""
+    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+        return "env must be a list of NAME or NAME=VALUE strings"
+    for item in items:
+        name, has_value, value = item.partition("=")
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            return f"--env {name!r}: not NAME or NAME=VALUE (a value is not shown)"
+        if "\0" in value:
+            return f"--env {name}: the value holds a NUL byte"
+        if not has_value and name not in os.environ:
+            return f"--env {name}: not set in the harness's environment"
+    return None
+
+
+def env_values(items: list[str]) -> dict[str, str]:
+    """The variables ``--env`` passes: NAME=VALUE as given, NAME from the harness's
+    environment (the last of a name wins)."""
+    values = {}
+    for item in items:
+        name, has_value, value = item.partition("=")
+        values[name] = value if has_value else os.environ[name]
+    return values
+
+
+def recorded(config: RunConfig) -> dict[str, Any]:
+    """The config as run.json keeps it: ``--env`` values left out (names only)."""
+    doc = asdict(config)
+    doc["env"] = sorted({item.partition("=")[0] for item in config.env})
+    return doc
 
 
 def from_scenario(scenario: Scenario | None, **overrides: object) -> RunConfig:

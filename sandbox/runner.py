@@ -22,7 +22,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,9 +31,9 @@ import numpy as np
 
 from sandbox import logs, rundir
 from sandbox.analysis.trend import robust_slope
-from sandbox.config import RunConfig
+from sandbox.config import RunConfig, env_values, recorded
 from sandbox.errors import HarnessError
-from sandbox.host import HostFacts, Limits, Slice, cleanup_stale, discover, open_slice
+from sandbox.host import HostFacts, Slice, cleanup_stale, discover, open_slice
 from sandbox.host.browsers import choose
 from sandbox.host.isolation import (
     AREAS,
@@ -45,6 +45,7 @@ from sandbox.host.isolation import (
     release_user,
     uid_pids,
 )
+from sandbox.limits import resolve as resolve_limits
 from sandbox.model.run_info import RunInfo
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
@@ -129,7 +130,7 @@ class Run:
         self.body = body
         self.run_id = new_run_id()
         self.run_dir = make_run_dir(config.runs_dir, config.label)
-        self.meta = RunInfo(run_id=self.run_id, formats=FILE_FORMATS, config=asdict(config),
+        self.meta = RunInfo(run_id=self.run_id, formats=FILE_FORMATS, config=recorded(config),
                             host=facts.to_dict(), started=time.time(),
                             workload=config.workload)
         self.profiler = MemoryProfiler(config.sample_interval, config.alert_threshold_mb,
@@ -159,7 +160,9 @@ class Run:
     def execute(self) -> None:
         from sandbox.workloads.launcher import fork_callable
 
-        limits = Limits(memory_max=self.config.memory_max, pids_max=self.config.pids_max)
+        limits, self.meta.limits = resolve_limits(
+            self.config.memory_max, self.config.pids_max,
+            has_cgroup=self.facts.cgroup.mode != "none")
         slice_ = open_slice(self.run_id, self.facts.cgroup, limits)
         self.user = self._allocate_user()
         if self.body is None:
@@ -192,6 +195,9 @@ class Run:
                     self._start_watchers(slice_)
                     if forked is None:
                         self.workload = self._start_workload(slice_)
+                        self.meta.env = {"inherited": self.config.inherit_env,
+                                         "passed": sorted(env_values(self.config.env)),
+                                         "names": self.workload.env_names}
                     else:
                         forked.release()
                     self._wait(stop)
@@ -202,6 +208,8 @@ class Run:
                     self.meta.workload_exit = workload_exit(
                         self.workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
                     self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
+                    if (hits := slice_.pids_limit_hits()) is not None:  # before teardown
+                        self.meta.limits["pids_max"]["hits"] = hits
                     self.cleanup = self.verifier.verify(
                         slice_, run_dir=self.run_dir, main=self.workload.proc,
                         tracer=self.tracer, user=self.user, private_fs=self.private_fs)
@@ -279,7 +287,9 @@ class Run:
         from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
         config = self.config
-        common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max}
+        passed = env_values(config.env)
+        common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max,
+                  "passed_env": passed, "inherit_env": config.inherit_env}
         if config.command:
             return launch_command(slice_, config.command, self.run_dir, cwd=Path.cwd(),
                                   network=config.network or "host", **common)

@@ -6,6 +6,8 @@ custom ones from a TOML file::
     duration = "30m"
     operations_per_minute = 20
     context_policy = "fresh"      # optional: any RunConfig workload setting below
+    pids_max = "max"              # limits: a number (memory_max also "2G") or "max"
+    env = { API_URL = "http://localhost:8080", CI_TOKEN = true }  # true: the harness's value
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.durations import parse_duration
+from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
 
 #: Workload settings a scenario file may set besides duration and rate.
@@ -24,8 +26,10 @@ SCENARIO_SETTINGS = {
     "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
     "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
     "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str, "pushgateway": str,
-    "browser": str, "role_interval": float, "js_heap": float,
+    "browser": str, "role_interval": float, "js_heap": float, "inherit_env": bool,
 }
+#: Settings with values of their own kind: the slice's limits, the workload's variables.
+SPECIAL_SETTINGS = ("memory_max", "pids_max", "env")
 
 
 @dataclass(frozen=True)
@@ -52,7 +56,8 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
     where = f"{source}: scenario {name!r}"
     if not isinstance(table, dict):
         raise HarnessError(f"{where} must be a table ([scenario.{name}])")
-    known = {"description", "duration", "operations_per_minute", *SCENARIO_SETTINGS}
+    known = {"description", "duration", "operations_per_minute", *SCENARIO_SETTINGS,
+             *SPECIAL_SETTINGS}
     if unknown := sorted(set(table) - known):
         raise HarnessError(f"{where}: unknown setting {unknown[0]!r} "
                            f"(known: {', '.join(sorted(known))})")
@@ -82,7 +87,28 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
             if kind is list and not all(isinstance(item, str) for item in value):
                 raise HarnessError(f"{where}: {key} must be a list of strings")
             settings[key] = value
+    for key in SPECIAL_SETTINGS:
+        if key in table:
+            settings[key] = _special(key, table[key], where)
     return Scenario(name, str(table.get("description", name)), duration, rate, settings)
+
+
+def _special(key: str, value: Any, where: str) -> Any:
+    """A limit as RunConfig takes it (bytes or tasks, or "max"); ``env`` as ``--env`` items
+    (a string value is set, ``true`` takes the harness's)."""
+    if key == "env":
+        if not isinstance(value, dict) or not all(
+                isinstance(v, str) or v is True for v in value.values()):
+            raise HarnessError(f"{where}: env must be a table of NAME = \"VALUE\" or true")
+        return [name if v is True else f"{name}={v}" for name, v in value.items()]
+    if value == "max" or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if key == "memory_max" and isinstance(value, str):
+        try:
+            return parse_size(value)
+        except ValueError as exc:
+            raise HarnessError(f"{where}: memory_max: {exc}") from exc
+    raise HarnessError(f"{where}: {key} must be a number or \"max\"")
 
 
 def load_file(path: Path) -> dict[str, Scenario]:

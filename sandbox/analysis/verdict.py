@@ -105,6 +105,23 @@ def _where(r: AnalysisResult) -> str:
                                         for g in over[:2])
 
 
+def _limits_hit(r: AnalysisResult) -> list[Finding]:
+    """The slice's limits at work: OOM kills (memory.max) and refused forks (pids.max)."""
+    limits = r.run.limits or {}
+    out = []
+    if r.oom_kills:
+        memory = (limits.get("memory_max") or {}).get("value")
+        at = f" at memory.max {memory / 2**30:.2f} GiB" if isinstance(memory, int) else ""
+        out.append(Finding("workload", "warning", f"{r.oom_kills} OOM kill(s) in the slice{at}"))
+    pids = limits.get("pids_max") or {}
+    if pids.get("hits"):
+        out.append(Finding("workload", "warning",
+                           f"the process limit was hit: {pids['hits']} fork(s) refused at "
+                           f"pids.max {pids.get('value')} ({pids.get('source')}; "
+                           "--pids-max N or max lifts it)"))
+    return out
+
+
 def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = False
           ) -> list[Finding]:
     """Every finding of a run, with its level. This is the whole policy of the exit code."""
@@ -115,8 +132,7 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
                                f"{TREND_WORDS.get(name, name)} keep growing: "
                                f"{tr.slope:.3g}/s ({tr.slope * 3600:.0f}/h)"))
     out += _workload_end(r)
-    if r.oom_kills:
-        out.append(Finding("workload", "warning", f"{r.oom_kills} OOM kill(s) in the slice"))
+    out += _limits_hit(r)
     # Crossing the user's working-set threshold is a warning; the sampler's 30 s growth-rate
     # alerts are live hints that a GC sawtooth trips on clean runs: kept in alerts.jsonl and
     # the run log, not findings (the budget verdict above decides).

@@ -286,6 +286,10 @@ class V2Memory(CgroupSlice):
         """``oom_kill`` of memory.events."""
         return _keyed_value(self.path(UNIFIED, "memory.events"), "oom_kill")
 
+    def pids_limit_hits(self) -> int | None:
+        """``max`` of pids.events."""
+        return _keyed_value(self.path(UNIFIED, "pids.events"), "max")
+
     def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
         return "v2", dict(v2_files(self.dirs[UNIFIED])), self.membership
 
@@ -307,6 +311,10 @@ class V1Memory(CgroupSlice):
     def oom_kills(self) -> int | None:
         """``oom_kill`` of memory.oom_control (kernel >= 4.13)."""
         return _keyed_value(self.path("memory", "memory.oom_control"), "oom_kill")
+
+    def pids_limit_hits(self) -> int | None:
+        """``max`` of the v1 pids.events."""
+        return _keyed_value(self.path("pids", "pids.events"), "max")
 
     def sampler_files(self) -> tuple[str, dict[str, Path | None], Path | None] | None:
         return "v1", v1_files(self.dirs.get("memory"), self.dirs.get("pids"),

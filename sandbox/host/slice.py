@@ -225,6 +225,10 @@ class Slice:
         """Processes the kernel's OOM killer killed in the slice (None: not known here)."""
         return None
 
+    def pids_limit_hits(self) -> int | None:
+        """Forks refused because the slice hit pids.max (None: not known here)."""
+        return None
+
     def evict(self, pid: int) -> None:
         """Move ``pid`` out of the slice, so it can be removed with ``pid`` left alive
         (``--keep-escapes``)."""

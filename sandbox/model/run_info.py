@@ -21,6 +21,8 @@ class RunInfo:
     slice: dict[str, Any] | None = None  # name, backend, cgroup directories
     user: dict[str, Any] | None = None  # the run's UID (RunUser.to_dict())
     private_tmp: dict[str, Any] | None = None  # areas, size_bytes
+    limits: dict[str, Any] | None = None  # per limit: value, source, hits (sandbox.limits)
+    env: dict[str, Any] | None = None  # inherited, passed and all variable NAMES (no values)
     backend: dict[str, Any] | None = None  # cgroup, sampler, c_ticker, tracer
     roles: dict[str, Any] | None = None  # RoleSampler.to_dict()
     workload_log: dict[str, Any] | None = None  # CappedLog.to_dict()

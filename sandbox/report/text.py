@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.roles import RoleGrowth
+from sandbox.limits import describe as describe_limits
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
 _STATUS = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL (critical)[/]",
@@ -28,6 +29,13 @@ def render(r: AnalysisResult, console: Console) -> None:
     console.print(f"Result: {_STATUS[r.status]}  (exit {r.exit_code})"
                   f"   {r.n_samples} samples over {r.duration_s:.0f} s, {r.backend_line}, "
                   f"source {r.sample_source or 'n/a'}")
+    console.print(f"Limits: {describe_limits(r.run.limits or {})}", markup=False,
+                  highlight=False)
+    if env := r.run.env:
+        passed = ", ".join(env.get("passed") or []) or "none"
+        console.print(f"Environment: {'inherited' if env.get('inherited') else 'clean'}, "
+                      f"{len(env.get('names') or [])} variables; passed by --env: {passed}",
+                      markup=False, highlight=False)
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
         f"Memory: [bold]{v.outcome.upper()}[/] budget {v.budget} on "

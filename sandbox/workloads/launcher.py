@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -29,16 +29,16 @@ from typing import IO, Any
 from sandbox.errors import HarnessError
 from sandbox.host.forked import ForkedProcess
 from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
-from sandbox.host.slice import Slice, SliceError, resolve_user
+from sandbox.host.slice import MARKER_ENV, Slice, SliceError, resolve_user
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG, private_opener
+from sandbox.workloads.environment import SYSTEM_PATH, workload_environment
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
 
 log = logging.getLogger("sandbox.launcher")
 
-SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 # Bootstrap for python_command's fallback: add site dirs (argv[1]), then run the module.
 _BOOT = ("import runpy, site, sys\n"
          "for d in sys.argv[1].split(':'): site.addsitedir(d)\n"
@@ -65,6 +65,7 @@ class Workload:
     records: list[dict[str, Any]] = field(default_factory=list)
     operations: int = 0
     failed: int = 0
+    env_names: list[str] = field(default_factory=list)  # the variables it started with
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -246,11 +247,15 @@ def _spawn(
     json_stdout: bool,
     private_fs: PrivateFs | None,
     log_cap: int,
+    passed_env: Mapping[str, str],
+    inherit_env: bool,
     cwd: Path | None = None,
 ) -> Workload:
     account = _account(user)
-    env = {**os.environ, **prepare_dirs(run_dir, account, private_fs),
-           "PYTHONDONTWRITEBYTECODE": "1"}
+    base = workload_environment("screenshot" if json_stdout else "command", account,
+                                passed={}, inherit=inherit_env)
+    env = {**base, **prepare_dirs(run_dir, account, private_fs),
+           "PYTHONDONTWRITEBYTECODE": "1", **passed_env}
     isolated = None
     if network == "isolated":
         try:
@@ -280,7 +285,8 @@ def _spawn(
         if isolated:
             isolated.remove()
         raise LaunchError(str(exc)) from exc
-    workload = Workload(proc=proc, run_dir=run_dir, log=log, network=isolated)
+    workload = Workload(proc=proc, run_dir=run_dir, log=log, network=isolated,
+                        env_names=sorted({*env, MARKER_ENV}))
     readers = [(_copy_to_log, (proc.stderr if json_stdout else proc.stdout, log))]
     if json_stdout:
         readers.append((_read_operations, (proc.stdout, run_dir, workload)))
@@ -300,9 +306,12 @@ def launch_screenshot(
     user: RunUser | str | int | None,
     private_fs: PrivateFs | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
+    passed_env: Mapping[str, str] | None = None,
+    inherit_env: bool = False,
 ) -> Workload:
     """Start the screenshot workload in the slice. ``escape`` runs as root (only root can
-    leave a cgroup); everything else as ``user``."""
+    leave a cgroup); everything else as ``user``. Its environment: see
+    workloads/environment.py, plus ``passed_env``."""
     spec.validate()
     if "escape" in spec.inject:
         try:
@@ -314,7 +323,8 @@ def launch_screenshot(
     argv = [*python_module("sandbox.workloads.screenshot", _account(user)),
             "--config", spec.to_json()]
     return _spawn(slice_, argv, run_dir, user=user, network=spec.resolved_network,
-                  json_stdout=True, private_fs=private_fs, log_cap=log_cap)
+                  json_stdout=True, private_fs=private_fs, log_cap=log_cap,
+                  passed_env=passed_env or {}, inherit_env=inherit_env)
 
 
 def _workdir(cwd: Path | None, run_dir: Path, account: RunUser | None,
@@ -352,17 +362,20 @@ def launch_command(
     private_fs: PrivateFs | None = None,
     log_cap: int = DEFAULT_LOG_CAP,
     cwd: Path | None = None,
+    passed_env: Mapping[str, str] | None = None,
+    inherit_env: bool = False,
 ) -> Workload:
     """Start any command in the slice, in ``cwd`` (where ``sandbox run`` was started) when
     the workload's user can reach it, else in the run directory; its output goes to
-    ``workload.log``."""
+    ``workload.log``. Its environment: see workloads/environment.py, plus ``passed_env``."""
     if not argv:
         raise LaunchError("no command given")
     if network not in ("isolated", "host"):
         raise LaunchError(f"network {network!r}: expected isolated or host")
     _expose_arguments(argv, private_fs)
     return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
-                  private_fs=private_fs, log_cap=log_cap, cwd=cwd)
+                  private_fs=private_fs, log_cap=log_cap, passed_env=passed_env or {},
+                  inherit_env=inherit_env, cwd=cwd)
 
 
 def fork_callable(slice_: Slice, body: Callable[[], None], run_dir: Path, *,
