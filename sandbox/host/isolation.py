@@ -120,7 +120,8 @@ def uid_pids(uid: int) -> set[int]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
-        with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status") as f:
+        with contextlib.suppress(OSError), open(f"/proc/{entry.name}/status",
+                                                 errors="surrogateescape") as f:
             for line in f:
                 if line.startswith("State:") and line.split()[1] == "Z":
                     break

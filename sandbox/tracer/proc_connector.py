@@ -17,7 +17,7 @@ START_TIMEOUT_S = 10.0
 
 def _comm(pid: int) -> str | None:
     try:
-        return Path(f"/proc/{pid}/comm").read_text().rstrip("\n")
+        return Path(f"/proc/{pid}/comm").read_text(errors="surrogateescape").rstrip("\n")
     except OSError:
         return None
 
