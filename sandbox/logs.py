@@ -7,8 +7,27 @@ import os
 from pathlib import Path
 
 from sandbox.rundir import FILE_MODE, RUN_LOG
+from sandbox.untrusted import shown
 
 SEED_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
+
+
+class SafeFormatter(logging.Formatter):
+    """The seed's format, each record one line: names a message embeds (process titles,
+    file names) and tracebacks' lines shown escaped (sandbox.untrusted), so no control
+    character or undecodable byte reaches a terminal or the run log."""
+
+    def __init__(self) -> None:
+        super().__init__(SEED_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return shown(super().formatMessage(record))
+
+    def formatException(self, ei: object) -> str:  # noqa: N802
+        return "\n".join(map(shown, super().formatException(ei).split("\n")))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802
+        return "\n".join(map(shown, super().formatStack(stack_info).split("\n")))
 
 
 def configure(verbosity: int = 0) -> None:
@@ -19,7 +38,7 @@ def configure(verbosity: int = 0) -> None:
     root.setLevel(logging.DEBUG)
     handler = logging.StreamHandler()
     handler.setLevel(level)
-    handler.setFormatter(logging.Formatter(SEED_FORMAT))
+    handler.setFormatter(SafeFormatter())
     root.addHandler(handler)
 
 
@@ -36,7 +55,7 @@ def add_run_log(run_dir: Path) -> logging.Handler:
     os.close(os.open(run_dir / RUN_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE))
     handler = _RunLogHandler(run_dir / RUN_LOG)
     handler.setLevel(logging.INFO)
-    handler.setFormatter(logging.Formatter(SEED_FORMAT))
+    handler.setFormatter(SafeFormatter())
     root = logging.getLogger()
     root.addHandler(handler)
     if root.getEffectiveLevel() > logging.INFO:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from sandbox.untrusted import markup
+
 
 @dataclass
 class Status:
@@ -46,7 +48,9 @@ class RunProgress:
                 console=Console(stderr=True), transient=False,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self.title, total=None, info="starting")
+            # the description is rich markup: a title from a command line is shown escaped
+            self._task = self._progress.add_task(markup(self.title), total=None,
+                                                 info="starting")
         return self
 
     def update(self, status: Status) -> None:

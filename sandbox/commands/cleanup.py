@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sandbox.commands.report import finish_reports
 from sandbox.host import cleanup_stale
+from sandbox.untrusted import shown
 from sandbox.workloads.network import cleanup_stale_namespaces
 
 
@@ -12,14 +13,14 @@ def cleanup_command() -> int:
     """One line per slice and network namespace removed."""
     cleaned = cleanup_stale()
     for item in cleaned:
-        print(f"removed {item.name}: killed {len(item.killed)} processes, "
+        print(f"removed {shown(item.name)}: killed {len(item.killed)} processes, "
               f"{len(item.removed_dirs)} cgroup directories, {len(item.removed_files)} files"
-              + (f" (error: {item.error})" if item.error else ""))
+              + (f" (error: {shown(item.error)})" if item.error else ""))
         if item.run_dir and (done := finish_reports(item.run_dir)):
-            print(f"  reports of {item.run_dir}: {done}")
+            print(f"  reports of {shown(item.run_dir)}: {shown(done)}")
     namespaces = cleanup_stale_namespaces()
     for name in namespaces:
-        print(f"removed network namespace {name}")
+        print(f"removed network namespace {shown(name)}")
     if not cleaned and not namespaces:
         print("nothing to clean up")
     return 0

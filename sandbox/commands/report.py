@@ -15,6 +15,7 @@ from sandbox.report.github import publish
 from sandbox.report.metrics import export
 from sandbox.report.text import print_text
 from sandbox.runreader import RunData, RunReadError, read_run
+from sandbox.untrusted import shown
 
 
 def load_run(run_dir: str | Path) -> RunData:
@@ -51,7 +52,7 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
     publish(result)
     export(result, textfile=metrics_textfile, pushgateway=pushgateway)
     for path in paths:
-        print(f"wrote {path}")
+        print(f"wrote {shown(path)}")
     return result.exit_code
 
 

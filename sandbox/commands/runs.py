@@ -22,6 +22,7 @@ from sandbox import rundir
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import load_records
+from sandbox.untrusted import rich_text, shown
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,14 @@ def list_command(runs_dir: Path, as_json: bool) -> int:
         for entry in entries:
             print(json.dumps(entry.to_dict()))
         return 0
-    table = Table(title=f"runs in {runs_dir}")
+    table = Table(title=rich_text(f"runs in {runs_dir}"))
     for column in ("started (UTC)", "scenario", "status", "exit", "size", "directory"):
         table.add_column(column)
     for e in entries:
         table.add_row(datetime.fromtimestamp(e.started, UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                      e.label, e.status, "" if e.exit_code is None else str(e.exit_code),
-                      f"{e.size_bytes / 2**20:.1f} MB", e.path.name)
+                      rich_text(e.label), rich_text(e.status),
+                      "" if e.exit_code is None else str(e.exit_code),
+                      f"{e.size_bytes / 2**20:.1f} MB", rich_text(e.path.name))
     Console(width=160).print(table)
     return 0
 
@@ -146,6 +148,6 @@ def prune_command(runs_dir: Path, *, keep: int | None, older_than_s: float | Non
     for entry in doomed:
         if not dry_run:
             remove_run(entry)
-        print(f"{'would remove' if dry_run else 'removed'} {entry.path}")
+        print(f"{'would remove' if dry_run else 'removed'} {shown(entry.path)}")
     print(f"{len(doomed)} run(s) {'to remove' if dry_run else 'removed'}")
     return 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from sandbox.analysis.compare import CompareResult
+from sandbox.untrusted import md_text, shown
 
 
 def _f(x: float | None) -> str:
@@ -15,11 +16,11 @@ def _f(x: float | None) -> str:
 
 def render_compare_text(r: CompareResult) -> str:
     """Plain-text table for a terminal or CI log."""
-    rows = [f"compare BASE {r.base_dir}  NEW {r.new_dir}"]
+    rows = [f"compare BASE {shown(r.base_dir)}  NEW {shown(r.new_dir)}"]
     for c in r.items:
         rows.append(f"  {c.metric:<22} base {_f(c.base):>10}  new {_f(c.new):>10}  "
-                    f"{c.answer.upper():<10} {c.detail}")
-    rows.append(r.summary)
+                    f"{c.answer.upper():<10} {shown(c.detail)}")
+    rows.append(shown(r.summary))
     return "\n".join(rows)
 
 
@@ -30,11 +31,12 @@ def render_compare_json(r: CompareResult) -> str:
 
 
 def render_compare_markdown(r: CompareResult) -> str:
-    lines = [f"### {r.summary}", "", f"BASE `{r.base_dir}`, NEW `{r.new_dir}`", "",
+    lines = [f"### {md_text(r.summary)}", "",
+             f"BASE {md_text(r.base_dir)}, NEW {md_text(r.new_dir)}", "",
              "| metric | base | new | NEW/BASE | answer | detail |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {c.metric} | {_f(c.base)} | {_f(c.new)} | {_f(c.ratio)} | {c.answer} | "
-              f"{c.detail} |" for c in r.items]
+              f"{md_text(c.detail)} |" for c in r.items]
     return "\n".join(lines) + "\n"
 
 

@@ -10,13 +10,14 @@ from typing import TextIO
 
 from sandbox.analysis import AnalysisResult
 from sandbox.report.markdown import render_markdown
+from sandbox.untrusted import shown
 
 _COMMAND = {"incomplete": "error", "critical": "error", "warning": "warning"}
 
 
 def _escape(text: str) -> str:
-    """Workflow-command data escaping (%, CR, LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Workflow-command data: one line (control characters shown escaped), ``%`` escaped."""
+    return shown(text).replace("%", "%25")
 
 
 def publish(r: AnalysisResult, out: TextIO = sys.stdout) -> None:

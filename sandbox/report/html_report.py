@@ -11,6 +11,7 @@ from typing import Any
 from sandbox.analysis import AnalysisResult
 from sandbox.report.plot import memory_svg, roles_svg
 from sandbox.report.text import ROLE_COLUMNS, role_cells
+from sandbox.untrusted import html_text
 
 _CSS = """body{font-family:sans-serif;margin:2em;max-width:1000px;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;
@@ -29,11 +30,11 @@ _STATUS = {"PASS": "ok", "FAIL": "critical", "WARN": "warning", "INCOMPLETE": "c
 def _fmt(x: Any, spec: str = ".3f") -> str:
     if x is None:
         return "n/a"
-    return format(x, spec) if isinstance(x, float) else escape(str(x))
+    return format(x, spec) if isinstance(x, float) else html_text(str(x))
 
 
 def _table(headers: list[str], rows: list[list[Any]], cls: list[str] | None = None) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    head = "".join(f"<th>{html_text(h)}</th>" for h in headers)
     body = []
     for i, row in enumerate(rows):
         attr = f' class="{cls[i]}"' if cls else ""
@@ -55,7 +56,7 @@ def _alerts(r: AnalysisResult) -> str:
     kinds = Counter(f"{a.kind} ({a.severity})" for a in r.alerts)
     rows = [[a.t, a.severity, a.message] for a in r.alerts[:MAX_ALERT_ROWS]]
     more = len(r.alerts) - len(rows)
-    return ("<p>" + ", ".join(f"{escape(k)}: {n}" for k, n in kinds.items()) + "</p>"
+    return ("<p>" + ", ".join(f"{html_text(k)}: {n}" for k, n in kinds.items()) + "</p>"
             + _table(["time (s)", "severity", "alert"], rows)
             + (f"<p>and {more} more in alerts.jsonl.</p>" if more > 0 else ""))
 
@@ -106,17 +107,17 @@ def render_html(r: AnalysisResult) -> str:
         for x in [*c.escapes, *c.orphans, *c.leftover_files])
     title = f"{r.label} on {r.hostname}, {_when(r)}: {word}"
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>sandbox: {escape(title)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>sandbox: {html_text(title)}</title>
 <style>{_CSS}</style></head><body>
-<h1>sandbox: {escape(r.label)} <span class="{cls}">{word}</span></h1>
-<p class="sub" id="run-facts">{escape(_when(r))} on {escape(r.hostname)}; exit code
-{r.exit_code}; {r.n_samples} samples over {r.duration_s:.0f} s; {escape(r.backend_line)};
-source {_fmt(r.sample_source)}; {escape(r.run_dir)}</p>
+<h1>sandbox: {html_text(r.label)} <span class="{cls}">{word}</span></h1>
+<p class="sub" id="run-facts">{html_text(_when(r))} on {html_text(r.hostname)}; exit code
+{r.exit_code}; {r.n_samples} samples over {r.duration_s:.0f} s; {html_text(r.backend_line)};
+source {_fmt(r.sample_source)}; {html_text(r.run_dir)}</p>
 <h2>Memory</h2>
 {memory_svg(r)}
 {_roles(r)}
 <h2>Findings</h2>{findings}
-<h2>Recommendations</h2><ul>{"".join(f"<li>{escape(x)}</li>" for x in r.recommendations)}</ul>
+<h2>Recommendations</h2><ul>{"".join(f"<li>{html_text(x)}</li>" for x in r.recommendations)}</ul>
 <h2>Leak verdict</h2>{_table(["", "value"], verdict_rows)}
 <h2>Seed rule (reported, does not decide)</h2>{_table(["", "value"], seed_rows)}
 <h2>Other trends</h2>{_table(["series", "label", "growth per s", "detection limit per s"],

@@ -9,13 +9,15 @@ from datetime import UTC, datetime
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.verdict import CHECKS
+from sandbox.untrusted import shown
 
 
 def render_junit(r: AnalysisResult) -> str:
     """JUnit XML: critical and warning findings are failures, an incomplete run an error, an
-    inconclusive memory verdict a skipped trend; notes go to system-out."""
+    inconclusive memory verdict a skipped trend; notes go to system-out. Every name and
+    message is shown escaped (no control character, undecodable byte: XML 1.0-safe)."""
     config = r.run.config
-    name = f"sandbox.{r.label}"
+    name = f"sandbox.{shown(r.label)}"
     root = ET.Element("testsuites", name="sandbox")
     suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(CHECKS)),
                           time=f"{r.duration_s:.3f}")
@@ -28,7 +30,7 @@ def render_junit(r: AnalysisResult) -> str:
                        ("operations_per_minute", config.get("operations_per_minute")),
                        ("backend", r.backend_line)):
         if value is not None:
-            ET.SubElement(props, "property", name=key, value=str(value))
+            ET.SubElement(props, "property", name=key, value=shown(value))
     failures = errors = skipped = 0
     for check in CHECKS:
         case = ET.SubElement(suite, "testcase", classname=name, name=check, time="0")
@@ -36,18 +38,18 @@ def render_junit(r: AnalysisResult) -> str:
         if incomplete := [f for f in found if f.level == "incomplete"]:
             errors += 1
             ET.SubElement(case, "error", type="incomplete",
-                          message="; ".join(f.message for f in incomplete))
+                          message="; ".join(shown(f.message) for f in incomplete))
         bad = [f for f in found if f.level in ("critical", "warning")]
         if bad:
             failures += 1
             fail = ET.SubElement(case, "failure", type=bad[0].level,
-                                 message="; ".join(f.message for f in bad))
-            fail.text = "\n".join(f"{f.level}: {f.message}" for f in bad)
+                                 message="; ".join(shown(f.message) for f in bad))
+            fail.text = "\n".join(f"{f.level}: {shown(f.message)}" for f in bad)
         if check == "trend" and r.verdict.outcome == "inconclusive" and not bad:
             skipped += 1
             ET.SubElement(case, "skipped", message="; ".join(
-                f.message for f in found if f.level == "note") or "inconclusive")
-        notes = [f.message for f in found if f.level == "note"]
+                shown(f.message) for f in found if f.level == "note") or "inconclusive")
+        notes = [shown(f.message) for f in found if f.level == "note"]
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
     for element in (suite, root):

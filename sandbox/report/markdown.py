@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from sandbox.analysis import AnalysisResult
+from sandbox.untrusted import md_text
 
 _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INCOMPLETE": "❌", "INCONCLUSIVE": "❔"}
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _rate(x: float | None) -> str:
@@ -16,26 +13,27 @@ def _rate(x: float | None) -> str:
 
 
 def render_markdown(r: AnalysisResult) -> str:
-    """The summary: status, memory against the budget, findings, recommendations."""
+    """The summary: status, memory against the budget, findings, recommendations. Every
+    name and message is a markdown literal (md_text): no HTML, link or table break."""
     v, config = r.verdict, r.run.config
     label = config.get("scenario") or " ".join(config.get("command") or []) or "run"
     lo, hi = v.slope_ci_mb_s or (None, None)
     interval = f"{lo:.3f} .. {hi:.3f} MB/s" if lo is not None else "n/a"
     rows = [
-        ("memory", f"**{v.outcome}** the budget {v.budget}"),
+        ("memory", f"**{v.outcome}** the budget {md_text(v.budget)}"),
         ("growth of the anon floor", _rate(v.slope_mb_s)),
         ("95% bounds", interval),
         ("operations", f"{r.operations.count} ({r.operations.failed} failed)"),
-        ("samples", f"{r.n_samples} over {r.duration_s:.0f} s ({r.backend_line})"),
+        ("samples", f"{r.n_samples} over {r.duration_s:.0f} s ({md_text(r.backend_line)})"),
     ]
     if v.minutes_needed:
         rows.append(("a run that would tell", f"about {v.minutes_needed:g} min"))
-    lines = [f"## {_ICON.get(r.status, '')} sandbox {_cell(label)}: {r.status} "
+    lines = [f"## {_ICON.get(r.status, '')} sandbox {md_text(label)}: {r.status} "
              f"(exit {r.exit_code})", "", "| | |", "|---|---|"]
-    lines += [f"| {key} | {_cell(value)} |" for key, value in rows]
+    lines += [f"| {key} | {value} |" for key, value in rows]
     if r.findings:
         lines += ["", "| level | check | finding |", "|---|---|---|"]
-        lines += [f"| {f.level} | {f.check} | {_cell(f.message)} |" for f in r.findings]
-    lines += ["", *[f"- {_cell(rec)}" for rec in r.recommendations], "",
-              f"Run directory: `{r.run_dir}`", ""]
+        lines += [f"| {f.level} | {f.check} | {md_text(f.message)} |" for f in r.findings]
+    lines += ["", *[f"- {md_text(rec)}" for rec in r.recommendations], "",
+              f"Run directory: {md_text(r.run_dir)}", ""]
     return "\n".join(lines)

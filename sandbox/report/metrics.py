@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Enum, Gauge, generate_latest, p
 from prometheus_client import write_to_textfile as _write_textfile
 
 from sandbox.analysis import AnalysisResult
+from sandbox.untrusted import shown
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,15 @@ def _value(x: float | None, scale: float = 1.0) -> float:
     return float(x) * scale if x is not None and math.isfinite(x) else math.nan
 
 
+def _labels(r: AnalysisResult) -> dict[str, str]:
+    """The label set: the scenario or command and the host, shown escaped."""
+    return {"scenario": shown(r.label), "host": shown(r.hostname)}
+
+
 def registry_for(r: AnalysisResult) -> CollectorRegistry:
     """A registry holding this run's metrics (see the module docstring)."""
     registry = CollectorRegistry(auto_describe=True)
-    labels = {"scenario": r.label, "host": r.hostname}
+    labels = _labels(r)
     v, c = r.verdict, r.cleanup
     ci = v.slope_ci_mb_s or (None, None)
 
@@ -84,7 +90,7 @@ def write_textfile(r: AnalysisResult, path: str | Path) -> None:
 def push(r: AnalysisResult, url: str) -> None:
     """Replace this scenario's and host's group on the Pushgateway at ``url``."""
     push_to_gateway(url, job=JOB, registry=registry_for(r), timeout=PUSH_TIMEOUT_S,
-                    grouping_key={"scenario": r.label, "host": r.hostname})
+                    grouping_key=_labels(r))
 
 
 def export(r: AnalysisResult, *, textfile: str | Path | None = None,

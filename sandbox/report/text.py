@@ -11,6 +11,7 @@ from rich.table import Table
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.roles import RoleGrowth
 from sandbox.limits import describe as describe_limits
+from sandbox.untrusted import markup, rich_text
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
 _STATUS = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL (critical)[/]",
@@ -25,10 +26,10 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 def render(r: AnalysisResult, console: Console) -> None:
     """Print the summary onto ``console``."""
     v, lg, ops = r.verdict, r.legacy, r.operations
-    console.rule(f"sandbox report - {r.run_dir}")
+    console.rule(rich_text(f"sandbox report - {r.run_dir}"))
     console.print(f"Result: {_STATUS[r.status]}  (exit {r.exit_code})"
-                  f"   {r.n_samples} samples over {r.duration_s:.0f} s, {r.backend_line}, "
-                  f"source {r.sample_source or 'n/a'}")
+                  f"   {r.n_samples} samples over {r.duration_s:.0f} s, {markup(r.backend_line)}, "
+                  f"source {markup(r.sample_source or 'n/a')}")
     console.print(f"Limits: {describe_limits(r.run.limits or {})}", markup=False,
                   highlight=False)
     if env := r.run.env:
@@ -38,15 +39,15 @@ def render(r: AnalysisResult, console: Console) -> None:
                       markup=False, highlight=False)
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
-        f"Memory: [bold]{v.outcome.upper()}[/] budget {v.budget} on "
-        f"{v.signal or 'no signal'} floor: {_fmt(v.slope_mb_s)} MB/s (95% bounds "
+        f"Memory: [bold]{v.outcome.upper()}[/] budget {markup(v.budget)} on "
+        f"{markup(v.signal or 'no signal')} floor: {_fmt(v.slope_mb_s)} MB/s (95% bounds "
         f"{_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
-        f"{_fmt(v.warmup_cut_s, '.0f')} s, label {v.label}, severity {v.severity}"
+        f"{_fmt(v.warmup_cut_s, '.0f')} s, label {markup(v.label)}, severity {markup(v.severity)}"
     )
     if v.reasons:
-        console.print("  " + "; ".join(v.reasons))
+        console.print(rich_text("  " + "; ".join(v.reasons)))
     console.print(
-        f"Seed rule (OLS on {lg.series}): slope {lg.slope_mb_per_second:.4f} MB/s, "
+        f"Seed rule (OLS on {markup(lg.series)}): slope {lg.slope_mb_per_second:.4f} MB/s, "
         f"r={lg.correlation:.3f}, leak_severity {lg.leak_severity}; initial {lg.initial_mb:.1f}, "
         f"final {lg.final_mb:.1f}, peak {lg.peak_mb:.1f}, average {lg.average_mb:.1f} MB"
     )
@@ -72,11 +73,12 @@ def render(r: AnalysisResult, console: Console) -> None:
     if r.findings:
         table = Table("level", "check", "finding", title="Findings")
         for f in r.findings:
-            table.add_row(f"[{_STYLE[f.level]}]{f.level}[/]", f.check, f.message)
+            table.add_row(rich_text(f.level, _STYLE[f.level]), rich_text(f.check),
+                          rich_text(f.message))
         console.print(table)
     console.print("Recommendations:")
     for rec in r.recommendations:
-        console.print(f"  - {rec}")
+        console.print(rich_text(f"  - {rec}"))
 
 
 ROLE_COLUMNS = ("role", "processes", "PSS MB first → last", "growth MB/h", "MB per op",
@@ -99,7 +101,7 @@ def roles_table(r: AnalysisResult) -> Table:
     """Memory (PSS), growth and counts per process role, fastest-growing first."""
     table = Table(*ROLE_COLUMNS, title="Where the memory goes")
     for g in r.roles:
-        table.add_row(*role_cells(g))
+        table.add_row(*map(rich_text, role_cells(g)))
     return table
 
 
