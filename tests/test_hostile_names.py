@@ -160,3 +160,24 @@ def test_logging_shows_names_escaped():
                                "killed %s", ("\x1b[2J\udcff\n",), None)
     line = SafeFormatter().format(record)
     assert line.endswith("killed \\x1b[2J\\xff\\n") and "\n" not in line
+
+
+def test_a_hostile_title_hides_no_process_from_attribution():
+    """/proc/<pid>/status starts with the title: read as UTF-8 it raised (uid_pids) or came
+    back empty (ownership.uids), so a title of undecodable bytes hid the process's UID."""
+    import os
+
+    from sandbox.host.isolation import uid_pids
+    from sandbox.host.ownership import uids
+
+    code = ("import ctypes, time; ctypes.CDLL(None).prctl(15, b'\\xff\\xfe[/]\\x1b'); "
+            "print(flush=True); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        proc.stdout.readline()
+        assert Path(f"/proc/{proc.pid}/comm").read_bytes() == b"\xff\xfe[/]\x1b\n"
+        assert uids(proc.pid) == {os.getuid()}
+        assert proc.pid in uid_pids(os.getuid())
+    finally:
+        proc.kill()
+        proc.wait()

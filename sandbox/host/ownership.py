@@ -37,7 +37,9 @@ def marker(pid: int) -> str | None:
 
 def uids(pid: int) -> set[int]:
     """Real, effective, saved and filesystem UID of ``pid`` (empty if gone)."""
-    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status") as f:
+    # surrogateescape: the Name: line holds the process's title, any bytes it chose
+    with contextlib.suppress(OSError, ValueError), open(f"/proc/{pid}/status",
+                                                        errors="surrogateescape") as f:
         for line in f:
             if line.startswith("Uid:"):
                 return {int(u) for u in line.split()[1:]}
