@@ -15,6 +15,7 @@ from typer._click.exceptions import ClickException  # typer >= 0.29 vendors clic
 from sandbox.durations import parse_duration, parse_size
 from sandbox.errors import HarnessError
 from sandbox.limits import UNLIMITED
+from sandbox.untrusted import shown
 
 EXIT_HARNESS_ERROR = 3
 JS_HEAP_INTERVAL_S = 10.0
@@ -295,10 +296,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = command.main(args=argv, prog_name="sandbox", standalone_mode=False)
     except HarnessError as exc:
-        print(f"sandbox: error: {exc}", file=sys.stderr)
+        print(f"sandbox: error: {shown(str(exc))}", file=sys.stderr)
         code = exc.exit_code
     except ClickException as exc:
-        print(f"sandbox: error: {exc.format_message()}", file=sys.stderr)
+        print(f"sandbox: error: {shown(exc.format_message())}", file=sys.stderr)
         code = EXIT_HARNESS_ERROR
     except (typer.Abort, KeyboardInterrupt):
         print("sandbox: error: interrupted", file=sys.stderr)
@@ -306,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unforeseen host problem: still one line
         if os.environ.get("SANDBOX_DEBUG"):
             raise
-        print(f"sandbox: internal error: {type(exc).__name__}: {exc} "
+        print(f"sandbox: internal error: {type(exc).__name__}: {shown(str(exc))} "
               "(set SANDBOX_DEBUG=1 for the traceback)", file=sys.stderr)
         code = EXIT_HARNESS_ERROR
     return code if isinstance(code, int) else 0
