@@ -15,6 +15,8 @@ def cleanup_command() -> int:
     for item in cleaned:
         print(f"removed {shown(item.name)}: killed {len(item.killed)} processes, "
               f"{len(item.removed_dirs)} cgroup directories, {len(item.removed_files)} files"
+              + (f", spared {len(item.spared)} of another run carrying its marker"
+                 if item.spared else "")
               + (f" (error: {shown(item.error)})" if item.error else ""))
         if item.run_dir and (done := finish_reports(item.run_dir)):
             print(f"  reports of {shown(item.run_dir)}: {shown(done)}")
