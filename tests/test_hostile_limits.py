@@ -73,13 +73,13 @@ PASSED_VALUE = "passed-value-93c2"
 SET_VALUE = "set-value-7b1d"
 
 
-def run(runs: Path, *args: str, env: dict[str, str] | None = None
+def run(runs: Path, *args: str, env: dict[str, str] | None = None, duration: str = "20s"
         ) -> tuple[subprocess.CompletedProcess, Path, dict, dict]:
     """``sandbox run`` of ``args`` (options, then ``--`` and the command); its run directory,
     run.json and report.json."""
-    out = subprocess.run([sys.executable, "-m", "sandbox", "run", "--duration", "20s",
+    out = subprocess.run([sys.executable, "-m", "sandbox", "run", "--duration", duration,
                           "--no-progress", "-q", "--grace", "0s", "--runs-dir", str(runs),
-                          *args], capture_output=True, text=True, timeout=120,
+                          *args], capture_output=True, text=True, timeout=180,
                          env={**os.environ, **(env or {})}, check=False)
     run_dir = only_run_dir(runs)
     return (out, run_dir, json.loads((run_dir / "run.json").read_text()),
@@ -131,6 +131,22 @@ def test_a_memory_bomb_is_oom_killed_in_the_slice_and_reported(needs_cgroups, ru
     log = log_of(run_dir)
     assert "allocating" in log and "survived" not in log, log
     assert run_json["limits"]["memory_max"] == {"value": 64 << 20, "source": "given"}
+    assert run_json["workload_exit"]["signal"] == "SIGKILL", run_json["workload_exit"]
+    assert any("OOM kill" in f["message"] for f in report["findings"]), report["findings"]
+    assert out.returncode in (1, 2), out.stderr
+
+
+@pytest.mark.slow
+def test_a_memory_bomb_without_flags_is_held_by_the_default(needs_cgroups, runs_dir):
+    """No flag: a workload touching 1 GiB more than the default limit (half the host's RAM)
+    is OOM-killed inside its slice and reported; the harness, outside it, lives on. Slow: it
+    touches ~12 GiB on a 24 GiB host (about 25 s at ~0.5 GB/s here)."""
+    default = default_memory_max(host_memory())
+    out, run_dir, run_json, report = run(runs_dir, "--", "python3", "-c", MEMORY_BOMB,
+                                         str((default >> 20) + 1024), duration="120s")
+    log = log_of(run_dir)
+    assert "allocating" in log and "survived" not in log, log
+    assert run_json["limits"]["memory_max"] == {"value": default, "source": "default"}
     assert run_json["workload_exit"]["signal"] == "SIGKILL", run_json["workload_exit"]
     assert any("OOM kill" in f["message"] for f in report["findings"]), report["findings"]
     assert out.returncode in (1, 2), out.stderr
