@@ -14,7 +14,6 @@ destroys the namespace with everything in it.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import subprocess
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import HarnessError
+from sandbox.host.libc import check, libc
 from sandbox.model.cleanup import LeftoverFile
 
 CLONE_NEWNS, CLONE_NEWIPC = 0x00020000, 0x08000000
@@ -33,18 +33,10 @@ WHERE = "private IPC"
 #: Where the listing helper mounts its mqueue filesystem, in its own mount namespace only.
 _MQUEUE_AT = "/tmp"
 _HELPER_TIMEOUT_S = 20.0
-# Resolved here, in the parent: the workload's forked child only makes the syscall.
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class IpcError(HarnessError):
     """The IPC namespace could not be made or read (a harness error, exit code 3)."""
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def sysv_rows() -> list[tuple[str, dict[str, str]]]:
@@ -118,7 +110,7 @@ class IpcNamespace:
         """In the workload's child, before exec (as root): join the namespace."""
         if self.fd is None:
             raise OSError(0, "no IPC namespace to enter")
-        _check(_libc.setns(self.fd, CLONE_NEWIPC), "setns(CLONE_NEWIPC)")
+        check(libc.setns(self.fd, CLONE_NEWIPC), "setns(CLONE_NEWIPC)")
 
     def leftovers(self) -> list[LeftoverFile]:
         """What is in the namespace (where ``private IPC``); notes what could not be checked."""
@@ -156,10 +148,10 @@ def _mqueues() -> tuple[list[dict[str, Any]], list[str]]:
     """The POSIX message queues of the current IPC namespace, through an mqueue filesystem
     mounted in a mount namespace of this helper's own (never seen by the host)."""
     try:
-        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-        _check(_libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-        _check(_libc.mount(b"mqueue", _MQUEUE_AT.encode(), b"mqueue",
-                           MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount mqueue")
+        check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
+        check(libc.mount(b"mqueue", _MQUEUE_AT.encode(), b"mqueue",
+                          MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount mqueue")
     except OSError as exc:
         return [], [f"POSIX message queues not checked: {exc.strerror}"]
     queues = []
@@ -174,12 +166,12 @@ def _mqueues() -> tuple[list[dict[str, Any]], list[str]]:
 
 def _main(argv: list[str]) -> int:
     if argv[:1] == ["hold"]:
-        _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+        check(libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
         print("ready", flush=True)
         sys.stdin.buffer.read()  # until the harness has opened the namespace
         return 0
     if len(argv) == 2 and argv[0] == "list":
-        _check(_libc.setns(int(argv[1]), CLONE_NEWIPC), "setns(CLONE_NEWIPC)")
+        check(libc.setns(int(argv[1]), CLONE_NEWIPC), "setns(CLONE_NEWIPC)")
         queues, notes = _mqueues()
         json.dump({"sysv": sysv_rows(), "mqueues": queues, "notes": notes}, sys.stdout)
         return 0

@@ -26,7 +26,6 @@ seccomp filter refusing them, unless ``--allow-userns``.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import pwd
@@ -40,6 +39,7 @@ import psutil
 from sandbox.errors import HarnessError
 from sandbox.host import safefs, userns
 from sandbox.host.ipcns import IpcError, IpcNamespace, sysv_leftover, sysv_rows
+from sandbox.host.libc import check, libc
 from sandbox.host.registry import state_dir, this_harness
 from sandbox.model.cleanup import LeftoverFile
 from sandbox.model.fields import is_integer, is_number
@@ -66,29 +66,21 @@ CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT = 0x1, 0x2, 0x4, 0x20
 MS_BIND, MS_REC, MS_SLAVE = 0x1000, 0x4000, 0x80000
 MNT_DETACH = 0x2
-# Resolved here, in the parent: the forked child only makes the syscalls.
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class IsolationError(HarnessError):
     """The run's user or private mounts could not be set up (a harness error, exit code 3)."""
 
 
-def _check(rc: int, what: str) -> None:
-    if rc != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
 def _mount(source: str, target: str, fstype: str | None, flags: int, data: str = "") -> None:
-    _check(_libc.mount(source.encode(), target.encode(),
-                       fstype.encode() if fstype else None, flags,
-                       data.encode() if data else None), f"mount {target}")
+    check(libc.mount(source.encode(), target.encode(),
+                     fstype.encode() if fstype else None, flags,
+                     data.encode() if data else None), f"mount {target}")
 
 
 def _umount(target: str) -> None:
-    if _libc.umount2(target.encode(), 0) != 0:
-        _check(_libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
+    if libc.umount2(target.encode(), 0) != 0:
+        check(libc.umount2(target.encode(), MNT_DETACH), f"umount {target}")
 
 
 @dataclass(frozen=True)
@@ -360,7 +352,7 @@ class PrivateFs:
         it, its mounts never reach the host. It joins the run's IPC namespace first and,
         last, loses the right to make user namespaces."""
         self.ipc.enter()
-        _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
         _mount("none", "/", None, MS_REC | MS_SLAVE)
         # Every source is opened before the first bind: once /tmp is covered, a state
         # directory (as in tests) or an exposed path under /tmp could no longer be reached.
