@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from types import TracebackType
 
 from sandbox.rundir import FILE_MODE, RUN_LOG
 from sandbox.untrusted import shown
+
+#: What ``sys.exc_info()`` returns, as logging passes it to ``formatException``.
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
 
 SEED_FORMAT = "%(asctime)s - %(name)s - %(levelname)s - %(message)s"
 
@@ -23,7 +27,7 @@ class SafeFormatter(logging.Formatter):
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
         return shown(super().formatMessage(record))
 
-    def formatException(self, ei: object) -> str:  # noqa: N802
+    def formatException(self, ei: ExcInfo) -> str:  # noqa: N802
         return "\n".join(map(shown, super().formatException(ei).split("\n")))
 
     def formatStack(self, stack_info: str) -> str:  # noqa: N802

@@ -372,9 +372,9 @@ class ResourceCleanupVerifier:
             return [], {}, []
         candidates: dict[int, list[str]] = {}
         identities: dict[int, ProcessId] = {}
-        for identity in tracer.live_processes() if tracer else ():
-            candidates[identity.pid] = ["tracer"]
-            identities[identity.pid] = identity
+        for live in tracer.live_processes() if tracer else ():
+            candidates[live.pid] = ["tracer"]
+            identities[live.pid] = live
         for pid in marked_pids(slice_.run_id):
             candidates.setdefault(pid, []).append("marker")
         for pid in uid_pids(user.uid) if user is not None and user.exact else ():
@@ -412,7 +412,7 @@ class ResourceCleanupVerifier:
             groups = proc_cgroups(pid) or {}
             record.cgroup = groups.get(target.hierarchy)
             record.cgroups = groups
-            move = moves.get(pid) if "tracer" in record.found_by else None
+            move = moves.get(pid) if "tracer" in (record.found_by or ()) else None
             record.moved = ({"t": move.t, "wall": move.wall, "kind": move.kind,
                                 "destination": move.cgroup} if move else None)
             record.killed = False

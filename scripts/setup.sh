@@ -21,6 +21,9 @@ mountpoint -q /sys/kernel/tracing || mount -t tracefs nodev /sys/kernel/tracing
 # Debian's interpreter, so the workload's unprivileged user can run the venv's Python.
 python=${PYTHON:-$(command -v /usr/bin/python3 || command -v python3)}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
+# The build backend in the venv too, so `pip wheel --no-build-isolation` works (Debian 12's
+# venv has setuptools 66; 77 reads the SPDX license string).
+.venv/bin/pip install -q --disable-pip-version-check 'setuptools>=77'
 .venv/bin/pip install -q --disable-pip-version-check -e '.[test]'
 echo "setup: ready ($(.venv/bin/sandbox doctor --json | .venv/bin/python -c \
   'import json,sys; print("cgroup mode", json.load(sys.stdin)["cgroup"]["mode"])'))"

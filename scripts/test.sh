@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Set up the host (scripts/setup.sh) and run the test suite: ruff, then pytest on real cgroups,
-# real Chromium and real eBPF. Extra arguments go to pytest.
+# Set up the host (scripts/setup.sh) and run the test suite: ruff and mypy, then pytest on real
+# cgroups, real Chromium and real eBPF. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Servers the tests start themselves on loopback; their system services are not started.
 bash scripts/apt-ensure.sh --no-start prometheus-pushgateway sudo
 .venv/bin/ruff check sandbox tests bench
+.venv/bin/mypy sandbox
 .venv/bin/pytest "$@"
 
 # The pure cgroup v2 proof: a Debian guest with systemd as PID 1 under qemu (TCG), built once

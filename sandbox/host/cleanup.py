@@ -7,6 +7,7 @@ that run's and is spared; each is signalled through a pidfd after re-checking it
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from dataclasses import dataclass, field
@@ -77,7 +78,7 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> tuple[list[int], li
                 with contextlib.suppress(OSError):
                     kill_file.write_text("1")
         for pid in pids:
-            if signal_checked(pid, lambda pid=pid: _belongs(pid, record, runs)):
+            if signal_checked(pid, functools.partial(_belongs, pid, record, runs)):
                 killed.add(pid)
             elif (owner := runs.owner(pid)) is not None and owner.run_id != record.marker:
                 spared.add(pid)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from sandbox.errors import HarnessError
 from sandbox.host.forked import ForkedProcess, fork_gated
@@ -143,8 +144,8 @@ class Slice:
         cwd: str | Path | None = None,
         user: RunUser | str | int | None = None,
         stdin: int | None = subprocess.DEVNULL,
-        stdout: int | object | None = None,
-        stderr: int | object | None = None,
+        stdout: int | IO[Any] | None = None,
+        stderr: int | IO[Any] | None = None,
         before_exec: Callable[[], None] | None = None,
     ) -> subprocess.Popen:
         """Start ``argv`` inside the slice: the child joins before exec, then (optionally)

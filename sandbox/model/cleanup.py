@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sandbox.model.fields import integer, is_integer, number, text
+from sandbox.model.fields import integer, is_integer, mapping, number, text
 
 R = TypeVar("R")
 #: A leftover tree at least this many directories deep is named with its depth.
@@ -73,10 +73,10 @@ class ProcessRecord:
         return f"pid {self.pid}" + (f" ({self.comm})" if self.comm else "")
 
     def to_record(self) -> dict[str, Any]:
-        record = {"pid": self.pid, "ppid": self.ppid, "comm": self.comm,
-                  "cmdline": self.cmdline, "user": self.user, "age_s": self.age_s,
-                  "created": self.created, "is_browser": self.is_browser,
-                  "sockets": [s.to_record() for s in self.sockets]}
+        record: dict[str, Any] = {
+            "pid": self.pid, "ppid": self.ppid, "comm": self.comm, "cmdline": self.cmdline,
+            "user": self.user, "age_s": self.age_s, "created": self.created,
+            "is_browser": self.is_browser, "sockets": [s.to_record() for s in self.sockets]}
         if self.is_escape:
             record |= {"found_by": self.found_by, "cgroup": self.cgroup,
                        "cgroups": self.cgroups, "moved": self.moved, "killed": self.killed}
@@ -173,9 +173,7 @@ class CleanupFacts:
         nothing found."""
         if doc is None:
             return cls(available=False)
-        proc = doc.get("process_cleanup") if isinstance(doc.get("process_cleanup"), dict) \
-            else {}
-        files = doc.get("file_cleanup") if isinstance(doc.get("file_cleanup"), dict) else {}
+        proc, files = mapping(doc.get("process_cleanup")), mapping(doc.get("file_cleanup"))
         orphans = _records(proc.get("orphans") or proc.get("orphaned_browser_processes"),
                            ProcessRecord.from_record)
         leftovers = _records(files.get("leftover_files") or files.get("remaining_temp_files"),

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeGuard
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     """An int or float, not a bool."""
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def is_integer(value: Any) -> bool:
+def is_integer(value: Any) -> TypeGuard[int]:
     """An int, not a bool."""
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -24,6 +24,11 @@ def number(value: Any) -> float | None:
 def integer(value: Any) -> int | None:
     """``value`` when it is an int, else None."""
     return value if is_integer(value) else None
+
+
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is an object, else an empty one."""
+    return value if isinstance(value, dict) else {}
 
 
 def text(value: Any) -> str | None:

@@ -108,6 +108,11 @@ def parse_psi(data: bytes | None) -> tuple[float | None, float | None]:
     return some, full
 
 
+def _fd(control: ControlFile | None) -> int:
+    """The open fd of a control file, -1 when it is absent or could not be opened."""
+    return control.fd if control is not None and control.fd is not None else -1
+
+
 class Members:
     """The pids in a membership cgroup and all cgroups below it (``cgroup.procs``)."""
 
@@ -119,7 +124,7 @@ class Members:
 
     def pids(self) -> list[int] | None:
         data = self.procs.read()
-        if data is None:
+        if data is None or self.directory is None:
             return None
         found = [int(x) for x in data.split()]
         nested = parse_keyed(self.stat.read(), ("nr_descendants",)).get("nr_descendants")
@@ -193,8 +198,7 @@ class CgroupReader:
         current = self.files.get("current")
         if current is None or current.fd is None:
             return None
-        return tuple(f.fd if f is not None and f.fd is not None else -1  # type: ignore[return-value]
-                     for f in (current, self.files.get("pids"), self.files.get("peak")))
+        return current.fd, _fd(self.files.get("pids")), _fd(self.files.get("peak"))
 
     def from_ticks(self, ticks: list[tuple[int, ...]]
                    ) -> tuple[list[tuple[float, int | None, int | None, int | None,

@@ -266,9 +266,10 @@ class MemoryProfiler:
 
     # -- sampling ----------------------------------------------------------------------------
     def _run(self) -> None:
-        fds = self._reader.fast_fds()
-        if ticker.AVAILABLE and fds is not None and self.sample_interval <= ticker.MAX_INTERVAL_S:
-            self._run_ticked(fds)
+        reader = self._reader
+        if (ticker.AVAILABLE and self.sample_interval <= ticker.MAX_INTERVAL_S
+                and isinstance(reader, CgroupReader) and (fds := reader.fast_fds()) is not None):
+            self._run_ticked(reader, fds)
             if self._stopping:
                 return
             log.warning("the C ticker stopped (%s): sampling goes on in Python",
@@ -286,17 +287,17 @@ class MemoryProfiler:
             if waker.poll((deadline - now) * 1000):
                 return
 
-    def _run_ticked(self, fds: tuple[int, int, int]) -> None:
+    def _run_ticked(self, reader: CgroupReader, fds: tuple[int, int, int]) -> None:
         """High rates: the C ticker reads usage, pids and peak on every tick; each batch of
         ticks becomes fast lines written at once (the live alerts see the largest working set
         of each :data:`MONITOR_PERIOD_S` of it: no spike skipped), then a full sample if one
         came due."""
         self._guarded_sample()  # the first sample is a full one
-        tick = ticker.Ticker(fds, self.sample_interval, self._wake_r, self._reader.move_bytes)
+        tick = ticker.Ticker(fds, self.sample_interval, self._wake_r, reader.move_bytes)
         line, t0 = _FAST_LINE.format, self._t0
         for batch in tick.batches():
             wall_offset = time.time() - time.monotonic()
-            samples, full_due = self._reader.from_ticks(batch)
+            samples, full_due = reader.from_ticks(batch)
             if samples:
                 self._write_line("".join([
                     line(round(t - t0, 4), round(t + wall_offset, 3), _json(usage), _json(ws),

@@ -82,10 +82,5 @@ class ProcessTreeReader:
     def next_full(self) -> None:
         """Every psutil sample is full (the cgroup reader's interface)."""
 
-    def fast_fds(self) -> None:
-        """No files to tick on: the psutil reader walks processes (the cgroup reader's
-        interface)."""
-        return None
-
     def close(self) -> None:
         self._procs.clear()

@@ -12,10 +12,11 @@ from collections.abc import Iterator, Sequence
 
 try:
     from sandbox.sampler import _ticker
-except ImportError:  # no compiler at install time: the Python fast path
-    _ticker = None
 
-AVAILABLE = _ticker is not None
+    AVAILABLE = True
+except ImportError:  # no compiler at install time: the Python fast path
+    AVAILABLE = False
+
 #: Sampling at this interval or faster goes through the ticker (when it is built).
 MAX_INTERVAL_S = 0.05
 #: The ticker hands over its values about this often,
@@ -32,7 +33,7 @@ class Ticker:
 
     def __init__(self, fds: Sequence[int], interval_s: float, stop_fd: int,
                  move: int = 0) -> None:
-        if _ticker is None:
+        if not AVAILABLE:
             raise RuntimeError("the C ticker is not built")
         self.width = len(fds) + 1
         self.error: str | None = None

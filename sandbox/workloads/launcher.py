@@ -10,6 +10,7 @@ slice (a pytest test's body, ``fork_callable``)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -232,7 +233,7 @@ def _read_operations(stream: IO[bytes], run_dir: Path, workload: Workload) -> No
                 workload.records.append(record)
 
 
-def _copy_to_log(stream: IO[bytes], log: CappedLog) -> None:
+def _copy_to_log(stream: io.BufferedIOBase, log: CappedLog) -> None:
     for chunk in iter(lambda: stream.read1(65536), b""):
         log.write(chunk)
 
@@ -287,7 +288,8 @@ def _spawn(
         raise LaunchError(str(exc)) from exc
     workload = Workload(proc=proc, run_dir=run_dir, log=log, network=isolated,
                         env_names=sorted({*env, MARKER_ENV}))
-    readers = [(_copy_to_log, (proc.stderr if json_stdout else proc.stdout, log))]
+    readers: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
+        (_copy_to_log, (proc.stderr if json_stdout else proc.stdout, log))]
     if json_stdout:
         readers.append((_read_operations, (proc.stdout, run_dir, workload)))
     for target, args in readers:

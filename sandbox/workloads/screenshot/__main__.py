@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from typing import NoReturn
 
 from sandbox.host.slice import MARKER_ENV
 from sandbox.workloads.screenshot.spec import (
@@ -22,7 +23,7 @@ EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, no usage block
+    def error(self, message: str) -> NoReturn:  # one line, no usage block
         raise ValueError(message)
 
 

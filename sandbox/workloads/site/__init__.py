@@ -8,6 +8,7 @@ import random
 import struct
 import threading
 import zlib
+from collections.abc import Callable
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -17,7 +18,7 @@ PAGES = ("article.html", "images.html", "canvas.html", "list.html", "timers.html
 SERVED_SUFFIXES = {".html", ".css", ".svg"}
 
 
-def png(width: int, height: int, pixel) -> bytes:
+def png(width: int, height: int, pixel: Callable[[int, int], tuple[int, ...]]) -> bytes:
     """An RGB PNG; ``pixel(x, y)`` returns an (r, g, b) tuple of 0-255 ints."""
     rows = b"".join(
         b"\0" + bytes(c for x in range(width) for c in pixel(x, y)) for y in range(height)
