@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Servers the tests start themselves on loopback; their system services are not started.
-bash scripts/apt-ensure.sh --no-start prometheus-pushgateway sudo
+bash scripts/apt-ensure.sh --no-start prometheus-pushgateway prometheus sudo
 .venv/bin/ruff check sandbox tests bench
 .venv/bin/mypy sandbox
 .venv/bin/pytest "$@"

@@ -98,7 +98,10 @@ def pushgateway(tmp_path):
     if binary is None:
         pytest.fail("prometheus-pushgateway is not installed (scripts/test.sh installs it)")
     port = _free_port()
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}"],
+    # Debian's default persists to /var/lib/prometheus/pushgateway.data: a stale group there
+    # would be read back here. This one persists to tmp_path.
+    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
+                             f"--persistence.file={tmp_path / 'pushgateway.data'}"],
                             stdout=subprocess.DEVNULL, stderr=(tmp_path / "pgw.log").open("w"))
     url = f"http://127.0.0.1:{port}"
     try:
