@@ -40,6 +40,12 @@ def read_pids(procs: Path) -> set[int]:
         return set()
 
 
+def is_root_cgroup(directory: Path) -> bool:
+    """The hierarchy's real root (the only cgroup the no-internal-processes rule spares): it
+    has no cgroup.type, unlike every other cgroup, a cgroup namespace's root included."""
+    return not (directory / "cgroup.type").exists()
+
+
 def rmtree_cgroup(directory: Path, timeout: float = 5.0) -> None:
     """rmdir a cgroup and any cgroups the workload made inside it, deepest first."""
     if not directory.is_dir():
@@ -254,15 +260,15 @@ class V2Memory(CgroupSlice):
 
     def _prepare_parent(self) -> None:
         """Enable memory+pids for children of the harness's cgroup. The no-internal-processes
-        rule forbids that while the harness itself sits there (except at the root), so the
-        harness first moves into a leaf of its own (as nsjail does)."""
+        rule forbids that while the harness itself sits there (except in the real root), so the
+        harness first moves into a leaf of its own (as nsjail and container-in-container
+        entrypoints do). In a container with a cgroup namespace the harness's cgroup is the
+        namespace's root, /sys/fs/cgroup, and the rule holds there too."""
         parent = self.layout.parents[UNIFIED]
         enabled = set((parent / "cgroup.subtree_control").read_text().split())
         if {"memory", "pids"} <= enabled:
             return
-        if parent != self.layout.unified_mount and os.getpid() in read_pids(
-            parent / "cgroup.procs"
-        ):
+        if not is_root_cgroup(parent) and os.getpid() in read_pids(parent / "cgroup.procs"):
             leaf = parent / f"{SLICE_PREFIX}harness-{os.getpid()}"
             leaf.mkdir(exist_ok=True)
             write_control(leaf / "cgroup.procs", str(os.getpid()))
@@ -275,7 +281,8 @@ class V2Memory(CgroupSlice):
             raise SliceError(
                 f"cannot enable memory and pids controllers in {parent} ({exc.strerror}); "
                 "other processes share the harness's cgroup: run it in a delegated scope "
-                "(systemd-run --scope -p Delegate=yes) or a service with Delegate=yes"
+                "(systemd-run --scope -p Delegate=yes), a service with Delegate=yes, or as "
+                "its container's entrypoint (no --init)"
             ) from exc
 
     def _limit_files(self) -> list[tuple[str, str, int | None]]:
