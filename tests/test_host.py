@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -75,6 +76,45 @@ def test_doctor_json_and_exit_code(needs_cgroups):
                          capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert f'"mode": "{expected_mode()}"' in out.stdout
+
+
+def test_doctor_ends_with_one_line_saying_whether_runs_can_be_made(needs_cgroups):
+    out = subprocess.run([sys.executable, "-m", "sandbox", "doctor"], capture_output=True,
+                         text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == discover().summary()
+    assert out.stdout.splitlines()[-1].startswith("Runs can be made here")
+    if shutil.which("setpriv"):
+        user = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                               sys.executable, "-m", "sandbox", "doctor"],
+                              capture_output=True, text=True, check=False)
+        assert user.returncode == 3
+        assert user.stdout.splitlines()[-1] == ("No runs can be made here: must run as root "
+                                                "(cgroups, eBPF and network namespaces need it).")
+
+
+def test_what_runs_will_lack_and_the_flag_that_fixes_it():
+    """The facts of a container without --privileged, without BTF, without a browser: each
+    missing part is named with its fix, and the summary line names them all."""
+    import dataclasses
+
+    from sandbox.host.cgroups import CgroupLayout
+
+    facts = dataclasses.replace(
+        discover(), in_container=True, is_root=True, can_mount=True, chromium=None, btf=None,
+        bpftrace="/usr/bin/bpftrace", ticker=True,
+        cgroup=CgroupLayout(mode="none", reason="cgroup directory not writable: memory"))
+    lacks = {lack.what: lack for lack in facts.lacks()}
+    assert lacks["cgroup limits"].fix == "run the container with --privileged"
+    assert "-v /sys/kernel/btf:/sys/kernel/btf:ro" in lacks["the eBPF tracer"].fix
+    assert "--browser PATH" in lacks["browser runs (command runs work)"].fix
+    assert facts.summary() == (
+        "Runs can be made here; they will lack cgroup limits (cgroup directory not writable: "
+        "memory); the eBPF tracer (no kernel BTF at /sys/kernel/btf/vmlinux); browser runs "
+        "(command runs work) (no usable Chromium).")
+    unprivileged = dataclasses.replace(facts, can_mount=False)
+    assert unprivileged.summary().startswith("No runs can be made here: no CAP_SYS_ADMIN")
+    assert unprivileged.summary().endswith("run the container with --privileged.")
 
 
 def test_pure_v2_layout_from_real_file_contents(tmp_path):
@@ -251,3 +291,39 @@ def test_a_forked_child_runs_only_once_released(tmp_path):
     failing = fork_gated(lambda: None, fails)
     failing.release()
     assert failing.wait(5) == 1
+
+
+NAMESPACE_ROOT = """
+import subprocess, sys, tempfile
+from pathlib import Path
+from sandbox.host.cgroup_slice import is_root_cgroup
+mount = Path(tempfile.mkdtemp())
+subprocess.run(["mount", "-t", "cgroup2", "none", str(mount)], check=True)
+print(sorted(int(p) for p in (mount / "cgroup.procs").read_text().split()), is_root_cgroup(mount))
+"""
+
+
+def test_a_cgroup_namespace_root_is_not_spared_the_leaf_move(needs_cgroups):
+    """A container's /sys/fs/cgroup is the root of its cgroup namespace, not the real root: the
+    no-internal-processes rule holds there, so a v2 slice moves the harness into a leaf first
+    (V2Memory._prepare_parent). Shown with a real cgroup namespace, as podman makes one."""
+    from sandbox.host.cgroup_slice import is_root_cgroup, rmtree_cgroup
+
+    unified = needs_cgroups.cgroup.unified_mount
+    if unified is None or shutil.which("unshare") is None:
+        pytest.skip("needs the unified hierarchy and unshare(1)")
+    assert is_root_cgroup(unified)  # this host's harness runs in the real root
+    outer = unified / f"sandbox-test-nsroot-{os.getpid()}"
+    outer.mkdir()
+    try:
+        assert not is_root_cgroup(outer)
+        # the child joins `outer`, then makes it its cgroup namespace's root, and mounts it
+        out = subprocess.run(
+            ["sh", "-c", f'echo $$ > {outer}/cgroup.procs && exec unshare --cgroup --mount '
+                         f'{sys.executable} -c "$0"', NAMESPACE_ROOT],
+            capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        pids, spared = out.stdout.split("]")
+        assert pids.strip("[ ") and spared.strip() == "False"  # its own pid, in a non-root
+    finally:
+        rmtree_cgroup(outer)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 from rich.console import Console
 from rich.table import Table
@@ -12,16 +13,23 @@ from sandbox.host import discover
 
 
 def doctor_command(as_json: bool) -> int:
-    """Print the host's facts (a table, or JSON); exit 3 with the first problem."""
+    """Print the host's facts (a table, or JSON), what runs will lack and how to fix it, and
+    one last line: whether runs can be made here. Exit 3 when they cannot."""
     facts = discover()
     problems = facts.problems()
+    lacks = facts.lacks()
     if as_json:
-        print(json.dumps({**facts.to_dict(), "problems": problems}, indent=2))
+        print(json.dumps({**facts.to_dict(), "problems": problems,
+                          "lacks": [asdict(lack) for lack in lacks],
+                          "summary": facts.summary()}, indent=2))
     else:
-        Console().print(_table(facts.to_dict()))
-    if problems:
-        raise HarnessError(problems[0])
-    return 0
+        console = Console()
+        console.print(_table(facts.to_dict()))
+        for lack in lacks:
+            console.print(f"missing: {lack.what}: {lack.why}; fix: {lack.fix}",
+                          highlight=False, soft_wrap=True)
+        console.print(facts.summary(), highlight=False, soft_wrap=True)
+    return HarnessError.exit_code if problems else 0
 
 
 def _table(facts: dict) -> Table:
