@@ -19,7 +19,7 @@ import argparse
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +36,9 @@ from sandbox.analysis.budget import (  # noqa: E402
     judge_budget,
 )
 from sandbox.model.cleanup import CleanupFacts  # noqa: E402
-from sandbox.model.operation import Operation  # noqa: E402
+from sandbox.model.operation import JsHeapMeasurement, Operation  # noqa: E402
+from sandbox.model.role_sweep import RoleSweep  # noqa: E402
+from sandbox.model.run_info import RunInfo  # noqa: E402
 from sandbox.runreader import RunData  # noqa: E402
 
 MB = 2**20
@@ -54,16 +56,30 @@ class Window:
     anon_mb: np.ndarray
     op_times: np.ndarray  # s, from the window's start
     columns: dict[str, np.ndarray]  # every stored sample column, same rows as t
+    roles: list[dict] = field(default_factory=list)  # roles.jsonl records, t from the start
+    js_heap: list[dict] = field(default_factory=list)  # jsheap records, t from the start
+    workload: str = "builtin"  # builtin (operations.jsonl) or user-script (a command run)
 
     def as_run(self) -> RunData:
-        """The window as the run directory analyze() reads (cleanup verified and clean)."""
+        """The window as the run directory analyze() reads (cleanup verified and clean): a
+        built-in window with its operations, a user script's as the command run it was (no
+        operations.jsonl: the whole window is judged, start-up included)."""
         samples = {k: np.asarray([np.nan if v is None else v for v in col], float)
                    for k, col in self.columns.items()}
         samples["t"] = self.t
-        ops = [Operation(op=i, t=float(x), ok=True) for i, x in enumerate(self.op_times)]
+        command = self.workload != "builtin"
+        ops = [] if command else [Operation(op=i, t=float(x), ok=True)
+                                  for i, x in enumerate(self.op_times)]
         cleanup = CleanupFacts(available=True, cleanup_successful=True)
-        return RunData(Path(self.name), samples=samples, operations=ops, cleanup=cleanup,
-                       sample_source="cgroup-v1")
+        info = RunInfo.from_dict({"run_id": self.name, "started": 0.0,
+                                  "workload": "command" if command else "screenshot",
+                                  "config": {"command": ["python3"]} if command else {},
+                                  "workload_end_t": float(self.t[-1]) if len(self.t) else None})
+        roles = [sweep for r in self.roles if (sweep := RoleSweep.from_record(r)) is not None]
+        heap = [JsHeapMeasurement(t=r["t"], used_bytes=r.get("used_bytes"),
+                                  dom_nodes=r.get("dom_nodes")) for r in self.js_heap]
+        return RunData(Path(self.name), run=info, samples=samples, operations=ops,
+                       cleanup=cleanup, sample_source="cgroup-v1", roles=roles, js_heap=heap)
 
     @property
     def op_interval(self) -> float | None:
@@ -78,18 +94,27 @@ def _columns(trace: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return t, anon, ops
 
 
-def windows(trace: dict, length_s: float) -> Iterator[Window]:
+def windows(trace: dict, length_s: float, as_recorded: bool = False) -> Iterator[Window]:
     """Consecutive windows of ``length_s`` of a trace's workload span (the first with the
-    start-up, as a run of that length would have it)."""
+    start-up, as a run of that length would have it). ``as_recorded``: a user script's
+    windows as the command run would see them: the first from the harness's start (browser
+    launch included), each ``length_s`` plus the harness's slack."""
     t, anon, ops = _columns(trace)
     lo, hi = workload_window(trace)
-    start = lo
+    command = as_recorded and trace["workload"] != "builtin"
+    start = float(t[0]) if command else lo
     while start + 0.97 * length_s <= hi:  # a run of that length: its window ends early
-        inside = (t >= start) & (t <= start + length_s)
-        ops_in = ops[(ops >= start) & (ops <= start + length_s)]
+        end = start + length_s
+        inside = (t >= start) & (t <= end)
+        ops_in = ops[(ops >= start) & (ops <= end)]
         columns = {k: np.asarray(v, dtype=object)[inside] for k, v in trace["samples"].items()}
-        yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start, columns)
-        start += length_s
+        roles = [{**r, "t": r["t"] - start} for r in trace.get("roles", ())
+                 if start <= r["t"] <= end]
+        heap = [{**r, "t": r["t"] - start} for r in trace.get("js_heap", ())
+                if start <= r["t"] <= end]
+        yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start, columns,
+                     roles, heap, trace["workload"] if as_recorded else "builtin")
+        start = end
 
 
 def judge(w: Window, budget: Budget, extra_mb: np.ndarray | None = None) -> BudgetVerdict:
@@ -146,6 +171,81 @@ def clean_exit_codes(traces: list[dict]) -> dict[int, Counter]:
     return table
 
 
+#: What each check is called in the tables: a finding's check, or a role over the budget.
+CHECK_COLUMNS = ("trend", "processes", "fds", "threads", "files", "js_heap", "roles")
+#: The check a recorded leak's mechanism should trip.
+EXPECTED_CHECK = {"driver": "trend", "jsheap": "trend", "pages": "trend", "cache": "trend",
+                  "inject-heap": "trend", "fds": "fds", "threads": "threads"}
+
+
+def checks_fired(w: Window) -> tuple[set[str], int, list[str]]:
+    """The checks that warn or fail on a window analysed as recorded (memory, counts, roles
+    over the budget), the exit code, and the messages."""
+    result = analyze(w.as_run())
+    fired = {f.check for f in result.findings if f.level in ("warning", "critical")}
+    if any(g.outcome == "over" for g in result.roles):
+        fired.add("roles")
+    messages = [f.message for f in result.findings if f.level in ("warning", "critical")]
+    messages += [f"role {g.role} {g.measure} over the budget ({g.rate_mb_s:.3f} MB/s)"
+                 for g in result.roles if g.outcome == "over"]
+    return fired, result.exit_code, messages
+
+
+def clean_checks(traces: list[dict], verbose: bool = False) -> dict[int, Counter]:
+    """length -> Counter of the checks that fired on clean windows as recorded ("windows":
+    how many; "exit 0": how many passed)."""
+    table: dict[int, Counter] = defaultdict(Counter)
+    for trace in (tr for tr in traces if tr["kind"] == "clean"):
+        for length in LENGTHS_S:
+            for w in windows(trace, length, as_recorded=True):
+                fired, code, messages = checks_fired(w)
+                table[length]["windows"] += 1
+                table[length]["exit 0"] += code == 0
+                table[length]["with roles"] += bool(w.roles)
+                table[length].update(fired)
+                if verbose and fired:
+                    print(f"  clean {w.name} {length}s: exit {code}: " + "; ".join(messages))
+    return table
+
+
+def leak_recall(traces: list[dict]) -> list[tuple[str, str, int, int, int, str]]:
+    """(trace, expected check, length, windows it fired on, windows, the other checks that
+    fired) for each recorded leak and run length (whole recordings as one run; shorter windows
+    as recorded)."""
+    rows = []
+    for trace in (tr for tr in traces if tr["kind"] == "leak"):
+        expected = EXPECTED_CHECK.get(trace["mechanism"])
+        if expected is None:
+            continue
+        for length in (*LENGTHS_S, None):
+            span = length or trace["duration_s"]
+            if length and length >= trace["duration_s"]:
+                continue
+            fired = [checks_fired(w)[0] for w in windows(trace, span, as_recorded=True)]
+            if fired:
+                others = set().union(*fired) - {expected}
+                rows.append((trace["name"], expected, int(span),
+                             sum(expected in f for f in fired), len(fired),
+                             ", ".join(sorted(others)) or "none"))
+    return rows
+
+
+def checks_markdown(traces: list[dict]) -> str:
+    """The per-check tables of docs/statistics.md."""
+    table = clean_checks(traces)
+    lines = ["| run | clean windows (with role sweeps) | exit 0 | "
+             + " | ".join(CHECK_COLUMNS) + " |", "|---|---|---|" + "---|" * len(CHECK_COLUMNS)]
+    for length in LENGTHS_S:
+        c = table[length]
+        lines.append(f"| {length // 60} min | {c['windows']} ({c['with roles']}) | "
+                     f"{c['exit 0']} | " + " | ".join(str(c[k]) for k in CHECK_COLUMNS) + " |")
+    lines += ["", "| recorded leak | check | run | found | other checks that fired |",
+              "|---|---|---|---|---|"]
+    for name, check, span, hits, n, others in leak_recall(traces):
+        lines.append(f"| {name} | {check} | {span / 60:g} min | {hits}/{n} | {others} |")
+    return "\n".join(lines)
+
+
 def _share(counts: Counter, outcome: str) -> str:
     n = sum(counts.values())
     return f"{100 * counts[outcome] / n:5.1f}%" if n else "  n/a"
@@ -193,10 +293,26 @@ def main() -> None:
                         default=Path(__file__).resolve().parent / "corpus")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="docs/statistics.md tables")
+    parser.add_argument("--checks", action="store_true",
+                        help="only the per-check tables: false warnings on clean windows as "
+                             "recorded, recall on the recorded leaks")
     args = parser.parse_args()
     traces = load_corpus(args.corpus)
     if args.markdown:
         print(markdown(traces, args.seed))
+        print()
+        print(checks_markdown(traces))
+        return
+    if args.checks:
+        print("checks that warn on clean windows as recorded (user scripts as command runs):")
+        for length, c in sorted(clean_checks(traces, verbose=True).items()):
+            print(f"  {length // 60:>2} min: {c['windows']} windows ({c['with roles']} with "
+                  f"role sweeps), exit 0 on {c['exit 0']}; "
+                  + ", ".join(f"{k} {c[k]}" for k in CHECK_COLUMNS))
+        print("recall on the recorded leaks:")
+        for name, check, span, hits, n, others in leak_recall(traces):
+            print(f"  {name:34} {check:8} {span / 60:4.1f} min: {hits}/{n}  (others: "
+                  f"{others})")
         return
     clean = [tr for tr in traces if tr["kind"] == "clean"]
     minutes = sum(tr["duration_s"] for tr in clean) / 60

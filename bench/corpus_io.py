@@ -13,19 +13,25 @@ import json
 from pathlib import Path
 from typing import Any
 
-FORMAT = 1
+FORMAT = 2
+#: Format 2 added ``roles``, ``js_heap``, ``nominal_count_per_s``, ``count_per_op`` and the
+#: ``tmp_bytes`` column; format 1 traces are read as they are.
+READABLE_FORMATS = (1, 2)
 MIB = 1024 * 1024
 #: Sample columns a trace stores, bytes (memory) or counts; ``t`` in seconds.
 SAMPLE_COLUMNS = ("t", "anon", "working_set", "memory_current", "file", "nprocs",
-                  "pids_current", "tmp_files")
+                  "pids_current", "tmp_files", "tmp_bytes")
 
 
 def load_trace(path: str | Path) -> dict[str, Any]:
     """The trace as a dict; raises ValueError for an unknown format or ragged columns."""
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         trace = json.load(fh)
-    if trace.get("format") != FORMAT:
-        raise ValueError(f"{path}: trace format {trace.get('format')!r}, expected {FORMAT}")
+    if trace.get("format") not in READABLE_FORMATS:
+        raise ValueError(f"{path}: trace format {trace.get('format')!r}, expected one of "
+                         f"{READABLE_FORMATS}")
+    trace.setdefault("roles", [])
+    trace.setdefault("js_heap", [])
     samples = trace["samples"]
     lengths = {len(v) for v in samples.values()}
     if len(lengths) > 1:

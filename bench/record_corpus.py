@@ -58,6 +58,8 @@ class Entry:
     kb_per_op: float | None = None  # KiB retained per screenshot
     inject_rate_mb: float | None = None  # built-in --inject heap, MiB per screenshot
     pages_every: int | None = None
+    builtin_args: list[str] = field(default_factory=list)  # more `sandbox run` flags
+    count_per_op: float | None = None  # fds / threads leaks: files or threads kept per op
     note: str = ""
 
     @property
@@ -71,7 +73,16 @@ class Entry:
             return round(self.inject_rate_mb * 1024 * self.ops_per_minute / 60 / 1000, 4)
         if self.pages_every:
             return round(MB_PER_CHROMIUM_PAGE / self.pages_every * self.ops_per_minute / 60, 4)
-        return None  # step: no rate
+        return None  # step, fds, threads: no memory rate
+
+    @property
+    def nominal_count_per_s(self) -> float | None:
+        """fds / threads leaks: files or threads kept per second; clean runs 0."""
+        if self.kind == "clean":
+            return 0.0
+        if self.count_per_op is None:
+            return None
+        return round(self.count_per_op * self.ops_per_minute / 60, 4)
 
     def command(self, runs_dir: Path) -> list[str]:
         argv = [str(SANDBOX), "run", "--runs-dir", str(runs_dir), "--no-progress", "-q"]
@@ -83,7 +94,7 @@ class Entry:
                 argv += ["--ops-per-minute", f"{self.ops_per_minute:g}"]
             if self.inject_rate_mb:
                 argv += ["--inject", "heap", "--inject-rate", f"{self.inject_rate_mb:g}"]
-            return argv
+            return argv + self.builtin_args
         return argv + [
             "--duration", f"{self.duration_s + COMMAND_SLACK_S:g}s", "--",
             str(PYTHON), str(SCRIPT), "--duration", f"{self.duration_s:g}",
@@ -92,7 +103,8 @@ class Entry:
         ]
 
 
-def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note=""):
+def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note="",
+          count=None):
     args = list(extra)
     if mech != "none":
         args = ["--leak", mech, *args]
@@ -101,14 +113,15 @@ def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note
     if every is not None:
         args += ["--pages-every", str(every)]
     return Entry(name, kind, mech, minutes * 60, opm, ctx, script_args=args, kb_per_op=kb,
-                 pages_every=every, note=note)
+                 pages_every=every, note=note, count_per_op=count)
 
 
-def _builtin(name, scenario, ctx, inject_rate=None, note=""):
-    duration, opm = BUILT_IN_SHAPES[scenario]
+def _builtin(name, scenario, ctx, inject_rate=None, note="", opm=None, extra=()):
+    duration, default_opm = BUILT_IN_SHAPES[scenario]
     return Entry(name, "leak" if inject_rate else "clean",
-                 "inject-heap" if inject_rate else "none", duration, opm, ctx,
-                 scenario=scenario, inject_rate_mb=inject_rate, note=note)
+                 "inject-heap" if inject_rate else "none", duration, opm or default_opm, ctx,
+                 scenario=scenario, inject_rate_mb=inject_rate, note=note,
+                 builtin_args=list(extra))
 
 
 PLAN: list[Entry] = [
@@ -144,6 +157,19 @@ PLAN: list[Entry] = [
     _user("user-clean-reuse-15pm", "clean", "none", 10, 15, "reuse"),
     _user("user-clean-fresh-10pm", "clean", "none", 10, 10, "fresh"),
     _builtin("builtin-medium-fresh-2", "medium", "fresh"),
+    # third session (issue 24): format 2 (role sweeps, JS heap) to calibrate every check,
+    # at 24 and 30 screenshots/min, and real fd and thread leaks
+    _user("user-clean-fresh-24pm", "clean", "none", 10, 24, "fresh"),
+    _user("user-fds-24pm", "leak", "fds", 5, 24, "fresh", count=1,
+          note="one more /dev/null kept open by the script per screenshot"),
+    _user("user-threads-24pm", "leak", "threads", 5, 24, "fresh", count=1,
+          note="one more idle thread kept by the script per screenshot"),
+    _user("user-clean-reuse-24pm", "clean", "none", 10, 24, "reuse"),
+    _builtin("builtin-endurance-fresh-24pm-jsheap", "endurance", "fresh", opm=24,
+             extra=["--js-heap"], note="--js-heap: the watch page's JS heap after a forced GC"),
+    _user("user-clean-reuse-30pm", "clean", "none", 10, 30, "reuse"),
+    _user("user-churn40-fresh-30pm", "clean", "none", 5, 30, "fresh", "--churn-mb", "40",
+          note="the script allocates, writes and frees 40 MB per screenshot (clean)"),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s.*wall=([\d.]+)\s*$")
@@ -210,6 +236,25 @@ def operations(run_dir: Path, samples: list[dict[str, Any]]) -> list[dict[str, A
     return ops
 
 
+ROLE_KEYS = ("processes", "fds", "threads", "rss", "pss")
+
+
+def role_sweeps(run_dir: Path) -> list[dict[str, Any]]:
+    """roles.jsonl, each sweep's roles cut to ROLE_KEYS (uss dropped)."""
+    return [{"t": round(r["t"], 3),
+             "roles": {name: {k: v for k, v in row.items() if k in ROLE_KEYS}
+                       for name, row in r["roles"].items() if isinstance(row, dict)}}
+            for r in _jsonl(run_dir / "roles.jsonl")
+            if isinstance(r.get("t"), int | float) and isinstance(r.get("roles"), dict)]
+
+
+def js_heap(run_dir: Path) -> list[dict[str, Any]]:
+    """jsheap.jsonl (built-in workload with --js-heap): t, used_bytes, dom_nodes."""
+    return [{"t": round(r["t"], 3), "used_bytes": r.get("used_bytes"),
+             "dom_nodes": r.get("dom_nodes")}
+            for r in _jsonl(run_dir / "jsheap.jsonl") if isinstance(r.get("t"), int | float)]
+
+
 VERDICT_KEYS = ("label", "severity", "signal", "slope_mb_per_second", "slope_ci_mb_per_second",
                 "p_value", "detection_limit_mb_per_second", "mb_per_operation", "warmup_cut_s",
                 "change_points_s", "steps", "reasons")
@@ -238,6 +283,8 @@ def make_trace(entry: Entry, run_dir: Path, argv: list[str], exit_code: int,
         "workload_end_t": run.get("workload_end_t"),
         "samples": {k: _column(rows, k) for k in SAMPLE_COLUMNS},
         "operations": operations(run_dir, rows),
+        "nominal_count_per_s": entry.nominal_count_per_s, "count_per_op": entry.count_per_op,
+        "roles": role_sweeps(run_dir), "js_heap": js_heap(run_dir),
     }
     slope = anon_min_slope(trace)
     trace["measured"] = {"anon_min_ols_mib_per_s": None if slope is None else round(slope, 5),

@@ -15,6 +15,11 @@ Leaks (--leak):
   step    one --step-mb MB allocation at half of --duration (in the long-lived page's JS with
           --step-where js, in this process with --step-where python), then nothing more
   cache   this process keeps --kb-per-op KB per screenshot until --cache-cap-mb is held
+  fds     this process keeps one more file (/dev/null) open per screenshot
+  threads this process keeps one more idle thread per screenshot
+
+--churn-mb N (any leak or none): allocate N MB per screenshot, write it, and free it (a clean
+script with a large transient allocation).
 """
 
 from __future__ import annotations
@@ -94,13 +99,15 @@ def main() -> int:
     p.add_argument("--duration", type=float, default=60, help="seconds of screenshots")
     p.add_argument("--ops-per-minute", type=float, default=20)
     p.add_argument("--context", choices=("fresh", "reuse"), default="fresh")
-    p.add_argument("--leak", choices=("none", "driver", "pages", "jsheap", "step", "cache"),
+    p.add_argument("--leak", choices=("none", "driver", "pages", "jsheap", "step", "cache", "fds",
+                                          "threads"),
                    default="none")
     p.add_argument("--kb-per-op", type=int, default=300)
     p.add_argument("--pages-every", type=int, default=5, help="pages leak: keep 1 page in K")
     p.add_argument("--step-mb", type=int, default=50)
     p.add_argument("--step-where", choices=("js", "python"), default="js")
     p.add_argument("--cache-cap-mb", type=float, default=60)
+    p.add_argument("--churn-mb", type=int, default=0, help="allocate and free N MB per shot")
     args = p.parse_args()
 
     stop = threading.Event()
@@ -113,6 +120,8 @@ def main() -> int:
 
     kept_bytes: list[bytes] = []  # driver, cache and python step leaks
     kept_pages = []  # pages leak: (page, context or None)
+    kept_files = []  # fds leak
+    kept_threads: list[threading.Thread] = []  # threads leak
     held = 0  # bytes the leak holds so far (nominal)
     stepped = False
     interval = 60.0 / args.ops_per_minute
@@ -164,6 +173,12 @@ def main() -> int:
             if args.leak == "driver" or (args.leak == "cache" and under_cap):
                 kept_bytes.append(filled(args.kb_per_op * 1024))
                 held += args.kb_per_op * 1024
+            elif args.leak == "fds":
+                kept_files.append(open(os.devnull, "rb"))  # noqa: SIM115 (the leak)
+            elif args.leak == "threads":
+                worker = threading.Thread(target=stop.wait, daemon=True)
+                worker.start()
+                kept_threads.append(worker)
             elif args.leak == "jsheap":
                 holder.evaluate(JS_KEEP, args.kb_per_op)
                 held += args.kb_per_op * 1024
@@ -175,6 +190,10 @@ def main() -> int:
                 held += args.step_mb * 1024 * 1024
                 stepped = True
                 print(f"step: {args.step_mb} MB allocated ({args.step_where})", flush=True)
+
+            if args.churn_mb:
+                churn = filled(args.churn_mb * 1024 * 1024)
+                del churn
 
             status = "ok" if error is None else f"FAILED {error}"
             print(f"shot {n} {status} latency={latency:.3f}s bytes={size} "
