@@ -13,9 +13,10 @@ everything it starts is in the slice too; an ``async def`` body is run to comple
 asyncio) and run as the harness's user with its fixtures, TMPDIR in the run directory; the
 run's sampler, tracer (``tracer=``, default the proc connector: it starts at once) and
 verifier watch it, and the run is analysed and reported. The test fails on the verifier's
-orphans, escapes and leftover files and on the marker's memory limits
-(analysis.marker_limits: the budget judged on the body's samples from 1 s on, as test bodies
-are short). A failed test's
+orphans, escapes and leftover files, on the run's memory verdict over its budget (the
+marker's ``budget``, else the default 0.1 MB/s; a test body's start-up, analysis.core: the
+verdict ``sandbox report`` gives the run directory) and on the marker's other memory limits
+(analysis.marker_limits). A failed test's
 run directory (``sandbox report`` reads it) and findings stay under ``--sandbox-dir``
 (default ``.sandbox-pytest`` in the rootdir); the terminal summary has a ``sandbox`` section.
 On a systemd host pytest is re-executed in a delegated scope first, as ``sandbox run`` is.
@@ -252,9 +253,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
             findings = _cleanup_findings(the_run.cleanup, limits)
         kind, detail, body_end = pickle.loads(outcome_path.read_bytes()) \
             if outcome_path.exists() else ("failed", "the test body died silently", math.inf)
+        findings += [f.message for f in the_run.result.findings
+                     if f.check == "trend" and f.level == "critical"]  # the run's verdict
         findings += memory_findings(
             *_body_memory(read_samples(the_run.run_dir / SAMPLES), body_end),
-            MemoryLimits(limits.budget, limits.max_growth_mb_per_s, limits.max_growth_mb,
+            MemoryLimits(limits.max_growth_mb_per_s, limits.max_growth_mb,
                          limits.max_memory_mb))
         kept = _keep(the_run.run_dir, session, pyfuncitem.nodeid, findings) \
             if findings or kind == "failed" else None

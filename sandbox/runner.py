@@ -50,9 +50,11 @@ from sandbox.model.run_info import RunInfo
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
+from sandbox.untrusted import shown
 from sandbox.workloads.preflight import check_command
 
 if TYPE_CHECKING:
+    from sandbox.analysis.core import AnalysisResult
     from sandbox.host.forked import ForkedProcess
     from sandbox.tracer.base import Tracer
     from sandbox.verifier import CleanupReport
@@ -81,6 +83,7 @@ class RunOutcome:
     report: dict
     info: RunInfo  # run.json
     cleanup: CleanupReport | None  # None: the run ended before its verifier
+    result: AnalysisResult  # the verdict every reader of the run directory reaches
 
 
 def new_run_id() -> str:
@@ -402,8 +405,12 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
         raise HarnessError(f"cannot make a run directory in {config.runs_dir}: "
                            f"{exc.strerror or exc}") from exc
     handler = logs.add_run_log(the_run.run_dir)
-    log.info("run %s: %s workload, %.0f s, slice backend %s", the_run.run_id,
-             config.workload, config.duration_s, facts.cgroup.mode)
+    if config.test:
+        log.info("run %s: test %s, slice backend %s", the_run.run_id, shown(config.test),
+                 facts.cgroup.mode)
+    else:
+        log.info("run %s: %s workload, %.0f s, slice backend %s", the_run.run_id,
+                 config.workload, config.duration_s, facts.cgroup.mode)
     try:
         try:
             the_run.execute()
@@ -429,4 +436,4 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     the_run.meta.exit_code = result.exit_code
     _save_or_log(the_run)
     return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result),
-                      the_run.meta, the_run.cleanup)
+                      the_run.meta, the_run.cleanup, result)

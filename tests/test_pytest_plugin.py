@@ -9,6 +9,8 @@ import json
 import psutil
 import pytest
 
+from .cli_helpers import sandbox
+
 pytest_plugins = ["pytester"]
 
 ESCAPE_BODY = '''
@@ -99,7 +101,7 @@ def test_marker_judges_bodies(pytester, needs_cgroups):
     result.assert_outcomes(passed=2, failed=5)
     result.stdout.fnmatch_lines([
         "sandbox: memory grew at * MB/s (limit 10 MB/s)*",
-        "sandbox: memory grew * MB/s, over the budget 1 MB/s*",
+        "sandbox: anon grows * MB/s (* MB/h), over the budget 1 MB/s*",
         "sandbox: orphaned processes left in the slice: * (sleep 300)",
         "sandbox: temp files left behind: forgotten-*",
         "AssertionError: assert (1 + 1) == 3",
@@ -121,6 +123,12 @@ def test_marker_judges_bodies(pytester, needs_cgroups):
     orphans = next(p for p in (pytester.path / "kept").iterdir() if "test_orphans" in p.name)
     report = json.loads((orphans / "report.json").read_text())
     assert [o["cmdline"] for o in report["process_cleanup"]["orphans"]] == [["sleep", "300"]]
+    # one verdict: `sandbox report` on the kept run directory says what the plugin said
+    over = next(p for p in (pytester.path / "kept").iterdir() if "test_over_budget" in p.name)
+    reread = sandbox("report", str(over), "-o", str(pytester.path / "re"))
+    assert reread.returncode == 1, reread.stdout + reread.stderr
+    verdict = json.loads((pytester.path / "re" / "report.json").read_text())["verdict"]
+    assert verdict["outcome"] == "over" and verdict["workload_kind"] == "test body", verdict
 
 
 def test_an_escape_is_found_and_killed(pytester, needs_cgroups):

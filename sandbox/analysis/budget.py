@@ -49,11 +49,53 @@ STEP_PENALTY = 12.0
 #: "steps" had cut to 0.170 or hidden).
 MIN_STEP_MB = 5.0
 MIN_WINDOWS = 8
-STARTUP_S, STARTUP_SHARE = 45.0, 0.4
-#: Less steady state than this (after the start-up cut) gives no verdict: a start-up ramp
-#: would pass for growth. The pytest marker, which judges short test bodies, sets its own.
-MIN_TESTED_S = 15.0
 MAX_MINUTES_NEEDED = 24 * 60
+
+
+@dataclass(frozen=True)
+class Startup:
+    """How runs of one workload kind start, so their start-up is not taken for growth:
+    ``cut_s`` seconds are cut at the start (at most ``share`` of a run), and less steady state
+    than ``min_tested_s`` after it gives no verdict. ``noise_k`` (MB s^0.5): a clean run's
+    standard error times its tested seconds^1.5 (the 90th percentile on the corpus), which says
+    how long a run of this kind must be before it can tell."""
+
+    kind: str
+    cut_s: float
+    share: float
+    min_tested_s: float
+    noise_k: float
+    #: growth from the very start whose lower bound is above this (MB/s) is more than any
+    #: start-up of this kind makes: over the budget however short the run (None: no such rule)
+    start_growth_mb_s: float | None = None
+
+    def cut(self, span_s: float) -> float:
+        """Seconds cut at the start of a run whose samples span ``span_s``."""
+        return float(min(self.cut_s, self.share * span_s))
+
+    def shortest_s(self, limit_mb_s: float) -> float:
+        """The shortest run (s, start-up included) whose bounds, at this kind's typical noise
+        and no growth, fall below ``limit_mb_s``: what a run too short to measure would need."""
+        tested = max(self.min_tested_s, (Z_BOUND * self.noise_k / limit_mb_s) ** (2 / 3))
+        whole = tested + self.cut_s
+        return float(whole if self.share * whole >= self.cut_s else tested / (1 - self.share))
+
+
+#: A browser's floor climbs ~20 MB in its first 30-60 s and falls back: a shorter cut gave
+#: clean corpus runs of 30-70 s "over" verdicts, so the whole 45 s is cut from any run.
+#: Its growth from 10 s on stays below 0.7 MB/s (lower bound) in the corpus's clean starts
+#: (calibrate_corpus.py --starts); noise_k: the 90th percentile of its 10-minute windows.
+BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=16.0, start_growth_mb_s=1.5)
+#: A command without a browser (a Python or Node program): its start-up is its imports.
+COMMAND = Startup("command", 3.0, 0.2, 10.0, noise_k=2.0)
+#: A pytest test body (the plugin): short by nature, its own bounds say how sure.
+TEST_BODY = Startup("test body", 45.0, 0.4, 1.0, noise_k=2.0)
+#: A page's JS heap after a forced GC (--js-heap): no browser start-up in it, only the page's
+#: own load and first scripts.
+PAGE = Startup("page", 10.0, 0.2, 10.0, noise_k=0.0)
+#: A run's first seconds only (a browser's floor jumps 20 MB in them), for the growth no
+#: start-up can explain (``Startup.start_growth_mb_s``).
+FROM_START = Startup("run", 10.0, 0.5, 8.0, noise_k=0.0)
 
 _BUDGET = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(kb|mb|gb)\s*/\s*(s|sec|min|h|op)\s*",
                      re.IGNORECASE)
@@ -134,12 +176,6 @@ def window_for(op_interval_s: float | None, span_s: float) -> float:
     return float(min(window, max(span_s / (2 * MIN_WINDOWS), 0.1)))
 
 
-def startup_cut_s(span_s: float) -> float:
-    """Seconds cut at the start: 45 s (Chromium's floor settles in 30-40 s on the corpus's
-    runs), or 40% of a shorter run."""
-    return float(min(STARTUP_S, STARTUP_SHARE * span_s))
-
-
 def _drop_teardown(tw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Drop trailing windows whose floor fell below half the run's median: the workload
     shutting down (its browser closing, the slice emptying), which no leak or GC does."""
@@ -198,7 +234,7 @@ def _noise(y: np.ndarray) -> float:
 
 
 def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None = None,
-                    resolution_mb: float = 0.05, min_tested_s: float = MIN_TESTED_S,
+                    resolution_mb: float = 0.05, startup: Startup = BROWSER,
                     min_step: float = MIN_STEP_MB, z: float = Z_BOUND, per_window: int = 1
                     ) -> tuple[Growth | None, str | None]:
     """The growth rate of the floor of ``y_mb`` (MB, sampled at ``t`` s, the workload's
@@ -216,14 +252,14 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     window = window_for(op_interval_s, span)
     if per_window > 1:
         window = max(window, per_window * float(np.median(np.diff(t))))
-    keep = t >= t[0] + startup_cut_s(span)
+    keep = t >= t[0] + startup.cut(span)
     tw, yw = floor_series(t[keep], y_mb[keep], window, per_window) if keep.sum() > 1 \
         else ([], [])
     tw, yw = _drop_teardown(np.asarray(tw), np.asarray(yw))
-    if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < min_tested_s:
+    if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < startup.min_tested_s:
         tested = tw[-1] - tw[0] if len(tw) else 0.0
-        return None, (f"too short: {tested:.0f} s of steady state after the start-up "
-                      f"(need {min_tested_s:.0f} s in {MIN_WINDOWS} windows)")
+        return None, (f"too short: {tested:.0f} s of steady state after the {startup.kind}'s "
+                      f"start-up (need {startup.min_tested_s:.0f} s in {MIN_WINDOWS} windows)")
     tc = tw - tw[0]
     noise = max(_noise(yw), resolution_mb)
     steps = _find_steps(tc, yw, noise, min_step)
@@ -272,11 +308,17 @@ def minutes_needed(growth: Growth, budget_mb_s: float, run_s: float) -> float:
     return float(math.ceil(length / 60))
 
 
+def _longer(minutes: float) -> str:
+    return "more than a day" if minutes >= MAX_MINUTES_NEEDED else f"about {minutes:g} min"
+
+
 def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | None,
                  run_s: float | None = None, why_none: str | None = None,
-                 critical_mb_s: float = CRITICAL_MB_S) -> BudgetVerdict:
+                 critical_mb_s: float = CRITICAL_MB_S, startup: Startup = BROWSER
+                 ) -> BudgetVerdict:
     """Within, over or inconclusive; see the module docstring. ``run_s``: the length of the
-    judged run, start-up included (for the minutes an inconclusive run would need)."""
+    judged run, start-up included (for the minutes an inconclusive run would need; a run too
+    short for any estimate gets its kind's typical figure)."""
     limit = budget.mb_per_s(ops_per_s)
     verdict = BudgetVerdict("inconclusive", str(budget), limit, growth)
     if limit is None:
@@ -284,7 +326,10 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
                                "this run has none")
         return verdict
     if growth is None:
-        verdict.reasons.append(why_none or "no memory series")
+        verdict.minutes_needed = float(min(math.ceil(startup.shortest_s(limit) / 60),
+                                           MAX_MINUTES_NEEDED))
+        verdict.reasons.append(f"{why_none or 'no memory series'}; a {startup.kind} run of "
+                               f"{_longer(verdict.minutes_needed)} would tell (typical noise)")
         return verdict
     low, high = growth.ci
     if high < limit:
@@ -295,9 +340,61 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
             else "warning"
     else:
         verdict.minutes_needed = minutes_needed(growth, limit, run_s or growth.end_s)
-        longer = ("more than a day" if verdict.minutes_needed >= MAX_MINUTES_NEEDED
-                  else f"about {verdict.minutes_needed:g} min")
         verdict.reasons.append(
             f"the rate's 95% bounds {low:+.3f}..{high:+.3f} MB/s hold the budget "
-            f"{limit:.3g} MB/s; a run of {longer} this noisy would tell")
+            f"{limit:.3g} MB/s; a run of {_longer(verdict.minutes_needed)} this noisy would "
+            "tell")
     return verdict
+
+
+def judge_memory(t: np.ndarray, y_mb: np.ndarray, budget: Budget, *,
+                 op_interval_s: float | None, startup: Startup, run_s: float | None = None,
+                 critical_mb_s: float = CRITICAL_MB_S) -> BudgetVerdict:
+    """THE memory verdict of a run (every command and the pytest plugin reach it through
+    analysis.core): the floor's growth after the start-up of its ``startup`` kind against the
+    budget, or, where that does not say *over*, a growth from the very start faster than any
+    start-up of that kind makes (``Startup.start_growth_mb_s``), which is over however short
+    the run."""
+    ops_per_s = 1 / op_interval_s if op_interval_s else None
+    growth, why = estimate_growth(t, y_mb, op_interval_s, startup=startup)
+    verdict = judge_budget(growth, budget, ops_per_s=ops_per_s, run_s=run_s, why_none=why,
+                           critical_mb_s=critical_mb_s, startup=startup)
+    limit = verdict.budget_mb_s
+    if verdict.outcome == "over" or startup.start_growth_mb_s is None or limit is None:
+        return verdict
+    whole, _ = estimate_growth(t, y_mb, op_interval_s, startup=FROM_START)
+    if whole is None or whole.ci[0] <= max(startup.start_growth_mb_s, limit):
+        return verdict
+    over = judge_budget(whole, budget, ops_per_s=ops_per_s, run_s=run_s,
+                        critical_mb_s=critical_mb_s, startup=startup)
+    over.reasons.append(f"grew {whole.rate:.3f} MB/s from the start (lower bound "
+                        f"{whole.ci[0]:.3f}): more than any {startup.kind} start-up makes "
+                        f"({startup.start_growth_mb_s:g} MB/s), over the budget even in a "
+                        "run this short")
+    return over
+
+
+def too_short(workload: str, duration_s: float, budget: Budget,
+              ops_per_minute: float | None) -> str | None:
+    """One line saying, before a run starts, that ``duration_s`` cannot give a verdict
+    against ``budget`` for the workload (``screenshot``: a browser; ``command``: a browser or
+    not), with the shortest duration that can; None when it can."""
+    limit = budget.mb_per_s(ops_per_minute / 60 if ops_per_minute else None)
+    if limit is None:
+        return None
+    browser = math.ceil(BROWSER.shortest_s(limit))
+    if workload == "screenshot":
+        if duration_s >= browser:
+            return None
+        return (f"a {duration_s:g} s run of the screenshot workload is too short for a "
+                f"verdict against {budget}: it needs {browser} s at least (--duration "
+                f"{browser}s); this one will say inconclusive unless it grows faster than "
+                f"{BROWSER.start_growth_mb_s:g} MB/s")
+    command = math.ceil(COMMAND.shortest_s(limit))
+    if duration_s < command:
+        return (f"a {duration_s:g} s run is too short for a verdict against {budget}: a "
+                f"command needs {command} s at least, {browser} s if it starts a browser")
+    if duration_s < browser:
+        return (f"a {duration_s:g} s run can judge a command against {budget}, but not one "
+                f"that starts a browser: that needs {browser} s at least")
+    return None

@@ -9,15 +9,20 @@ import numpy as np
 from scipy import stats
 
 from sandbox.analysis.budget import (
+    BROWSER,
+    COMMAND,
     DEFAULT_BUDGET,
+    PAGE,
+    TEST_BODY,
     Budget,
     BudgetVerdict,
     Growth,
-    Z,
-    estimate_growth,
+    Startup,
     judge_budget,
+    judge_memory,
     parse_budget,
 )
+from sandbox.analysis.counts import count_growth
 from sandbox.analysis.findings import (
     OperationsSummary,
     summarize_events,
@@ -69,6 +74,8 @@ class Verdict:
     budget: str = str(DEFAULT_BUDGET)
     budget_mb_s: float | None = None
     minutes_needed: float | None = None
+    #: the workload kind whose start-up was cut (browser, command, test body)
+    workload_kind: str = BROWSER.kind
 
 
 @dataclass
@@ -139,11 +146,12 @@ class AnalysisResult:
         return self.exit_code == 0
 
 
-def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...]) -> str | None:
-    """First series with at least 80% finite values."""
+def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...], share: float = 0.8
+          ) -> str | None:
+    """First series with at least ``share`` of finite values."""
     for name in names:
         arr = samples.get(name)
-        if arr is not None and len(arr) and np.mean(np.isfinite(arr)) >= 0.8:
+        if arr is not None and len(arr) and np.mean(np.isfinite(arr)) >= share:
             return name
     return None
 
@@ -191,63 +199,50 @@ def _as_trend(growth: Growth | None, label: str, reasons: list[str]) -> TrendRes
     return trend
 
 
-def _growth_trend(t: np.ndarray, y: np.ndarray, min_rate: float, op_interval: float | None,
-                  resolution: float) -> TrendResult:
-    """Floor growth of a count or size: ``leak`` when the interval's low end is above
-    ``min_rate`` per second, ``none``/``step`` when its high end is below; one level shift
-    (a spare renderer, a file made once) is a step, never growth. Sweeps every few seconds
-    are sparse: each floor window holds two at least."""
-    g, why = estimate_growth(t, y, op_interval, resolution_mb=resolution, min_step=resolution,
-                             z=Z, per_window=2)  # counts: a two-sided 95% interval
-    if g is None:
-        return _as_trend(None, "inconclusive", [why or "no series"])
-    if g.ci[0] > min_rate:
-        label = "leak"
-    elif g.ci[1] < min_rate:
-        label = "step" if g.steps else "none"
-    else:
-        label = "inconclusive"
-    return _as_trend(g, label, [])
-
-
-def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], op_interval: float | None
+def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], startup: Startup
                      ) -> dict[str, TrendResult]:
-    """Process count and temp size/files: growth of 1 process or file per 5 minutes, or of
-    0.01 MB/s of temp files, is growth."""
+    """Process count and temp size/files (analysis.counts): growth of 1 process or file per
+    5 minutes, or of 0.01 MB/s of temp files, at least."""
     out: dict[str, TrendResult] = {}
-    pids = _pick(s, ("nprocs", "pids_current"))
+    # processes, not pids.current's tasks (a thread leak is the threads check's); the sampler
+    # reads cgroup.procs with its full records only, about two samples in three
+    pids = _pick(s, ("nprocs", "pids_current"), share=0.3)
     if pids:
-        out["processes"] = _growth_trend(t, s[pids], 1 / 300, op_interval, 0.1)
+        out["processes"] = count_growth(t, s[pids], startup=startup, resolution=1,
+                                        min_rate=1 / 300)
     if _pick(s, ("tmp_bytes",)):
-        out["tmp_mb"] = _growth_trend(t, s["tmp_bytes"] / MB, 0.01, op_interval, 0.01)
+        out["tmp_mb"] = count_growth(t, s["tmp_bytes"] / MB, startup=startup, resolution=0.01,
+                                     min_rate=0.01)
     if _pick(s, ("tmp_files",)):
-        out["tmp_files"] = _growth_trend(t, s["tmp_files"], 1 / 300, op_interval, 0.1)
+        out["tmp_files"] = count_growth(t, s["tmp_files"], startup=startup, resolution=1,
+                                        min_rate=1 / 300)
     return out
 
 
-def _count_trends(sweeps: list[RoleSweep], window: tuple[float, float],
-                  op_interval: float | None) -> dict[str, TrendResult]:
-    """Open file descriptors and threads of the whole slice (roles.jsonl): growth of one
-    per 5 minutes, as for processes, is growth."""
+def _count_trends(sweeps: list[RoleSweep], window: tuple[float, float], startup: Startup
+                  ) -> dict[str, TrendResult]:
+    """Open file descriptors and threads of the whole slice (roles.jsonl), as processes."""
     t, totals = count_totals(sweeps, window)
     if len(t) < 2:
         return {}
-    return {name: _growth_trend(t, values, 1 / 300, op_interval, 0.1)
+    return {name: count_growth(t, values, startup=startup, resolution=1, min_rate=1 / 300)
             for name, values in totals.items()}
 
 
-def _js_heap_trends(measured: list[JsHeapMeasurement], window: tuple[float, float],
-                    op_interval: float | None) -> dict[str, TrendResult]:
+def _js_heap_trends(measured: list[JsHeapMeasurement], window: tuple[float, float]
+                    ) -> dict[str, TrendResult]:
     """The JS heap (MB) and DOM nodes of the long-lived pages after a forced GC (--js-heap):
-    0.01 MB/s (36 MB/h) of heap, or one node a minute, is growth."""
+    0.01 MB/s (36 MB/h) of heap, or one node a minute, at least; a page's start-up only is
+    cut (a forced GC leaves no browser start-up in the heap)."""
     inside = [m for m in measured if window[0] <= m.t <= window[1]]
     if len(inside) < 2:
         return {}
     t = np.asarray([m.t for m in inside], float)
     heap = np.asarray([_or_nan(m.used_bytes) for m in inside], float) / MB
     nodes = np.asarray([_or_nan(m.dom_nodes) for m in inside], float)
-    return {"js_heap_mb": _growth_trend(t, heap, 0.01, op_interval, 0.05),
-            "dom_nodes": _growth_trend(t, nodes, 1 / 60, op_interval, 0.5)}
+    return {"js_heap_mb": count_growth(t, heap, startup=PAGE, resolution=0.05,
+                                       min_rate=0.01),
+            "dom_nodes": count_growth(t, nodes, startup=PAGE, resolution=1, min_rate=1 / 60)}
 
 
 def _or_nan(value: float | None) -> float:
@@ -271,7 +266,8 @@ def run_budget(run: RunData, budget: Budget | None) -> Budget:
         return DEFAULT_BUDGET
 
 
-def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None) -> Verdict:
+def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None,
+             startup: Startup) -> Verdict:
     """The Verdict of a budget judgement (with a TrendResult for plots and compare)."""
     g: Growth | None = bv.growth
     label = {"over": "leak", "inconclusive": "inconclusive"}.get(bv.outcome, "none")
@@ -280,14 +276,31 @@ def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None) -
     trend = _as_trend(g, label, bv.reasons)
     if g is None:
         return Verdict(label, "none", signal, None, None, None, None, None, None, [], [],
-                       list(bv.reasons), trend, bv.outcome, bv.budget, bv.budget_mb_s)
+                       list(bv.reasons), trend, bv.outcome, bv.budget, bv.budget_mb_s,
+                       bv.minutes_needed, startup.kind)
     return Verdict(
         label=label, severity=bv.severity, signal=signal, slope_mb_s=g.rate, slope_ci_mb_s=g.ci,
         p_value=trend.p_value, detection_limit_mb_s=trend.detection_limit,
         mb_per_op=g.rate * op_interval if op_interval else None, warmup_cut_s=g.start_s,
         change_points_s=trend.change_points_s, steps=g.steps, reasons=list(bv.reasons),
         trend=trend, outcome=bv.outcome, budget=bv.budget, budget_mb_s=bv.budget_mb_s,
-        minutes_needed=bv.minutes_needed)
+        minutes_needed=bv.minutes_needed, workload_kind=startup.kind)
+
+
+#: Process roles that only a browser has (sandbox.sampler.roles).
+BROWSER_ROLES = frozenset({"browser", "renderer", "gpu", "network", "utility", "zygote",
+                           "crashpad"})
+
+
+def workload_startup(run: RunData) -> Startup:
+    """How the run's workload starts: a pytest test body; the screenshot workload, or a
+    command whose role sweeps saw a browser (or that had no sweeps: the longer cut is the
+    safe one), is a browser; a command without one is a plain command."""
+    if run.run.config.get("test"):
+        return TEST_BODY
+    if run.run.workload != "command" or not run.roles:
+        return BROWSER
+    return BROWSER if any(BROWSER_ROLES & s.roles.keys() for s in run.roles) else COMMAND
 
 
 def workload_window(run: RunData) -> tuple[float, float]:
@@ -327,13 +340,18 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
 
     signal = _pick(s, VERDICT_SIGNALS)
     op_interval = operation_interval(run.operations)
-    growth, why = estimate_growth(t, s[signal] / MB, op_interval) if signal else \
-        (None, "no anon, working-set or USS series in samples.jsonl")
     the_budget = run_budget(run, budget)
-    verdict = _verdict(signal, judge_budget(
-        growth, the_budget, ops_per_s=1 / op_interval if op_interval else None,
-        run_s=float(t[-1] - t[0]) if len(t) else None, why_none=why,
-        critical_mb_s=th.critical_mb_s), op_interval)
+    startup = workload_startup(run)
+    run_s = float(t[-1] - t[0]) if len(t) else None
+    if signal:
+        memory = judge_memory(t, s[signal] / MB, the_budget, op_interval_s=op_interval,
+                              startup=startup, run_s=run_s, critical_mb_s=th.critical_mb_s)
+    else:
+        memory = judge_budget(None, the_budget,
+                              ops_per_s=1 / op_interval if op_interval else None,
+                              why_none="no anon, working-set or USS series in samples.jsonl",
+                              startup=startup)
+    verdict = _verdict(signal, memory, op_interval, startup)
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
     peak = run.samples.get("peak")
     has_peak = peak is not None and bool(np.isfinite(peak).any())
@@ -345,9 +363,9 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         legacy=legacy,
         verdict=verdict,
         file_trend=file_trend,
-        resource_trends={**_resource_trends(t, s, op_interval),
-                         **_count_trends(run.roles, (lo, hi), op_interval),
-                         **_js_heap_trends(run.js_heap, (lo, hi), op_interval)},
+        resource_trends={**_resource_trends(t, s, startup),
+                         **_count_trends(run.roles, (lo, hi), startup),
+                         **_js_heap_trends(run.js_heap, (lo, hi))},
         operations=summarize_operations(run.operations),
         cleanup=run.cleanup,
         alerts=run.alerts,
@@ -359,7 +377,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
         n_samples=len(t_all),
         sample_source=run.sample_source,
         series=_downsample(run.samples),
-        roles=role_growth(run.roles, (lo, hi), op_interval, the_budget) if run.roles else [],
+        roles=role_growth(run.roles, (lo, hi), op_interval, the_budget, startup)
+        if run.roles else [],
         role_pss_mb=_role_pss(run.roles, (lo, hi)),
         workload_window_s=(float(lo) if np.isfinite(lo) else None,
                            float(hi) if np.isfinite(hi) else None),

@@ -13,11 +13,13 @@ from typing import Any
 
 import numpy as np
 
-from sandbox.analysis.budget import Budget, estimate_growth, judge_budget
+from sandbox.analysis.budget import BROWSER, Budget, Startup, estimate_growth, judge_budget
 from sandbox.model.role_sweep import RoleSweep, RoleTotals
 
 MB = 2**20
 _ABSENT = RoleTotals()  # a role a sweep did not find
+#: A role judged on its memory is in at least this share of the sweeps.
+MIN_PRESENCE = 0.8
 
 
 @dataclass
@@ -32,7 +34,10 @@ class RoleGrowth:
     pss_last_mb: float | None
     fds: int
     threads: int
-    outcome: str  # within, over, inconclusive (against the run's budget)
+    #: within, over, inconclusive (against the run's budget), or transient: the role's
+    #: processes come and go (absent from more than a fifth of the sweeps), so the sum of
+    #: their memory is no floor to judge (fresh contexts' renderers)
+    outcome: str
     measure: str = "pss"  # the series judged: pss, or rss when too few PSS sweeps
     rate_mb_s: float | None = None
     ci_mb_s: tuple[float, float] | None = None
@@ -83,7 +88,8 @@ def count_totals(sweeps: list[RoleSweep], window: tuple[float, float]
 
 
 def role_growth(sweeps: list[RoleSweep], window: tuple[float, float],
-                op_interval: float | None, budget: Budget) -> list[RoleGrowth]:
+                op_interval: float | None, budget: Budget, startup: Startup = BROWSER
+                ) -> list[RoleGrowth]:
     """Each role's PSS growth (RSS where PSS was swept too rarely to estimate one), largest
     rate first (roles that cannot be measured last)."""
     t, series = role_series(sweeps, window)
@@ -94,21 +100,27 @@ def role_growth(sweeps: list[RoleSweep], window: tuple[float, float],
         values = series.get(name) or rss_series[name]
         if name in series:
             pss_mb = series[name]["pss"] / MB
-            growth, why = estimate_growth(t, pss_mb, op_interval)
+            growth, why = estimate_growth(t, pss_mb, op_interval, startup=startup)
         else:
             pss_mb, growth, why = np.zeros(0), None, "no PSS sweep found this role"
         measure = "pss"
         if growth is None and name in rss_series:
-            rss_growth, _ = estimate_growth(rss_t, rss_series[name]["rss"] / MB, op_interval)
+            rss_growth, _ = estimate_growth(rss_t, rss_series[name]["rss"] / MB, op_interval,
+                                            startup=startup)
             if rss_growth is not None:
                 growth, why, measure, values = rss_growth, None, "rss", rss_series[name]
-        verdict = judge_budget(growth, budget, ops_per_s=ops_per_s, why_none=why)
+        present = float(np.mean(values["processes"] > 0)) if len(values["processes"]) else 0
+        transient = present < MIN_PRESENCE
+        if transient:
+            growth = None
+        verdict = judge_budget(growth, budget, ops_per_s=ops_per_s, why_none=why,
+                               startup=startup)
         out.append(RoleGrowth(
             role=name, processes=int(values["processes"].max()),
             pss_first_mb=float(pss_mb[0]) if len(pss_mb) else None,
             pss_last_mb=float(pss_mb[-1]) if len(pss_mb) else None,
             fds=int(values["fds"].max()), threads=int(values["threads"].max()),
-            outcome=verdict.outcome, measure=measure,
+            outcome="transient" if transient else verdict.outcome, measure=measure,
             rate_mb_s=growth.rate if growth else None, ci_mb_s=growth.ci if growth else None,
             mb_per_op=growth.rate * op_interval if growth and op_interval else None))
     return sorted(out, key=lambda g: -np.inf if g.rate_mb_s is None else -g.rate_mb_s)
