@@ -39,7 +39,7 @@ class MemoryLeakDetector:
         outcome = await asyncio.to_thread(run, config, show_progress=False)
         report = outcome.report
         return {
-            "overall_success": outcome.exit_code == 0,
+            "overall_success": outcome.result.overall_success,
             "status": report.get("status"),
             "exit_code": outcome.exit_code,
             "test_config": {"duration_minutes": duration_minutes,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sandbox import logs, rundir
+from sandbox.analysis.budget import parse_budget, too_short
 from sandbox.analysis.trend import robust_slope
 from sandbox.config import RunConfig, env_values, recorded
 from sandbox.errors import HarnessError
@@ -388,6 +389,10 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     config.validate()
     if config.command:
         check_command(config.command, config.user)
+    if config.test is None and (short := too_short(
+            config.workload, config.duration_s, parse_budget(config.budget),
+            config.operations_per_minute if config.workload == "screenshot" else None)):
+        log.warning("%s", short)
     if (body is None) != (config.test is None):
         raise HarnessError("a test run needs its body, and a body its test's name")
     facts = facts or discover(config.cgroup_mode)

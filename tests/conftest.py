@@ -12,6 +12,7 @@ import pytest
 
 from sandbox.host import discover
 from sandbox.host.registry import SLICE_PREFIX
+from tests.rejudge import rejudged
 
 REPO = Path(__file__).resolve().parent.parent
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -54,7 +55,9 @@ def runs_dir():
     path = Path("/var/tmp") / f"sandbox-tests-{os.getpid()}-{time.monotonic_ns()}"
     path.mkdir(mode=0o755)
     yield path
+    differ = rejudged(path)  # every run a test makes, read back as `sandbox report` reads it
     shutil.rmtree(path, ignore_errors=True)
+    assert not differ, "; ".join(differ)
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -142,8 +142,9 @@ class AnalysisResult:
 
     @property
     def overall_success(self) -> bool:
-        """The seed's ``overall_success``: no critical finding and no warning."""
-        return self.exit_code == 0
+        """The seed's ``overall_success``, following the verdict: PASS only (no finding, and
+        memory within the budget; an inconclusive run is no success)."""
+        return self.status == "PASS"
 
 
 def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...], share: float = 0.8
