@@ -6,6 +6,9 @@ custom ones from a TOML file::
     duration = "30m"
     operations_per_minute = 20
     context_policy = "fresh"      # optional: any RunConfig workload setting below
+    sample_interval = "500ms"     # durations as on the command line: a bare number is seconds
+    alert_threshold_mb = "2G"     # sizes as on the command line: a bare number is MB here
+    js_heap = true                # as --js-heap (every 10 s); "30s": that often; false: off
     pids_max = "max"              # limits: a number (memory_max also "2G") or "max"
     env = { API_URL = "http://localhost:8080", CI_TOKEN = true }  # true: the harness's value
 """
@@ -14,22 +17,36 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sandbox.durations import parse_duration, parse_size
+from sandbox.durations import parse_duration, parse_megabytes, parse_size
 from sandbox.errors import HarnessError
 
-#: Workload settings a scenario file may set besides duration and rate.
-SCENARIO_SETTINGS = {
-    "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": float,
-    "network": str, "sample_interval": float, "alert_threshold_mb": float, "grace_s": float,
-    "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str, "pushgateway": str,
-    "browser": str, "role_interval": float, "js_heap": float, "inherit_env": bool,
+#: --js-heap (``js_heap = true``): seconds between JS-heap measurements.
+JS_HEAP_INTERVAL_S = 10.0
+
+#: Settings with a unit, as the command line takes them: a duration (a bare number is
+#: seconds), MB (a bare number is MB) or bytes (a bare number is bytes).
+DURATION, MEGABYTES, BYTES = "duration", "megabytes", "bytes"
+_UNITS: dict[str, tuple[Callable[[str | int | float], float], str]] = {
+    DURATION: (parse_duration, 'a duration such as "30s"'),
+    MEGABYTES: (parse_megabytes, 'a size such as "512M" (a bare number is MB)'),
+    BYTES: (parse_size, 'a size such as "1G" (a bare number is bytes)'),
 }
-#: Settings with values of their own kind: the slice's limits, the workload's variables.
-SPECIAL_SETTINGS = ("memory_max", "pids_max", "env")
+#: Workload settings a scenario file may set besides duration and rate.
+SCENARIO_SETTINGS: dict[str, Any] = {
+    "context_policy": str, "urls": list, "inject": list, "inject_rate_mb": MEGABYTES,
+    "network": str, "sample_interval": DURATION, "alert_threshold_mb": MEGABYTES,
+    "grace_s": DURATION, "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str,
+    "pushgateway": str, "browser": str, "role_interval": DURATION, "inherit_env": bool,
+    "tmp_size": BYTES,
+}
+#: Settings with values of their own kind: the slice's limits, the workload's variables, the
+#: JS-heap switch (true/false as --js-heap, or its interval).
+SPECIAL_SETTINGS = ("memory_max", "pids_max", "env", "js_heap")
 
 
 @dataclass(frozen=True)
@@ -80,8 +97,9 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
     for key, kind in SCENARIO_SETTINGS.items():
         if key in table:
             value = table[key]
-            if kind is float and isinstance(value, int):
-                value = float(value)
+            if kind in _UNITS:
+                settings[key] = _with_unit(key, value, kind, where)
+                continue
             if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
                 raise HarnessError(f"{where}: {key} must be a {kind.__name__}")
             if kind is list and not all(isinstance(item, str) for item in value):
@@ -93,9 +111,25 @@ def _parse(name: str, table: dict[str, Any], source: Path) -> Scenario:
     return Scenario(name, str(table.get("description", name)), duration, rate, settings)
 
 
+def _with_unit(key: str, value: Any, kind: str, where: str) -> float:
+    """A duration or size setting (a number in its bare unit, or a string with a unit)."""
+    parse, what = _UNITS[kind]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise HarnessError(f"{where}: {key} must be {what}")
+    try:
+        return parse(value)
+    except ValueError as exc:
+        raise HarnessError(f"{where}: {key}: {exc}") from exc
+
+
 def _special(key: str, value: Any, where: str) -> Any:
     """A limit as RunConfig takes it (bytes or tasks, or "max"); ``env`` as ``--env`` items
-    (a string value is set, ``true`` takes the harness's)."""
+    (a string value is set, ``true`` takes the harness's); ``js_heap`` as its interval
+    (true: --js-heap's, false: off)."""
+    if key == "js_heap":
+        if isinstance(value, bool):
+            return JS_HEAP_INTERVAL_S if value else 0.0
+        return _with_unit(key, value, DURATION, where)
     if key == "env":
         if not isinstance(value, dict) or not all(
                 isinstance(v, str) or v is True for v in value.values()):

@@ -3,14 +3,21 @@ run's reports (INCOMPLETE: its cleanup was never verified)."""
 
 from __future__ import annotations
 
+import os
+
 from sandbox.commands.report import finish_reports
+from sandbox.errors import HarnessError
 from sandbox.host import cleanup_stale
 from sandbox.untrusted import shown
 from sandbox.workloads.network import cleanup_stale_namespaces
 
 
 def cleanup_command() -> int:
-    """One line per slice and network namespace removed."""
+    """One line per slice and network namespace removed; root only (it kills processes and
+    removes cgroups of any run)."""
+    if os.geteuid() != 0:
+        raise HarnessError("sandbox cleanup must run as root: it kills what dead runs left "
+                           "and removes their cgroups (sudo sandbox cleanup)")
     cleaned = cleanup_stale()
     for item in cleaned:
         print(f"removed {shown(item.name)}: killed {len(item.killed)} processes, "

@@ -34,7 +34,8 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
                    output: str | Path | None = None, metrics_textfile: Path | None = None,
                    pushgateway: str | None = None) -> int:
     """Re-render the reports of RUN_DIR from disk into ``output`` (default the run directory;
-    ``-``: the one format given, to stdout), print the summary; return the exit code."""
+    ``-``: the one format given, to stdout) and name each file written; print the summary too
+    when writing into the run directory, or onto a terminal. Return the exit code."""
     formats = check_formats(formats or FORMATS)
     if str(output) == "-" and len(formats) != 1:
         raise ReportInputError("-o - (stdout) takes exactly one --format")
@@ -47,8 +48,13 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ReportInputError(f"cannot write reports to {target}: {exc.strerror}") from exc
-    paths = write_all(result, target, formats)
-    print_text(result)
+    try:
+        paths = write_all(result, target, formats)
+    except OSError as exc:
+        raise ReportInputError(f"cannot write reports to {target}: {exc.strerror or exc} "
+                               "(run as its owner, or give -o DIR)") from exc
+    if output is None or sys.stdout.isatty():
+        print_text(result)
     publish(result)
     export(result, textfile=metrics_textfile, pushgateway=pushgateway)
     for path in paths:

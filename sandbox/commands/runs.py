@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ class RunEntry:
     path: Path
     started: float  # Unix time (run.json's ``started``, else the directory's mtime)
     label: str
-    status: str  # the report's status, RUNNING, or "no report"
+    status: str  # the report's status, RUNNING, INTERRUPTED, or "no report"
     exit_code: int | None
     size_bytes: int
 
@@ -50,14 +51,25 @@ def _read(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _live_run_dirs() -> set[Path]:
-    """The run directories of live harnesses (none known to a user who cannot read the
-    harness's state)."""
+def _live_run_dirs() -> set[Path] | None:
+    """The run directories of live harnesses; None to a user who cannot read the harness's
+    state (who cannot tell)."""
     try:
         records = load_records()
     except PermissionError:
-        return set()
+        return None
     return {Path(r.run_dir).resolve() for r in records if r.run_dir and r.harness_alive()}
+
+
+def _status(path: Path, live: set[Path] | None, report: dict[str, Any]) -> str:
+    """RUNNING while its harness lives; else the report's status; INTERRUPTED when the
+    harness died before its verifier wrote cleanup.json (``sandbox cleanup`` finishes it)."""
+    if live is not None and path.resolve() in live:
+        return "RUNNING"
+    if report.get("status"):
+        return str(report["status"])
+    gone = live is not None and not (path / rundir.CLEANUP).exists()
+    return "INTERRUPTED" if gone else "no report"
 
 
 def list_runs(runs_dir: Path) -> list[RunEntry]:
@@ -83,7 +95,7 @@ def list_runs(runs_dir: Path) -> list[RunEntry]:
         config = run.get("config") if isinstance(run.get("config"), dict) else {}
         command = config.get("command") or []
         started = run.get("started")
-        status = "RUNNING" if path.resolve() in live else str(report.get("status") or "no report")
+        status = _status(path, live, report)
         with safefs.open_dir(path) as fd:
             size = safefs.usage(fd)[0]
         entries.append(RunEntry(
@@ -122,10 +134,12 @@ def remove_run(entry: RunEntry) -> None:
         safefs.remove(parent, entry.path.name)
 
 
-def list_command(runs_dir: Path, as_json: bool) -> int:
-    """The runs, oldest first: a table, or one JSON object per line."""
+def list_command(runs_dir: Path, fmt: str = "text") -> int:
+    """The runs, oldest first: a table (``text``), or one JSON object per line (``json``)."""
+    if fmt not in ("text", "json"):
+        raise HarnessError(f"unknown format {fmt!r}; choose from text, json")
     entries = list_runs(runs_dir)
-    if as_json:
+    if fmt == "json":
         for entry in entries:
             print(json.dumps(entry.to_dict()))
         return 0
@@ -137,7 +151,7 @@ def list_command(runs_dir: Path, as_json: bool) -> int:
                       rich_text(e.label), rich_text(e.status),
                       "" if e.exit_code is None else str(e.exit_code),
                       f"{e.size_bytes / 2**20:.1f} MB", rich_text(e.path.name))
-    Console(width=160).print(table)
+    Console(width=None if sys.stdout.isatty() else 1000).print(table)  # a log: never cut
     return 0
 
 

@@ -136,6 +136,7 @@ class Report(_Model):
     schema_version: int
     run_dir: str
     overall_success: bool
+    legacy_note: str = ""  # the seed's keys beside it do not decide (sandbox.report.common)
     exit_code: Literal[0, 1, 2, 3]
     status: Literal["PASS", "WARN", "FAIL", "INCOMPLETE", "INCONCLUSIVE"]
     memory_trend: MemoryTrend

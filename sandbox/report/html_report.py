@@ -9,6 +9,7 @@ from html import escape
 from typing import Any
 
 from sandbox.analysis import AnalysisResult
+from sandbox.report.common import LEGACY_NOTE, minutes_needed, shows_operations
 from sandbox.report.plot import memory_svg, roles_svg
 from sandbox.report.text import ROLE_COLUMNS, role_cells
 from sandbox.untrusted import html_text
@@ -76,7 +77,7 @@ def render_html(r: AnalysisResult) -> str:
     lo, hi = v.slope_ci_mb_s or (None, None)
     verdict_rows = [
         ["against the budget", f"{v.outcome} (budget {v.budget})"],
-        ["minutes a run would need", v.minutes_needed],
+        ["a run that would tell", minutes_needed(v) if v.outcome == "inconclusive" else "-"],
         ["label", v.label], ["severity", v.severity], ["measured on (floor of)", v.signal],
         ["growth (MB/s)", v.slope_mb_s], ["95% bounds (MB/s)", f"{_fmt(lo)} .. {_fmt(hi)}"],
         ["p-value (one-sided)", _fmt(v.p_value, ".2g")],
@@ -99,6 +100,8 @@ def render_html(r: AnalysisResult) -> str:
                     len(c.escapes)], ["leftover files", len(c.leftover_files)],
                     ["cleanup clean", verified]]
     ops_rows = [[ops.count, ops.failed, ops.latency_p50_s, ops.latency_p95_s, ops.latency_max_s]]
+    operations = "<h2>Operations</h2>" + _table(["count", "failed", "p50 s", "p95 s", "max s"],
+                                                ops_rows) if shows_operations(r) else ""
     findings = _table(["level", "check", "finding"],
                       [[f.level, f.check, f.message] for f in r.findings],
                       [f.level for f in r.findings]) if r.findings else "<p>None.</p>"
@@ -119,10 +122,11 @@ source {_fmt(r.sample_source)}; {html_text(r.run_dir)}</p>
 <h2>Findings</h2>{findings}
 <h2>Recommendations</h2><ul>{"".join(f"<li>{html_text(x)}</li>" for x in r.recommendations)}</ul>
 <h2>Leak verdict</h2>{_table(["", "value"], verdict_rows)}
-<h2>Seed rule (reported, does not decide)</h2>{_table(["", "value"], seed_rows)}
+<h2>Seed rule (reported, does not decide)</h2><p id="legacy-note">{html_text(LEGACY_NOTE)}</p>
+{_table(["", "value"], seed_rows)}
 <h2>Other trends</h2>{_table(["series", "label", "growth per s", "detection limit per s"],
                              trends)}
-<h2>Operations</h2>{_table(["count", "failed", "p50 s", "p95 s", "max s"], ops_rows)}
+{operations}
 <h2>Live alerts</h2>{_alerts(r)}
 <h2>Cleanup</h2>{_table(["", "value"], cleanup_rows)}<ul>{details}</ul>
 </body></html>

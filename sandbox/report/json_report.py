@@ -11,6 +11,7 @@ from typing import Any
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.trend import TrendResult
 from sandbox.model.report import SCHEMA_VERSION, Report
+from sandbox.report.common import LEGACY_NOTE
 
 
 def _clean(obj: Any) -> Any:
@@ -37,6 +38,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "overall_success": r.overall_success,
         "exit_code": r.exit_code,
         "status": r.status,
+        "legacy_note": LEGACY_NOTE,
         "memory_trend": {
             "slope_mb_per_second": lg.slope_mb_per_second,
             "correlation": lg.correlation,

@@ -1,6 +1,7 @@
 """junit.xml: one test suite per run, named by its scenario (``sandbox.quick``, or
 ``sandbox.<command>``), with its duration, start time and settings as properties; one testcase
-per check (trend, orphans, escapes, files, operations, workload, processes, cleanup)."""
+per check that applies to the run (report.common.applicable_checks: no ``operations`` case for
+a command, no ``js_heap`` case unless the JS heap was measured)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from sandbox.analysis import AnalysisResult
-from sandbox.analysis.verdict import CHECKS
+from sandbox.report.common import applicable_checks, minutes_needed
 from sandbox.untrusted import shown
 
 
@@ -16,10 +17,10 @@ def render_junit(r: AnalysisResult) -> str:
     """JUnit XML: critical and warning findings are failures, an incomplete run an error, an
     inconclusive memory verdict a skipped trend; notes go to system-out. Every name and
     message is shown escaped (no control character, undecodable byte: XML 1.0-safe)."""
-    config = r.run.config
+    config, checks = r.run.config, applicable_checks(r)
     name = f"sandbox.{shown(r.label)}"
     root = ET.Element("testsuites", name="sandbox")
-    suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(CHECKS)),
+    suite = ET.SubElement(root, "testsuite", name=name, tests=str(len(checks)),
                           time=f"{r.duration_s:.3f}")
     if (started := r.run.started) is not None:
         suite.set("timestamp", datetime.fromtimestamp(started, UTC).strftime("%Y-%m-%dT%H:%M:%S"))
@@ -32,7 +33,7 @@ def render_junit(r: AnalysisResult) -> str:
         if value is not None:
             ET.SubElement(props, "property", name=key, value=shown(value))
     failures = errors = skipped = 0
-    for check in CHECKS:
+    for check in checks:
         case = ET.SubElement(suite, "testcase", classname=name, name=check, time="0")
         found = [f for f in r.findings if f.check == check]
         if incomplete := [f for f in found if f.level == "incomplete"]:
@@ -48,7 +49,8 @@ def render_junit(r: AnalysisResult) -> str:
         if check == "trend" and r.verdict.outcome == "inconclusive" and not bad:
             skipped += 1
             ET.SubElement(case, "skipped", message="; ".join(
-                shown(f.message) for f in found if f.level == "note") or "inconclusive")
+                [shown(f.message) for f in found if f.level == "note"]
+                or ["inconclusive"]) + f"; for a verdict: {minutes_needed(r.verdict)}")
         notes = [shown(f.message) for f in found if f.level == "note"]
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
@@ -56,5 +58,5 @@ def render_junit(r: AnalysisResult) -> str:
         element.set("failures", str(failures))
         element.set("errors", str(errors))
     suite.set("skipped", str(skipped))
-    root.set("tests", str(len(CHECKS)))
+    root.set("tests", str(len(checks)))
     return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sandbox.analysis import AnalysisResult
+from sandbox.report.common import minutes_needed, shows_operations
 from sandbox.untrusted import md_text
 
 _ICON = {"PASS": "✅", "WARN": "⚠️", "FAIL": "❌", "INCOMPLETE": "❌", "INCONCLUSIVE": "❔"}
@@ -23,11 +24,12 @@ def render_markdown(r: AnalysisResult) -> str:
         ("memory", f"**{v.outcome}** the budget {md_text(v.budget)}"),
         ("growth of the anon floor", _rate(v.slope_mb_s)),
         ("95% bounds", interval),
-        ("operations", f"{r.operations.count} ({r.operations.failed} failed)"),
         ("samples", f"{r.n_samples} over {r.duration_s:.0f} s ({md_text(r.backend_line)})"),
     ]
-    if v.minutes_needed:
-        rows.append(("a run that would tell", f"about {v.minutes_needed:g} min"))
+    if shows_operations(r):
+        rows.insert(3, ("operations", f"{r.operations.count} ({r.operations.failed} failed)"))
+    if v.outcome == "inconclusive":
+        rows.append(("a run that would tell", minutes_needed(v)))
     lines = [f"## {_ICON.get(r.status, '')} sandbox {md_text(label)}: {r.status} "
              f"(exit {r.exit_code})", "", "| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows]

@@ -1,9 +1,11 @@
-"""report.txt: what a person reads in a CI log (rich, no colours when not a tty)."""
+"""report.txt: what a person reads in a CI log (rich, no colours when not a tty). Off a
+terminal (a CI log, report.txt) lines are not wrapped and tables not cut: a log viewer wraps."""
 
 from __future__ import annotations
 
 import io
 import sys
+from typing import TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -11,12 +13,15 @@ from rich.table import Table
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.roles import RoleGrowth
 from sandbox.limits import describe as describe_limits
+from sandbox.report.common import LEGACY_NOTE, minutes_needed, shows_operations
 from sandbox.untrusted import markup, rich_text
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
 _STATUS = {"PASS": "[green]PASS[/]", "FAIL": "[bold red]FAIL (critical)[/]",
            "WARN": "[yellow]WARN[/]", "INCOMPLETE": "[bold red]INCOMPLETE[/]",
            "INCONCLUSIVE": "[yellow]INCONCLUSIVE[/]"}
+#: Off a terminal: wide enough that no line is wrapped and no table column cut.
+UNWRAPPED = 100_000
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -26,7 +31,10 @@ def _fmt(x: float | None, spec: str = ".3f") -> str:
 def render(r: AnalysisResult, console: Console) -> None:
     """Print the summary onto ``console``."""
     v, lg, ops = r.verdict, r.legacy, r.operations
-    console.rule(rich_text(f"sandbox report - {r.run_dir}"))
+    if console.is_terminal:
+        console.rule(rich_text(f"sandbox report - {r.run_dir}"))
+    else:  # a rule as wide as an unwrapped console would be 100 000 dashes
+        console.print(rich_text(f"── sandbox report - {r.run_dir} ──"))
     console.print(f"Result: {_STATUS[r.status]}  (exit {r.exit_code})"
                   f"   {r.n_samples} samples over {r.duration_s:.0f} s, {markup(r.backend_line)}, "
                   f"source {markup(r.sample_source or 'n/a')}")
@@ -44,6 +52,8 @@ def render(r: AnalysisResult, console: Console) -> None:
         f"{_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
         f"{_fmt(v.warmup_cut_s, '.0f')} s, label {markup(v.label)}, severity {markup(v.severity)}"
     )
+    if v.outcome == "inconclusive":
+        console.print(rich_text(f"  For a verdict: {minutes_needed(v)}"))
     if v.reasons:
         console.print(rich_text("  " + "; ".join(v.reasons)))
     console.print(
@@ -51,6 +61,7 @@ def render(r: AnalysisResult, console: Console) -> None:
         f"r={lg.correlation:.3f}, leak_severity {lg.leak_severity}; initial {lg.initial_mb:.1f}, "
         f"final {lg.final_mb:.1f}, peak {lg.peak_mb:.1f}, average {lg.average_mb:.1f} MB"
     )
+    console.print(rich_text(f"  {LEGACY_NOTE}"))
     trends = Table("series", "label", "slope/s", "detection limit/s", title="Other trends")
     if r.file_trend is not None:
         trends.add_row("file cache (MB)", r.file_trend.label, _fmt(r.file_trend.slope),
@@ -60,9 +71,10 @@ def render(r: AnalysisResult, console: Console) -> None:
     console.print(trends)
     if r.roles:
         console.print(roles_table(r))
-    console.print(f"Operations: {ops.count}, failed {ops.failed}; latency p50 "
-                  f"{_fmt(ops.latency_p50_s)} s, p95 {_fmt(ops.latency_p95_s)} s, max "
-                  f"{_fmt(ops.latency_max_s)} s")
+    if shows_operations(r):
+        console.print(f"Operations: {ops.count}, failed {ops.failed}; latency p50 "
+                      f"{_fmt(ops.latency_p50_s)} s, p95 {_fmt(ops.latency_p95_s)} s, max "
+                      f"{_fmt(ops.latency_max_s)} s")
     c = r.cleanup
     console.print(f"Cleanup: orphans {len(c.orphans)}, escapes {len(c.escapes)}, leftover files "
                   f"{len(c.leftover_files)}, successful {c.cleanup_successful}")
@@ -105,14 +117,19 @@ def roles_table(r: AnalysisResult) -> Table:
     return table
 
 
-def render_text(r: AnalysisResult, width: int = 110) -> str:
-    """The summary as plain text (no colours), as written to report.txt."""
-    console = Console(file=io.StringIO(), record=True, no_color=True, width=width,
-                      force_terminal=False)
-    render(r, console)
-    return console.export_text()
+def _unwrapped(file: TextIO | None = None) -> Console:
+    """A console for a file or a log: no colours, no wrapping, no cut table."""
+    return Console(file=file, no_color=True, width=UNWRAPPED, soft_wrap=True,
+                   force_terminal=False)
+
+
+def render_text(r: AnalysisResult) -> str:
+    """The summary as plain text (no colours, no wrapping), as written to report.txt."""
+    out = io.StringIO()
+    render(r, _unwrapped(out))
+    return out.getvalue()
 
 
 def print_text(r: AnalysisResult) -> None:
-    """Print to stdout; colours only when stdout is a tty."""
-    render(r, Console(no_color=not sys.stdout.isatty()))
+    """Print to stdout: for a terminal fitted and coloured, else as :func:`render_text`."""
+    render(r, Console() if sys.stdout.isatty() else _unwrapped())
