@@ -29,7 +29,7 @@ RUN_LOG = "memory_leak_detection.log"  # the harness's log of the run (the seed'
 #: tell what it reads. Readers accept every earlier version.
 FILE_FORMATS = {
     RUN: 3, SAMPLES: 2, ROLES: 2, JS_HEAP: 1, OPERATIONS: 1, EVENTS: 1, ALERTS: 1, CLEANUP: 2,
-    REPORT: 4,
+    REPORT: 5,
 }
 
 

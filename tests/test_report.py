@@ -75,7 +75,7 @@ def test_report_json_has_seed_keys_and_verdict(leaky):
     run_dir, res = leaky
     write_all(res, run_dir, ["json"])
     doc = json.loads((run_dir / "report.json").read_text())
-    assert doc["schema_version"] == 4
+    assert doc["schema_version"] == 5
     assert set(doc["memory_trend"]) >= {"slope_mb_per_second", "correlation", "leak_severity"}
     assert set(doc["memory_stats"]) >= {"initial_mb", "final_mb", "peak_mb", "average_mb"}
     assert doc["process_cleanup"]["orphaned_browser_processes"] == [7]
@@ -170,3 +170,19 @@ def test_commands_exit_codes_and_bad_input(tmp_path, capsys):
         report_command(tmp_path / "empty", None)
     with pytest.raises(ReportInputError, match="unknown format"):
         report_command(run_dir, ["pdf"])
+
+
+def test_compare_says_each_runs_own_verdict_and_why_it_differs(tmp_path):
+    """compare and run answer different questions: NEW growing 0.05 MB/s more than BASE is
+    worse (exit 1) while NEW alone is within the default budget (no critical finding);
+    compare says both in every format."""
+    base = read_run(make_run(tmp_path / "base", leak=0.0, seed=1))
+    slower = read_run(make_run(tmp_path / "new", leak=0.05, seed=2))
+    res = compare_runs(base, slower)
+    status, code, memory = res.own["NEW"]
+    assert res.exit_code == 1 and code != 1 and memory == "within", res.own
+    assert f"NEW {status} (exit {code}, memory within)" in render_compare_text(res)
+    assert "so the two can differ" in render_compare_markdown(res)
+    doc = json.loads(render_compare_json(res))
+    assert doc["own_verdicts"]["NEW"] == {"status": status, "exit_code": code,
+                                          "memory": "within"}

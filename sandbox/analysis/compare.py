@@ -56,6 +56,9 @@ class CompareResult:
     base_dir: str
     new_dir: str
     items: list[Comparison] = field(default_factory=list)
+    #: each run's own verdict, as `sandbox run` and `sandbox report` give it: "BASE"/"NEW" ->
+    #: (status, exit code, memory outcome against its budget)
+    own: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
     @property
     def worse(self) -> bool:
@@ -66,6 +69,19 @@ class CompareResult:
     def exit_code(self) -> int:
         """0 not worse, 1 worse."""
         return 1 if self.worse else 0
+
+    @property
+    def own_verdicts(self) -> str:
+        """Each run's own verdict in words, and, where compare's exit code differs from a
+        run's own, why: the two answer different questions."""
+        line = "each run alone: " + ", ".join(
+            f"{name} {status} (exit {code}, memory {outcome})"
+            for name, (status, code, outcome) in self.own.items())
+        if any(code != self.exit_code for _, code, _ in self.own.values()):
+            line += ("; compare asks whether NEW is worse than BASE beyond the runs' noise, "
+                     "each run's own exit code whether it is within its budget and clean, so "
+                     "the two can differ")
+        return line
 
     @property
     def summary(self) -> str:
@@ -140,4 +156,6 @@ def compare_runs(base: RunData, new: RunData) -> CompareResult:
     """Compare two runs; NEW is worse on a metric only when the difference exceeds the noise."""
     b, n = analyze(base), analyze(new)
     return CompareResult(str(base.path), str(new.path),
-                         [_growth(b, n), _peak(b, n, base, new), _latency(base, new)])
+                         [_growth(b, n), _peak(b, n, base, new), _latency(base, new)],
+                         own={name: (r.status, r.exit_code, r.verdict.outcome)
+                              for name, r in (("BASE", b), ("NEW", n))})

@@ -95,6 +95,7 @@ class Verdict(_Model):
     budget: str
     budget_mb_per_second: float | None
     minutes_needed: float | None
+    workload_kind: str = "browser"  # whose start-up was cut: browser, command, test body
     trend: Trend | None
 
 
@@ -123,7 +124,7 @@ class Role(_Model):
     pss_last_mb: float | None
     fds: int
     threads: int
-    outcome: Outcome
+    outcome: Outcome | Literal["transient"]  # transient: its processes come and go
     measure: Literal["pss", "rss"]
     rate_mb_s: float | None
     ci_mb_s: tuple[float | None, float | None] | None

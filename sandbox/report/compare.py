@@ -21,12 +21,17 @@ def render_compare_text(r: CompareResult) -> str:
         rows.append(f"  {c.metric:<22} base {_f(c.base):>10}  new {_f(c.new):>10}  "
                     f"{c.answer.upper():<10} {shown(c.detail)}")
     rows.append(shown(r.summary))
+    rows.append(r.own_verdicts)
     return "\n".join(rows)
 
 
 def render_compare_json(r: CompareResult) -> str:
     return json.dumps({"base": r.base_dir, "new": r.new_dir, "worse": r.worse,
                        "summary": r.summary, "exit_code": r.exit_code,
+                       "own_verdicts": {name: {"status": status, "exit_code": code,
+                                               "memory": outcome}
+                                        for name, (status, code, outcome) in r.own.items()},
+                       "own_verdicts_note": r.own_verdicts,
                        "metrics": [asdict(c) for c in r.items]}, indent=2) + "\n"
 
 
@@ -37,6 +42,7 @@ def render_compare_markdown(r: CompareResult) -> str:
              "|---|---|---|---|---|---|"]
     lines += [f"| {c.metric} | {_f(c.base)} | {_f(c.new)} | {_f(c.ratio)} | {c.answer} | "
               f"{md_text(c.detail)} |" for c in r.items]
+    lines += ["", md_text(r.own_verdicts)]
     return "\n".join(lines) + "\n"
 
 

@@ -87,6 +87,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
             "budget": v.budget,
             "budget_mb_per_second": v.budget_mb_s,
             "minutes_needed": v.minutes_needed,
+            "workload_kind": v.workload_kind,
             "trend": _trend(v.trend),
         },
         "file_cache_trend": _trend(r.file_trend),
