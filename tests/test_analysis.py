@@ -288,6 +288,7 @@ def test_a_short_command_without_a_browser_is_judged_on_its_own_start(tmp_path):
     leak = analyze(_command_run(tmp_path / "a", t, 50 + 2 * t + rng.normal(0, 0.05, len(t))))
     assert leak.verdict.workload_kind == "command"
     assert leak.verdict.outcome == "over" and leak.exit_code == 1, leak.verdict.reasons
+    assert not any("browser" in line for line in leak.recommendations), leak.recommendations
     clean = analyze(_command_run(tmp_path / "b", t, 50 + rng.normal(0, 0.05, len(t))))
     assert clean.verdict.outcome == "within" and clean.exit_code == 0
 

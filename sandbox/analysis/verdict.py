@@ -214,9 +214,11 @@ def recommendations(r: AnalysisResult) -> list[str]:
     v, out = r.verdict, []
     per_op = f", {v.mb_per_op:.2f} MB per operation" if v.mb_per_op is not None else ""
     if v.outcome == "over":
+        advice = ("implement browser recycling, close pages and contexts, review DOM reference "
+                  "cleanup" if v.workload_kind == "browser" else "review what the workload "
+                  "keeps between operations (caches, lists, handles)")
         out.append(f"Memory leak: {v.signal} grows {v.slope_mb_s:.3f} MB/s{per_op} after warm-up,"
-                   f" over the budget {v.budget} - implement browser recycling, close pages and "
-                   "contexts, review DOM reference cleanup")
+                   f" over the budget {v.budget} - {advice}")
     elif v.outcome == "inconclusive":
         longer = (f": run about {v.minutes_needed:g} min" if v.minutes_needed
                   else ": run longer")
@@ -233,11 +235,14 @@ def recommendations(r: AnalysisResult) -> list[str]:
     if r.cleanup.escapes:
         out.append("Processes escaped the sandbox cgroup - run the workload as an unprivileged "
                    "user so it cannot move itself out")
+    browser = r.run.workload == "screenshot"
     if r.cleanup.orphans:
         out.append("Review browser termination procedures and add timeouts: processes outlived "
-                   "the workload")
+                   "the workload" if browser else "Review the workload's process termination "
+                   "and add timeouts: processes outlived the workload")
     if r.cleanup.leftover_files:
-        out.append("Remove browser profiles and artifacts on exit: temporary files were left")
+        out.append("Remove browser profiles and artifacts on exit: temporary files were left"
+                   if browser else "Remove temporary files on exit: temporary files were left")
     if r.operations.failed:
         out.append("Review screenshot service stability, check network connectivity, verify "
                    "browser initialization: operations failed")
