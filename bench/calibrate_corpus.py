@@ -239,11 +239,21 @@ def checks_markdown(traces: list[dict]) -> str:
         c = table[length]
         lines.append(f"| {length // 60} min | {c['windows']} ({c['with roles']}) | "
                      f"{c['exit 0']} | " + " | ".join(str(c[k]) for k in CHECK_COLUMNS) + " |")
-    lines += ["", "| recorded leak | check | run | found | other checks that fired |",
-              "|---|---|---|---|---|"]
+    lines += ["", "| recorded leak | nominal | check | run | found | other checks that fired |",
+              "|---|---|---|---|---|---|"]
+    nominal = {tr["name"]: _nominal(tr) for tr in traces}
     for name, check, span, hits, n, others in leak_recall(traces):
-        lines.append(f"| {name} | {check} | {span / 60:g} min | {hits}/{n} | {others} |")
+        lines.append(f"| {name} | {nominal[name]} | {check} | {span / 60:g} min | {hits}/{n} | "
+                     f"{others} |")
     return "\n".join(lines)
+
+
+def _nominal(trace: dict) -> str:
+    """A leak's nominal rate: MB/s, fds or threads per second, or one-off (a step)."""
+    if trace.get("nominal_count_per_s"):
+        return f"{trace['nominal_count_per_s']:g} {trace['mechanism']}/s"
+    nominal = trace["nominal_mb_per_s"]
+    return f"{nominal:g} MB/s" if nominal is not None else "one-off"
 
 
 def _share(counts: Counter, outcome: str) -> str:
@@ -278,9 +288,7 @@ def markdown(traces: list[dict], seed: int) -> str:
         (w,) = windows(trace, span)
         verdicts = [judge(w, b) for b in BUDGETS]
         g = verdicts[0].growth
-        nominal = trace["nominal_mb_per_s"]
-        lines.append(f"| {trace['name']} | "
-                     + (f"{nominal:g} MB/s" if nominal is not None else "one-off")
+        lines.append(f"| {trace['name']} | {_nominal(trace)}"
                      + f" | {trace['duration_s'] / 60:g} min | {verdicts[0].outcome} | "
                      f"{verdicts[1].outcome} | "
                      + (f"{g.rate:.3f} [{g.ci[0]:.3f}, {g.ci[1]:.3f}] |" if g else "n/a |"))
