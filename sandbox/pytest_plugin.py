@@ -7,21 +7,21 @@ style of pytest-memray's ``limit_memory`` / ``limit_leaks``::
 
 Opt-in: ``pytest --sandbox`` (or ``sandbox = true`` in the ini file); without it marked tests
 run as plain tests. Where no slice can be had (not root, no usable cgroup) each marked test
-still runs, with a warning saying why. Each marked test is one run of the runner, as ``sandbox
-run`` makes them (sandbox.runner.run): the body is its workload, forked into the slice (so
-everything it starts is in the slice too; an ``async def`` body is run to completion with
-asyncio) and run as the harness's user with its fixtures, TMPDIR in the run directory; the
-run's sampler, tracer (``tracer=``, default the proc connector: it starts at once) and
-verifier watch it, and the run is analysed and reported. The test fails on the verifier's
-orphans, escapes and leftover files, on the run's memory verdict over its budget (the
-marker's ``budget``, else the default 0.1 MB/s; a test body's start-up, analysis.core: the
-verdict ``sandbox report`` gives the run directory) and on the marker's other memory limits
-(analysis.marker_limits). A failed test's
-run directory (``sandbox report`` reads it) and findings stay under ``--sandbox-dir``
-(default ``.sandbox-pytest`` in the rootdir); the terminal summary has a ``sandbox`` section.
-On a systemd host pytest is re-executed in a delegated scope first, as ``sandbox run`` is.
-Growth is measured on anon memory and includes the copy-on-write pages of the forked test
-process (usually a few MB).
+fails with the reason (a leak must never pass unseen), unless ``--sandbox-allow-unsandboxed``
+runs it as a plain test, with a warning saying why. Each marked test is one run of the runner,
+as ``sandbox run`` makes them (sandbox.runner.run): the body is its workload, forked into the
+slice (so everything it starts is in the slice too; an ``async def`` body is run to completion
+with asyncio) and run as the harness's user with its fixtures, TMPDIR in the run directory; the
+run's sampler, tracer (``tracer=``, default the proc connector: it starts at once) and verifier
+watch it, and the run is analysed and reported. The test fails on the verifier's orphans,
+escapes and leftover files, on the run's memory verdict over its budget (the marker's
+``budget``, else the default 0.1 MB/s; a test body's start-up, analysis.core: the verdict
+``sandbox report`` gives the run directory) and on the marker's other memory limits
+(analysis.marker_limits). A failed test's run directory (``sandbox report`` reads it) and
+findings stay under ``--sandbox-dir`` (default ``.sandbox-pytest`` in the rootdir); the
+terminal summary has a ``sandbox`` section. On a systemd host pytest is re-executed in a
+delegated scope first, as ``sandbox run`` is. Growth is measured on anon memory and includes
+the copy-on-write pages of the forked test process (usually a few MB).
 """
 
 from __future__ import annotations
@@ -82,6 +82,7 @@ class SandboxSession:
 
     no_slice: str | None  # why marked tests run without a slice (None: they get one)
     keep_dir: Path
+    allow_unsandboxed: bool = False  # no slice: run marked tests as plain tests, not fail
     lines: list[str] = field(default_factory=list)
     unguarded: int = 0
 
@@ -93,6 +94,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sandbox", "sandbox: run marked tests in a cgroup slice of their own")
     group.addoption("--sandbox", action="store_true", default=False,
                     help="judge @pytest.mark.sandbox tests in slices of their own (root)")
+    group.addoption("--sandbox-allow-unsandboxed", action="store_true", default=False,
+                    help="where no slice can be had, run marked tests as plain tests (with a "
+                         "warning) instead of failing them")
     group.addoption("--sandbox-dir", default=None, metavar="DIR",
                     help="keep failed sandbox tests' samples here (default .sandbox-pytest)")
     parser.addini("sandbox", type="bool", default=False,
@@ -122,7 +126,9 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_delegated_scope(facts, [sys.executable, "-m", "pytest",
                                        *config.invocation_params.args])
     keep = Path(config.getoption("sandbox_dir") or config.getini("sandbox_dir"))
-    config.stash[SESSION] = SandboxSession(reason, config.rootpath / keep)
+    config.stash[SESSION] = SandboxSession(
+        reason, config.rootpath / keep,
+        allow_unsandboxed=config.getoption("sandbox_allow_unsandboxed", False))
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -224,6 +230,10 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     if marker is None or session is None:
         return None
     limits = SandboxLimits(**marker.kwargs)
+    if session.no_slice and not session.allow_unsandboxed:
+        session.lines.append(f"{pyfuncitem.nodeid}: not judged: {session.no_slice}")
+        pytest.fail(f"sandbox: {session.no_slice}: the test cannot be judged without its slice "
+                    "(--sandbox-allow-unsandboxed runs it as a plain test)", pytrace=False)
     if session.no_slice:
         session.unguarded += 1
         pyfuncitem.warn(pytest.PytestWarning(

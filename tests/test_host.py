@@ -327,3 +327,20 @@ def test_a_cgroup_namespace_root_is_not_spared_the_leaf_move(needs_cgroups):
         assert pids.strip("[ ") and spared.strip() == "False"  # its own pid, in a non-root
     finally:
         rmtree_cgroup(outer)
+
+
+def test_cgroup_utils_never_warns_a_user(tmp_path):
+    """cgroup-utils' sources have invalid escapes: compiled afresh (no .pyc, as on a fresh
+    install), importing them warns. The one place it is imported keeps that from a user's
+    terminal or pytest session (-W error here: a warning would be an error); its twin, a bare
+    import, shows the warning is real."""
+    env = {**os.environ, "PYTHONPYCACHEPREFIX": str(tmp_path)}
+    ours = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c",
+                           "from sandbox.host.cgroups import _v1_mounts_from_cgutils as f; f()"],
+                          capture_output=True, text=True, env=env, check=False)
+    assert ours.returncode == 0 and not ours.stderr, ours.stderr
+    bare = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c",
+                           "import cgutils.cgroup"], capture_output=True, text=True,
+                          env={**env, "PYTHONPYCACHEPREFIX": str(tmp_path / "bare")},
+                          check=False)
+    assert "invalid escape sequence" in bare.stderr

@@ -162,10 +162,17 @@ def test_ini_opt_in_and_async_bodies_are_awaited(pytester, needs_cgroups):
     assert (pytester.path / ".sandbox-pytest").is_dir()
 
 
-def test_without_a_slice_marked_tests_still_run_with_a_warning(pytester, monkeypatch):
+def test_without_a_slice_marked_tests_fail_unless_allowed(pytester, monkeypatch):
+    """No slice: a marked test is never a silent pass (a leak would go unseen); with
+    --sandbox-allow-unsandboxed it runs as a plain test, with a warning."""
     monkeypatch.setenv("SANDBOX_CGROUP_MODE", "none")  # no usable cgroup hierarchy
     pytester.makepyfile(test_bodies=BODIES)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox")
+    strict = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox")
+    strict.assert_outcomes(failed=7)
+    strict.stdout.fnmatch_lines(["*sandbox: no usable cgroup hierarchy*the test cannot be "
+                                 "judged without its slice (--sandbox-allow-unsandboxed*"])
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", "--sandbox",
+                                           "--sandbox-allow-unsandboxed")
     result.assert_outcomes(passed=6, failed=1, warnings=7)
     result.stdout.fnmatch_lines([
         "*PytestWarning: sandbox: no usable cgroup hierarchy*the test ran without its slice",

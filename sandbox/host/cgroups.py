@@ -7,6 +7,7 @@ mount discovery (``cgutils.cgroup.SubsystemStatus``) where it is available.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,7 +59,10 @@ def parse_mountinfo(text: str) -> list[tuple[str, Path, str, set[str]]]:
 
 def _v1_mounts_from_cgutils() -> dict[str, Path]:
     try:
-        from cgutils.cgroup import SubsystemStatus
+        with warnings.catch_warnings():  # its sources have invalid escapes: compiled once, they
+            warnings.simplefilter("ignore", DeprecationWarning)  # warn a user's terminal
+            warnings.simplefilter("ignore", SyntaxWarning)
+            from cgutils.cgroup import SubsystemStatus
     except ImportError:
         return {}
     try:
