@@ -98,3 +98,19 @@ def test_quick_scenario_runs_to_a_report(image: str, runs: Path) -> None:
     report = json.loads((run_dir / "report.json").read_text())
     assert report["operations"]["count"] > 0, report["operations"]
     assert report["cleanup_successful"] is True
+
+
+def test_an_orphan_in_the_container_is_no_escape(image: str, runs: Path) -> None:
+    """A background child that outlives its shell is an orphan (exit 2), as on the host, not
+    an escape: the slice's cgroup path in the container (v1: under the libpod cgroup the
+    runtime bind-mounted) is read as /proc/PID/cgroup names it, and the tracer is one that sees
+    the container's own pids (issue 25: this once said FAIL, escaped)."""
+    before = set(runs.iterdir())
+    result = podman_run(image, runs, "run", "--duration", "4s", "--", "sh", "-c",
+                        "sleep 1 & sleep 30")
+    assert result.returncode == 2, result.stdout[-3000:] + result.stderr[-2000:]
+    run_dir = new_run_dir(runs, before)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [f["check"] for f in report["findings"] if f["level"] != "note"] == ["orphans"]
+    tracer = json.loads((run_dir / "run.json").read_text())["backend"]["tracer"]
+    assert tracer["backend"] == "scan", tracer

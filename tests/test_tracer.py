@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +144,31 @@ def test_unknown_backend_is_one_clear_error(needs_cgroups, tmp_path):
     with control_run(needs_cgroups, tmp_path) as run, \
             pytest.raises(TracerError, match="unknown tracer backend 'dtrace'"):
         start_tracer(run.slice_, run.run_dir / "events.jsonl", "dtrace")
+
+
+def test_a_nested_pid_namespace_is_told_apart(tmp_path):
+    """eBPF and the proc connector report the host's pids: in a container's pid namespace they
+    are not used. A real nested namespace (unshare) is one; this process's is not."""
+    from sandbox.tracer import nested_pid_namespace
+
+    assert not nested_pid_namespace()
+    probe = "from sandbox.tracer import nested_pid_namespace as n; print(n())"
+    out = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c",
+                          probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True", out.stderr
+
+
+def test_a_containers_cgroup_mount_root_prefixes_its_paths(tmp_path):
+    """podman on a v1 host bind-mounts the container's own cgroup at /sys/fs/cgroup/memory:
+    /proc/PID/cgroup then names the whole path from the hierarchy's root (real mountinfo line
+    from such a container); on the host the root is /."""
+    from sandbox.host.cgroups import mount_root
+
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "139 135 0:32 /libpod_parent/libpod-2586ae5c /sys/fs/cgroup/memory rw,nosuid,nodev,"
+        "noexec,relatime - cgroup cgroup rw,memory\n"
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n")
+    assert mount_root(Path("/sys/fs/cgroup/memory"), info) == "/libpod_parent/libpod-2586ae5c"
+    assert mount_root(Path("/sys/fs/cgroup/pids"), info) == "/"
+    assert mount_root(Path("/sys/fs/cgroup/memory")) == "/"  # this host's own mount

@@ -57,6 +57,18 @@ def parse_mountinfo(text: str) -> list[tuple[str, Path, str, set[str]]]:
     return mounts
 
 
+def mount_root(mount: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> str:
+    """The hierarchy path mounted at ``mount`` ("/" on a host; a container's own cgroup where
+    its runtime bind-mounted it, e.g. /libpod_parent/libpod-ID on v1): /proc/PID/cgroup paths
+    start there."""
+    try:
+        text = mountinfo.read_text()
+    except OSError:
+        return "/"
+    roots = [root for root, point, _, _ in parse_mountinfo(text) if point == mount]
+    return roots[-1] if roots else "/"
+
+
 def _v1_mounts_from_cgutils() -> dict[str, Path]:
     try:
         with warnings.catch_warnings():  # its sources have invalid escapes: compiled once, they

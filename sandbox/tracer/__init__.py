@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sandbox.host.facts import HostFacts, discover
@@ -18,8 +19,24 @@ BACKENDS = ("ebpf", "proc-connector", "scan")
 __all__ = ["BACKENDS", "SliceTarget", "Tracer", "TracerError", "start_tracer"]
 
 
+#: The kernel's initial pid namespace has this fixed inode number (PROC_PID_INIT_INO).
+INIT_PID_NS_INO = 0xEFFFFFFC
+
+
+def nested_pid_namespace(link: str = "/proc/self/ns/pid") -> bool:
+    """Whether this process lives in a pid namespace below the host's (a container's, whose
+    own /proc shows only its own pids)."""
+    try:
+        return os.stat(link).st_ino != INIT_PID_NS_INO
+    except OSError:
+        return False
+
+
 def _unusable(backend: str, facts: HostFacts, target: SliceTarget) -> str | None:
     """Why ``backend`` cannot run here (None when it can)."""
+    if backend in ("ebpf", "proc-connector") and nested_pid_namespace():
+        # both report the host's pids, which /proc here does not show (or shows as others)
+        return "this pid namespace is not the host's (a container's): it sees the host's pids"
     if backend == "ebpf":
         if not facts.is_root:
             return "eBPF needs root"

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandbox.host.cgroups import UNIFIED, parse_proc_cgroup
+from sandbox.host.cgroups import UNIFIED, mount_root, parse_proc_cgroup
 from sandbox.host.slice import MARKER_ENV, Slice
 
 
@@ -58,6 +58,8 @@ class SliceTarget:
             return cls(slice_.run_id, None, None, 0, 0, 0)
         key, directory, mount = membership
         rel = "/" + str(directory.relative_to(mount)) if mount else str(directory)
+        if mount and (root := mount_root(mount)) != "/":  # /proc/PID/cgroup names it whole
+            rel = root.rstrip("/") + rel
         ids = {name: num for num, name in hierarchy_names().items()}
         hier_id = next((num for name, num in ids.items() if key in name.split(",")), 0)
         cgroup_id = os.stat(directory).st_ino
