@@ -175,7 +175,8 @@ def clean_exit_codes(traces: list[dict]) -> dict[int, Counter]:
 CHECK_COLUMNS = ("trend", "processes", "fds", "threads", "files", "js_heap", "roles")
 #: The check a recorded leak's mechanism should trip.
 EXPECTED_CHECK = {"driver": "trend", "jsheap": "trend", "pages": "trend", "cache": "trend",
-                  "inject-heap": "trend", "fds": "fds", "threads": "threads"}
+                  "inject-heap": "trend", "fds": "fds", "threads": "threads",
+                  "tmpfile": "files", "procs": "processes"}
 
 
 def checks_fired(w: Window) -> tuple[set[str], int, list[str]]:
@@ -214,7 +215,7 @@ def leak_recall(traces: list[dict]) -> list[tuple[str, str, int, int, int, str]]
     as recorded)."""
     rows = []
     for trace in (tr for tr in traces if tr["kind"] == "leak"):
-        expected = EXPECTED_CHECK.get(trace["mechanism"])
+        expected = "js_heap" if trace.get("js_heap") else EXPECTED_CHECK.get(trace["mechanism"])
         if expected is None:
             continue
         for length in (*LENGTHS_S, None):

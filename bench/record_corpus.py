@@ -170,6 +170,15 @@ PLAN: list[Entry] = [
     _user("user-clean-reuse-30pm", "clean", "none", 10, 30, "reuse"),
     _user("user-churn40-fresh-30pm", "clean", "none", 5, 30, "fresh", "--churn-mb", "40",
           note="the script allocates, writes and frees 40 MB per screenshot (clean)"),
+    _user("user-procs-24pm", "leak", "procs", 3, 24, "fresh", count=1,
+          note="one more `sleep` child started and kept by the script per screenshot"),
+    # positive controls of the other checks, the built-in workload's injections
+    Entry("builtin-quick-inject-tmpfile", "leak", "tmpfile", 120, 30, "reuse",
+          scenario="quick", builtin_args=["--inject", "tmpfile"], count_per_op=1,
+          note="--inject tmpfile: one temp file left per screenshot"),
+    Entry("builtin-quick-inject-heap-0.2-jsheap", "leak", "inject-heap", 120, 30, "reuse",
+          scenario="quick", inject_rate_mb=0.2, builtin_args=["--js-heap"],
+          note="--inject heap 0.2 MB per screenshot in a long-lived page, with --js-heap"),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s.*wall=([\d.]+)\s*$")

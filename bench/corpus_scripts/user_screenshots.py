@@ -17,6 +17,7 @@ Leaks (--leak):
   cache   this process keeps --kb-per-op KB per screenshot until --cache-cap-mb is held
   fds     this process keeps one more file (/dev/null) open per screenshot
   threads this process keeps one more idle thread per screenshot
+  procs   this process starts one more `sleep` child per screenshot and keeps it
 
 --churn-mb N (any leak or none): allocate N MB per screenshot, write it, and free it (a clean
 script with a large transient allocation).
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -100,7 +102,7 @@ def main() -> int:
     p.add_argument("--ops-per-minute", type=float, default=20)
     p.add_argument("--context", choices=("fresh", "reuse"), default="fresh")
     p.add_argument("--leak", choices=("none", "driver", "pages", "jsheap", "step", "cache", "fds",
-                                          "threads"),
+                                          "threads", "procs"),
                    default="none")
     p.add_argument("--kb-per-op", type=int, default=300)
     p.add_argument("--pages-every", type=int, default=5, help="pages leak: keep 1 page in K")
@@ -122,6 +124,7 @@ def main() -> int:
     kept_pages = []  # pages leak: (page, context or None)
     kept_files = []  # fds leak
     kept_threads: list[threading.Thread] = []  # threads leak
+    kept_procs: list[subprocess.Popen] = []  # procs leak
     held = 0  # bytes the leak holds so far (nominal)
     stepped = False
     interval = 60.0 / args.ops_per_minute
@@ -175,6 +178,8 @@ def main() -> int:
                 held += args.kb_per_op * 1024
             elif args.leak == "fds":
                 kept_files.append(open(os.devnull, "rb"))  # noqa: SIM115 (the leak)
+            elif args.leak == "procs":
+                kept_procs.append(subprocess.Popen(["sleep", "3600"]))
             elif args.leak == "threads":
                 worker = threading.Thread(target=stop.wait, daemon=True)
                 worker.start()
@@ -205,6 +210,9 @@ def main() -> int:
         print(f"done: {n} screenshots, {failed} failed, leak held {held // 1024} KB, "
               f"{len(kept_pages)} pages left open", flush=True)
         browser.close()
+    for child in kept_procs:
+        child.kill()
+        child.wait()
     server.shutdown()
     return 0
 

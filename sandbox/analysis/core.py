@@ -211,10 +211,10 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], startup: Startup
     if pids:
         out["processes"] = count_growth(t, s[pids], startup=startup, resolution=1,
                                         min_rate=1 / 300)
-    if _pick(s, ("tmp_bytes",)):
+    if _pick(s, ("tmp_bytes",), share=0.3):  # the temp areas are walked once a second
         out["tmp_mb"] = count_growth(t, s["tmp_bytes"] / MB, startup=startup, resolution=0.01,
                                      min_rate=0.01)
-    if _pick(s, ("tmp_files",)):
+    if _pick(s, ("tmp_files",), share=0.3):
         out["tmp_files"] = count_growth(t, s["tmp_files"], startup=startup, resolution=1,
                                         min_rate=1 / 300)
     return out
@@ -241,9 +241,11 @@ def _js_heap_trends(measured: list[JsHeapMeasurement], window: tuple[float, floa
     t = np.asarray([m.t for m in inside], float)
     heap = np.asarray([_or_nan(m.used_bytes) for m in inside], float) / MB
     nodes = np.asarray([_or_nan(m.dom_nodes) for m in inside], float)
-    return {"js_heap_mb": count_growth(t, heap, startup=PAGE, resolution=0.05,
-                                       min_rate=0.01),
-            "dom_nodes": count_growth(t, nodes, startup=PAGE, resolution=1, min_rate=1 / 60)}
+    # measured after a forced GC every 10 s: no transient to outvote, two a part will do
+    return {"js_heap_mb": count_growth(t, heap, startup=PAGE, resolution=0.05, min_rate=0.01,
+                                       min_per_part=2),
+            "dom_nodes": count_growth(t, nodes, startup=PAGE, resolution=1, min_rate=1 / 60,
+                                      min_per_part=2)}
 
 
 def _or_nan(value: float | None) -> float:

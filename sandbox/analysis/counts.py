@@ -43,27 +43,28 @@ def _drop_teardown(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray
 
 
 def count_growth(t: np.ndarray, y: np.ndarray, *, startup: Startup, resolution: float,
-                 min_rate: float) -> TrendResult:
+                 min_rate: float, min_per_part: int = MIN_PER_PART) -> TrendResult:
     """``leak`` (keeps growing), ``step``, ``none`` or ``inconclusive`` for a count or size
     ``y`` sampled at ``t`` s (the workload's window); see the module docstring. ``slope``: the
-    rise from the first part's floor to the last one's, per second."""
+    rise from the first part's floor to the last one's, per second; ``min_per_part``: samples
+    a part needs (fewer for a series without transients)."""
     ok = np.isfinite(t) & np.isfinite(y)
     t, y = np.asarray(t, float)[ok], np.asarray(y, float)[ok]
     if len(t) < 2:
         return TrendResult(label="inconclusive", reasons=[f"too few samples ({len(t)})"])
     keep = t >= t[0] + startup.cut(float(t[-1] - t[0]))
     t, y = _drop_teardown(t[keep], y[keep])
-    if len(t) < PARTS * MIN_PER_PART:
+    if len(t) < PARTS * min_per_part:
         return TrendResult(label="inconclusive", n_samples=len(t),
                            reasons=[f"too few samples after the {startup.kind}'s start-up "
-                                    f"({len(t)}; {PARTS * MIN_PER_PART} needed)"])
+                                    f"({len(t)}; {PARTS * min_per_part} needed)"])
     edges = np.linspace(t[0], t[-1], PARTS + 1)
     part = np.clip(np.searchsorted(edges, t, side="right") - 1, 0, PARTS - 1)
     counts = np.bincount(part, minlength=PARTS)
-    if counts.min() < MIN_PER_PART:
+    if counts.min() < min_per_part:
         return TrendResult(label="inconclusive", n_samples=len(t),
                            reasons=[f"a part of the run has {counts.min()} samples "
-                                    f"({MIN_PER_PART} needed)"])
+                                    f"({min_per_part} needed)"])
     floors = np.array([y[part == k].min() for k in range(PARTS)])
     centres = (edges[:-1] + edges[1:]) / 2
     rises = np.diff(floors)
