@@ -97,7 +97,8 @@ class AnalysisResult:
     duration_s: float
     n_samples: int
     sample_source: str | None
-    series: dict[str, list[float]] = field(default_factory=dict)  # downsampled, for plots
+    #: downsampled, for plots (None where a sample had no value)
+    series: dict[str, list[float | None]] = field(default_factory=dict)
     roles: list[RoleGrowth] = field(default_factory=list)  # per process role, fastest first
     role_pss_mb: dict[str, list[float]] = field(default_factory=dict)  # "t" and role -> PSS
     #: the workload's window (workload_window), s; None where unbounded
@@ -157,18 +158,19 @@ def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...], share: float =
     return None
 
 
-def _downsample(samples: dict[str, np.ndarray], max_points: int = 600) -> dict[str, list[float]]:
+def _downsample(samples: dict[str, np.ndarray], max_points: int = 600
+                ) -> dict[str, list[float | None]]:
     """Plot series (t s, memory MB, pids) thinned to at most ``max_points`` points."""
     t = samples.get("t", np.empty(0))
     step = max(1, int(np.ceil(len(t) / max_points)))
-    out: dict[str, list[float]] = {"t": t[::step].round(3).tolist()}
+    out: dict[str, list[float | None]] = {"t": t[::step].round(3).tolist()}
     for name in ("working_set", "anon", "file", "memory_current"):
         if name in samples and np.isfinite(samples[name]).any():
-            out[name] = [None if not np.isfinite(v) else round(v / MB, 3)  # type: ignore[misc]
+            out[name] = [None if not np.isfinite(v) else round(v / MB, 3)
                          for v in samples[name][::step]]
     pids = _pick(samples, ("nprocs", "pids_current"))
     if pids:
-        out["pids"] = [None if not np.isfinite(v) else float(v)  # type: ignore[misc]
+        out["pids"] = [None if not np.isfinite(v) else float(v)
                        for v in samples[pids][::step]]
     return out
 
@@ -357,8 +359,8 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     verdict = _verdict(signal, memory, op_interval, startup)
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
     peak = run.samples.get("peak")
-    has_peak = peak is not None and bool(np.isfinite(peak).any())
-    kernel_peak = float(np.nanmax(peak)) / MB if has_peak else None
+    kernel_peak = float(np.nanmax(peak)) / MB \
+        if peak is not None and bool(np.isfinite(peak).any()) else None
     oom = run.samples.get("oom_kill")
     result = AnalysisResult(
         run_dir=str(run.path),

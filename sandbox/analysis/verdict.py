@@ -8,6 +8,7 @@ killed, disk full). Bad input and hosts that cannot make a run are raised as Har
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -67,7 +68,9 @@ def _listening(processes: list[ProcessRecord]) -> str:
     return f"; still listening on {', '.join(ports[:5])}" if ports else ""
 
 
-def _rate(mb_s: float) -> str:
+def _rate(mb_s: float | None) -> str:
+    if mb_s is None:
+        return "n/a MB/s"
     return f"{mb_s:.3f} MB/s ({mb_s * 3600:.0f} MB/h)"
 
 
@@ -76,7 +79,7 @@ def _memory(r: AnalysisResult, fail_on_inconclusive: bool) -> list[Finding]:
     ``--fail-on-inconclusive``); growth that is real but within the budget a note."""
     v = r.verdict
     if v.outcome == "over":
-        lo, hi = v.slope_ci_mb_s
+        lo, hi = v.slope_ci_mb_s or (math.nan, math.nan)
         return [Finding("trend", "critical",
                         f"{v.signal} grows {_rate(v.slope_mb_s)}, over the budget {v.budget} "
                         f"(95% bounds {lo:.3f}..{hi:.3f} MB/s; {v.severity})"
@@ -128,9 +131,10 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     out = _memory(r, fail_on_inconclusive)
     for name, tr in r.resource_trends.items():
         if tr.label == "leak":
+            slope = tr.slope or 0.0
             out.append(Finding(TREND_CHECKS.get(name, "files"), "warning",
                                f"{TREND_WORDS.get(name, name)} keep growing: "
-                               f"{tr.slope:.3g}/s ({tr.slope * 3600:.0f}/h)"))
+                               f"{slope:.3g}/s ({slope * 3600:.0f}/h)"))
     out += _workload_end(r)
     out += _limits_hit(r)
     # Crossing the user's working-set threshold is a warning; the sampler's 30 s growth-rate
@@ -226,7 +230,7 @@ def recommendations(r: AnalysisResult) -> list[str]:
                    "interval shrinks with the run's length to the power 1.5)")
     elif v.slope_ci_mb_s and v.slope_ci_mb_s[0] > 0:
         out.append("Continue monitoring - memory grows within the budget "
-                   f"({v.slope_mb_s * 3600:.0f} MB/h{per_op})")
+                   f"({(v.slope_mb_s or 0.0) * 3600:.0f} MB/h{per_op})")
     elif v.label == "step":
         out.append("Memory shifted once and then stayed flat: a one-time allocation, not a leak")
     if r.file_trend is not None and r.file_trend.label == "leak":
