@@ -389,10 +389,6 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     config.validate()
     if config.command:
         check_command(config.command, config.user)
-    if config.test is None and (short := too_short(
-            config.workload, config.duration_s, parse_budget(config.budget),
-            config.operations_per_minute if config.workload == "screenshot" else None)):
-        log.warning("%s", short)
     if (body is None) != (config.test is None):
         raise HarnessError("a test run needs its body, and a body its test's name")
     facts = facts or discover(config.cgroup_mode)
@@ -410,6 +406,10 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
         raise HarnessError(f"cannot make a run directory in {config.runs_dir}: "
                            f"{exc.strerror or exc}") from exc
     handler = logs.add_run_log(the_run.run_dir)
+    if config.test is None and (short := too_short(
+            config.workload, config.duration_s, parse_budget(config.budget),
+            config.operations_per_minute if config.workload == "screenshot" else None)):
+        log.warning("%s", short)  # the run can be made, not judged: before it starts
     if config.test:
         log.info("run %s: test %s, slice backend %s", the_run.run_id, shown(config.test),
                  facts.cgroup.mode)
