@@ -30,6 +30,8 @@ from corpus_io import load_trace, workload_window  # noqa: E402
 
 from sandbox.analysis import analyze  # noqa: E402
 from sandbox.analysis.budget import (  # noqa: E402
+    BROWSER,
+    FROM_START,
     Budget,
     BudgetVerdict,
     estimate_growth,
@@ -249,6 +251,37 @@ def checks_markdown(traces: list[dict]) -> str:
     return "\n".join(lines)
 
 
+START_LENGTHS_S = (20, 30, 45, 60, 90)
+
+
+def starts(traces: list[dict]) -> tuple[dict[int, float], dict[int, float]]:
+    """What the browser kind's constants rest on: per run length, the highest lower bound of
+    growth from the 10th second (FROM_START) over the clean traces' starts, as recorded
+    (``Startup.start_growth_mb_s`` must stay well above it); per window length, the 90th
+    percentile of a clean window's standard error times its tested seconds^1.5
+    (``Startup.noise_k``)."""
+    highest: dict[int, float] = {}
+    for length in START_LENGTHS_S:
+        lows = []
+        for trace in (tr for tr in traces if tr["kind"] == "clean"):
+            w = next(windows(trace, length, as_recorded=True))
+            g, _ = estimate_growth(w.t, w.anon_mb, w.op_interval if w.workload == "builtin"
+                                   else None, startup=FROM_START)
+            if g is not None:
+                lows.append(g.ci[0])
+        highest[length] = max(lows)
+    noise: dict[int, float] = {}
+    for length in LENGTHS_S:
+        ks = []
+        for trace in (tr for tr in traces if tr["kind"] == "clean"):
+            for w in windows(trace, length, as_recorded=True):
+                g, _ = estimate_growth(w.t, w.anon_mb, w.op_interval, startup=BROWSER)
+                if g is not None:
+                    ks.append(g.se * g.span_s ** 1.5)
+        noise[length] = float(np.percentile(ks, 90))
+    return highest, noise
+
+
 def _nominal(trace: dict) -> str:
     """A leak's nominal rate: MB/s, fds or threads per second, or one-off (a step)."""
     if trace.get("nominal_count_per_s"):
@@ -302,6 +335,8 @@ def main() -> None:
                         default=Path(__file__).resolve().parent / "corpus")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--markdown", action="store_true", help="docs/statistics.md tables")
+    parser.add_argument("--starts", action="store_true",
+                        help="only what the browser kind's start-up constants rest on")
     parser.add_argument("--checks", action="store_true",
                         help="only the per-check tables: false warnings on clean windows as "
                              "recorded, recall on the recorded leaks")
@@ -311,6 +346,17 @@ def main() -> None:
         print(markdown(traces, args.seed))
         print()
         print(checks_markdown(traces))
+        return
+    if args.starts:
+        highest, noise = starts(traces)
+        print(f"growth from the 10th second, highest lower bound over clean starts (rule: "
+              f"{BROWSER.start_growth_mb_s} MB/s):")
+        for length, low in highest.items():
+            print(f"  {length:>3} s runs: {low:.3f} MB/s")
+        print(f"se x tested_s^1.5 of clean windows, 90th percentile (noise_k: "
+              f"{BROWSER.noise_k}):")
+        for length, k in noise.items():
+            print(f"  {length // 60:>2} min windows: {k:.1f} MB s^0.5")
         return
     if args.checks:
         print("checks that warn on clean windows as recorded (user scripts as command runs):")

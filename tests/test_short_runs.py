@@ -40,6 +40,6 @@ def test_short_runs_are_judged_for_their_kind(needs_cgroups, needs_chromium, run
         verdict = report_of(runs_dir / name)["verdict"]
         assert (verdict["workload_kind"], verdict["outcome"]) == ("command", "within"), verdict
     assert "a 20 s run of the screenshot workload is too short" in out["site"][1], out["site"][1]
-    assert "(--duration 87s)" in out["site"][1]
+    assert "(--duration 89s)" in out["site"][1]
     site = report_of(runs_dir / "site")
     assert site["status"] == "INCONCLUSIVE" and site["verdict"]["minutes_needed"] == 2, site

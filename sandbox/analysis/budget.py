@@ -2,9 +2,9 @@
 
 A screenshot loop is a spike per operation on a steady floor; a leak raises the floor. So the
 growth rate is measured on the **floor**: the minimum of each window (a window holds at least
-two operation gaps), after the start-up transient (:func:`startup_cut_s`: Chromium's floor
-climbs ~20 MB in its first 30-40 s and falls back) and before the shutdown (a floor below half
-the median at the end), by least squares with up to
+two operation gaps), after the start-up of the workload's kind (:class:`Startup`: Chromium's
+floor climbs ~20 MB in its first 30-60 s and falls back; a command's start is its imports) and
+before the shutdown (a floor below half the median at the end), by least squares with up to
 :data:`MAX_STEPS` level shifts (a one-off allocation, a spare renderer, the GC settling
 after start-up: each one shift, not growth), with an autocorrelation-robust (Newey-West)
 standard error.
@@ -83,9 +83,10 @@ class Startup:
 
 #: A browser's floor climbs ~20 MB in its first 30-60 s and falls back: a shorter cut gave
 #: clean corpus runs of 30-70 s "over" verdicts, so the whole 45 s is cut from any run.
-#: Its growth from 10 s on stays below 0.7 MB/s (lower bound) in the corpus's clean starts
-#: (calibrate_corpus.py --starts); noise_k: the 90th percentile of its 10-minute windows.
-BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=16.0, start_growth_mb_s=1.5)
+#: Its growth from 10 s on stays below 0.84 MB/s (lower bound) in the corpus's clean starts
+#: (bench/calibrate_corpus.py --starts prints both); noise_k: the 90th percentile of its
+#: 10-minute windows.
+BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=17.5, start_growth_mb_s=1.5)
 #: A command without a browser (a Python or Node program): its start-up is its imports.
 COMMAND = Startup("command", 3.0, 0.2, 10.0, noise_k=2.0)
 #: A pytest test body (the plugin): short by nature, its own bounds say how sure.
@@ -176,9 +177,9 @@ def window_for(op_interval_s: float | None, span_s: float) -> float:
     return float(min(window, max(span_s / (2 * MIN_WINDOWS), 0.1)))
 
 
-def _drop_teardown(tw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop trailing windows whose floor fell below half the run's median: the workload
-    shutting down (its browser closing, the slice emptying), which no leak or GC does."""
+def drop_teardown(tw: np.ndarray, yw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop trailing windows (or samples) below half the run's median: the workload shutting
+    down (its browser closing, the slice emptying), which no leak or GC does."""
     if len(yw) == 0:
         return tw, yw
     half = 0.5 * float(np.median(yw))
@@ -255,7 +256,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     keep = t >= t[0] + startup.cut(span)
     tw, yw = floor_series(t[keep], y_mb[keep], window, per_window) if keep.sum() > 1 \
         else ([], [])
-    tw, yw = _drop_teardown(np.asarray(tw), np.asarray(yw))
+    tw, yw = drop_teardown(np.asarray(tw), np.asarray(yw))
     if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < startup.min_tested_s:
         tested = tw[-1] - tw[0] if len(tw) else 0.0
         return None, (f"too short: {tested:.0f} s of steady state after the {startup.kind}'s "

@@ -25,21 +25,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from sandbox.analysis.budget import Startup
+from sandbox.analysis.budget import Startup, drop_teardown
 from sandbox.analysis.trend import TrendResult
 
 PARTS = 5
 MIN_PER_PART = 3
-
-
-def _drop_teardown(t: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Drop trailing values below half the median: the workload closing (its browser gone),
-    which no leak does."""
-    half = 0.5 * float(np.median(y))
-    end = len(y)
-    while end > 0 and y[end - 1] < half:
-        end -= 1
-    return t[:end], y[:end]
 
 
 def count_growth(t: np.ndarray, y: np.ndarray, *, startup: Startup, resolution: float,
@@ -53,7 +43,7 @@ def count_growth(t: np.ndarray, y: np.ndarray, *, startup: Startup, resolution: 
     if len(t) < 2:
         return TrendResult(label="inconclusive", reasons=[f"too few samples ({len(t)})"])
     keep = t >= t[0] + startup.cut(float(t[-1] - t[0]))
-    t, y = _drop_teardown(t[keep], y[keep])
+    t, y = drop_teardown(t[keep], y[keep])
     if len(t) < PARTS * min_per_part:
         return TrendResult(label="inconclusive", n_samples=len(t),
                            reasons=[f"too few samples after the {startup.kind}'s start-up "
