@@ -130,9 +130,9 @@ def _slope_test(
     se = float(max(hac.bse[1], gls.bse[1]))
     if not np.isfinite(se) or se <= 0:
         return slope, 0.0, 0.0 if slope > 0 else 1.0
-    p_hac = stats.t.sf(hac.params[1] / hac.bse[1], df=hac.df_resid)
-    p_gls = stats.t.sf(gls.params[1] / gls.bse[1], df=gls.df_resid)
-    return slope, se, float(max(p_hac, p_gls))
+    p_values = [stats.t.sf(fit.params[1] / fit.bse[1], df=fit.df_resid)
+                for fit in (hac, gls) if np.isfinite(fit.bse[1]) and fit.bse[1] > 0]
+    return slope, se, float(max(p_values))
 
 
 def trend_test(t: np.ndarray, y: np.ndarray, params: TrendParams | None = None) -> TrendResult:

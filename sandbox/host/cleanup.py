@@ -72,6 +72,8 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> tuple[list[int], li
     runs = Runs()
     deadline = time.monotonic() + timeout
     while (pids := _slice_pids(record) - spared) and time.monotonic() < deadline:
+        # Counted before cgroup.kill: a process it ends first fails its own checked signal.
+        members = {pid for pid in pids if _belongs(pid, record, runs)}
         for directory in record.dirs:
             kill_file = Path(directory) / "cgroup.kill"
             if kill_file.exists():
@@ -82,6 +84,7 @@ def _kill_all(record: SliceRecord, timeout: float = 10.0) -> tuple[list[int], li
                 killed.add(pid)
             elif (owner := runs.owner(pid)) is not None and owner.run_id != record.marker:
                 spared.add(pid)
+        killed |= members - spared
         time.sleep(0.02)
     return sorted(killed), sorted(spared)
 
