@@ -122,6 +122,9 @@ def run(
     js_heap_interval: Annotated[str | None, typer.Option(metavar="DURATION",
         help="--js-heap, this often: 30s, 1m (a bare number is seconds; js_heap = \"30s\" in "
              "a scenario file)")] = None,
+    settle_every: Annotated[int | None, typer.Option(metavar="N",
+        help="screenshots: a settle point (GC, memory pressure, a sample) every N "
+             "operations; 0: none (default 3)")] = None,
     role_interval: Annotated[str | None, typer.Option(metavar="DURATION",
         help="time between per-role sweeps (memory, fds, threads by process role): 10s, 1m "
              "(a bare number is seconds)")] = None,
@@ -176,7 +179,7 @@ def run(
         "inject_rate_mb": _unit(inject_rate, parse_megabytes), "context_policy": context_policy,
         "network": network, "user": user, "browser": browser,
         "sample_interval": _unit(sample_interval, parse_duration),
-        "role_interval": _unit(role_interval, parse_duration),
+        "role_interval": _unit(role_interval, parse_duration), "settle_every": settle_every,
         "js_heap": _unit(js_heap_interval, parse_duration) if js_heap_interval
         else JS_HEAP_INTERVAL_S if js_heap else None,
         "alert_threshold_mb": _unit(alert_threshold, parse_megabytes),

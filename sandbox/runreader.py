@@ -109,7 +109,7 @@ def _carry_forward(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for row in rows:
         if row.get("tier") == "fast":
-            row = {**last, **row}
+            row = {**last, "settle": None, **row}  # a settle point is its own sample's
         else:
             last = row
         out.append(row)
@@ -119,7 +119,8 @@ def _carry_forward(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     """Turn sample rows into float arrays keyed by field (NaN for null or missing), sorted by t.
 
-    Rows without a numeric ``t`` are dropped.
+    Rows without a numeric ``t`` are dropped. ``settle`` is always there: the settle point's
+    number on the samples taken at one, NaN elsewhere.
     """
     rows = _carry_forward(
         [r for r in rows if isinstance(r.get("t"), int | float) and not isinstance(r["t"], bool)])
@@ -131,6 +132,8 @@ def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     arrays = {k: np.array([_to_float(r.get(k)) for r in rows], dtype=float) for k in keys + extra}
     if "t" not in arrays:
         arrays["t"] = np.empty(0, dtype=float)
+    if "settle" not in arrays:  # samples.jsonl before format 3: no settle points
+        arrays["settle"] = np.full(len(arrays["t"]), np.nan)
     order = np.argsort(arrays["t"], kind="stable")
     return {k: v[order] for k, v in arrays.items()}
 

@@ -42,7 +42,7 @@ SCENARIO_SETTINGS: dict[str, Any] = {
     "network": str, "sample_interval": DURATION, "alert_threshold_mb": MEGABYTES,
     "grace_s": DURATION, "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str,
     "pushgateway": str, "browser": str, "role_interval": DURATION, "inherit_env": bool,
-    "tmp_size": BYTES,
+    "tmp_size": BYTES, "settle_every": int,
 }
 #: Settings with values of their own kind: the slice's limits, the workload's variables, the
 #: JS-heap switch (true/false as --js-heap, or its interval).

@@ -147,6 +147,7 @@ class Slice:
         stdout: int | IO[Any] | None = None,
         stderr: int | IO[Any] | None = None,
         before_exec: Callable[[], None] | None = None,
+        pass_fds: Sequence[int] = (),
     ) -> subprocess.Popen:
         """Start ``argv`` inside the slice: the child joins before exec, then (optionally)
         runs ``before_exec`` as root and drops to ``user``. Every process carries the run's
@@ -169,6 +170,7 @@ class Slice:
             proc = subprocess.Popen(
                 list(argv), env=child_env, cwd=cwd, stdin=stdin, stdout=stdout,
                 stderr=stderr, preexec_fn=preexec, start_new_session=True,
+                pass_fds=tuple(pass_fds),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             raise SliceError(f"cannot start {argv[0]}: {exc}") from exc

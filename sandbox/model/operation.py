@@ -24,6 +24,7 @@ class Operation:
     bytes: int | None = None
     ok: bool | None = None
     error: str | None = None
+    settle_s: float | None = None  # the settle point after it took this long (none: None)
 
     @property
     def failed(self) -> bool:
@@ -35,10 +36,11 @@ class Operation:
         return None if self.t is None else self.t + (self.latency_s or 0.0)
 
     def to_record(self) -> dict[str, Any]:
-        """The operations.jsonl line (format 1)."""
-        return {"op": self.op, "t": self.t, "wall": self.wall, "url": self.url,
-                "latency_s": self.latency_s, "bytes": self.bytes, "ok": self.ok,
-                "error": self.error}
+        """The operations.jsonl line (format 1; ``settle_s`` only after a settle point)."""
+        record = {"op": self.op, "t": self.t, "wall": self.wall, "url": self.url,
+                  "latency_s": self.latency_s, "bytes": self.bytes, "ok": self.ok,
+                  "error": self.error}
+        return record if self.settle_s is None else record | {"settle_s": self.settle_s}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Operation | None:
@@ -53,7 +55,8 @@ class Operation:
                    url=text(record.get("url")), latency_s=number(record.get("latency_s")),
                    bytes=integer(record.get("bytes")),
                    ok=ok if isinstance(ok, bool) else None,
-                   error=None if error is None else str(error))
+                   error=None if error is None else str(error),
+                   settle_s=number(record.get("settle_s")))
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,9 +17,10 @@ READING_FIELDS = (
 #: What a fast sample of the cgroup reader holds: the single-number files read every tick.
 FAST_FIELDS = ("memory_current", "working_set", "pids_current", "peak", "tier")
 
-#: samples.jsonl fields, in file order (docs/run-directory.md).
+#: samples.jsonl fields, in file order (docs/run-directory.md). ``settle``: the settle point's
+#: number (1, 2, ...) on the sample taken at the workload's request, null on the others.
 SAMPLE_FIELDS = (
     "t", "wall", "source",
     *(f for f in READING_FIELDS if f not in ("uss", "pss", "file_descriptors", "tier")),
-    "tmp_bytes", "tmp_files", "uss", "pss", "tier", "caveat",
+    "tmp_bytes", "tmp_files", "uss", "pss", "tier", "caveat", "settle",
 )

@@ -83,6 +83,7 @@ class MemorySnapshot:
     uss: int | None = None
     pss: int | None = None
     tier: str | None = None  # full, fast (cgroup reader: which fields were read now), None
+    settle: int | None = None  # the settle point this sample measures (sample_now)
     caveat: str | None = field(default=None, repr=False)
 
 
@@ -176,6 +177,8 @@ class MemoryProfiler:
         self._fresh: dict[str, Any] | None = None  # the last fast sample's fields
         self._monitored = float("-inf")  # when the live alerts last saw a sample
         self._thread: threading.Thread | None = None
+        #: one sample at a time: the sampling thread's and sample_now()'s (the reader's state)
+        self._lock = threading.Lock()
         self._wake_r = self._wake_w = -1
         self._stopping = False
         self._ticker_error: str | None = None
@@ -211,6 +214,19 @@ class MemoryProfiler:
             temp_files_size_mb=tmp_bytes / MB if tmp_bytes is not None else None,
             **record,
         )
+
+    def sample_now(self, settle: int) -> dict[str, Any] | None:
+        """A full sample at once, from any thread, marked as settle point ``settle``; None
+        when the profiler is not running or the sample failed (counted)."""
+        with self._lock:
+            if self._thread is None or self._stopping:
+                return None
+            self._reader.next_full()
+            try:
+                return self.sample(settle=settle)
+            except Exception:
+                self.error_count += 1
+                return None
 
     def _workload_pid(self) -> int:
         """The workload's main process (the slice's first spawned process), 0 if none yet."""
@@ -256,11 +272,12 @@ class MemoryProfiler:
         self._thread = None
         if self.roles is not None:
             self.roles.stop()
-        self._reader.next_full()  # the last sample reads every file (OOM kills, memory.stat)
-        with contextlib.suppress(Exception):
-            self.sample()
-        self._flush()  # what a full disk refused, if there is room again
-        self._reader.close()
+        with self._lock:  # a sample_now() under way ends first
+            self._reader.next_full()  # the last sample reads every file (OOM kills, stat)
+            with contextlib.suppress(Exception):
+                self.sample()
+            self._flush()  # what a full disk refused, if there is room again
+            self._reader.close()
         for fd in (self._out, self._wake_r, self._wake_w):
             os.close(fd)
 
@@ -279,7 +296,8 @@ class MemoryProfiler:
         waker.register(self._wake_r, select.POLLIN)
         deadline = time.monotonic()
         while True:
-            self._guarded_sample()
+            with self._lock:
+                self._guarded_sample()
             deadline += self.sample_interval
             now = time.monotonic()
             if deadline < now:  # fell behind (slow psutil walk): skip the missed ticks
@@ -292,28 +310,34 @@ class MemoryProfiler:
         ticks becomes fast lines written at once (the live alerts see the largest working set
         of each :data:`MONITOR_PERIOD_S` of it: no spike skipped), then a full sample if one
         came due."""
-        self._guarded_sample()  # the first sample is a full one
+        with self._lock:
+            self._guarded_sample()  # the first sample is a full one
         tick = ticker.Ticker(fds, self.sample_interval, self._wake_r, reader.move_bytes)
-        line, t0 = _FAST_LINE.format, self._t0
         for batch in tick.batches():
-            wall_offset = time.time() - time.monotonic()
-            samples, full_due = reader.from_ticks(batch)
-            if samples:
-                self._write_line("".join([
-                    line(round(t - t0, 4), round(t + wall_offset, 3), _json(usage), _json(ws),
-                         _json(pids), _json(peak))
-                    for t, usage, ws, pids, peak in samples]).encode())
-                self.sample_count += len(samples)
-                t, usage, ws, pids, peak = samples[-1]
-                self._fresh = {"t": round(t - t0, 4), "wall": round(t + wall_offset, 3),
-                               "memory_current": usage, "working_set": ws,
-                               "pids_current": pids, "peak": peak, "tier": "fast"}
-                for t, ws in _peaks(samples, MONITOR_PERIOD_S):
-                    self._check_alerts(round(t - t0, 4), t + wall_offset, ws)
-            if full_due and not self._stopping:
-                self._reader.next_full()
-                self._guarded_sample()
+            with self._lock:
+                self._ticked_batch(reader, batch)
         self._ticker_error = tick.error
+
+    def _ticked_batch(self, reader: CgroupReader, batch: list[tuple[int, ...]]) -> None:
+        """One batch of ticks: its fast lines, the live alerts, a full sample if due."""
+        line, t0 = _FAST_LINE.format, self._t0
+        wall_offset = time.time() - time.monotonic()
+        samples, full_due = reader.from_ticks(batch)
+        if samples:
+            self._write_line("".join([
+                line(round(t - t0, 4), round(t + wall_offset, 3), _json(usage), _json(ws),
+                     _json(pids), _json(peak))
+                for t, usage, ws, pids, peak in samples]).encode())
+            self.sample_count += len(samples)
+            t, usage, ws, pids, peak = samples[-1]
+            self._fresh = {"t": round(t - t0, 4), "wall": round(t + wall_offset, 3),
+                           "memory_current": usage, "working_set": ws,
+                           "pids_current": pids, "peak": peak, "tier": "fast"}
+            for t, ws in _peaks(samples, MONITOR_PERIOD_S):
+                self._check_alerts(round(t - t0, 4), t + wall_offset, ws)
+        if full_due and not self._stopping:
+            self._reader.next_full()
+            self._guarded_sample()
 
     def _guarded_sample(self) -> None:
         try:
@@ -323,10 +347,10 @@ class MemoryProfiler:
             if self.error_count == 1:
                 log.exception("sampling failed (further failures counted, not logged)")
 
-    def sample(self) -> dict[str, Any]:
+    def sample(self, settle: int | None = None) -> dict[str, Any]:
         """Take one sample now: read, append its line to samples.jsonl, check alerts. A fast
         sample of the cgroup reader is written short (its fields only: the readers carry the
-        rest forward from the last full sample)."""
+        rest forward from the last full sample). ``settle``: the settle point it measures."""
         mono, wall = time.monotonic(), time.time()
         values, pids = self._reader.read()
         if values.get("tier") == "fast" and self._last is not None:
@@ -343,7 +367,7 @@ class MemoryProfiler:
                   "source": self._reader.source, **values,
                   "tmp_bytes": self._tmp[0], "tmp_files": self._tmp[1],
                   "uss": uss, "pss": pss, "tier": tier,
-                  "caveat": CAVEAT if psutil_mode else None}
+                  "caveat": CAVEAT if psutil_mode else None, "settle": settle}
         self._append((json.dumps(record) + "\n").encode())
         self.sample_count += 1
         self._last = (record, pids, fds, self._cpu_percent(mono, record["cpu_usage_usec"]))

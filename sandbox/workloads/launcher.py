@@ -33,6 +33,7 @@ from sandbox.host.isolation import AREAS, HOME_SEEN_AS, PrivateFs, RunUser
 from sandbox.host.slice import MARKER_ENV, Slice, SliceError, resolve_user
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG, private_opener
+from sandbox.settle_points import ENV as SETTLE_ENV
 from sandbox.workloads.environment import SYSTEM_PATH, workload_environment
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
@@ -251,12 +252,15 @@ def _spawn(
     passed_env: Mapping[str, str],
     inherit_env: bool,
     cwd: Path | None = None,
+    settle_fd: int | None = None,
 ) -> Workload:
     account = _account(user)
     base = workload_environment("screenshot" if json_stdout else "command", account,
                                 passed={}, inherit=inherit_env)
     env = {**base, **prepare_dirs(run_dir, account, private_fs),
            "PYTHONDONTWRITEBYTECODE": "1", **passed_env}
+    if settle_fd is not None:  # docs/settle-points.md
+        env[SETTLE_ENV] = str(settle_fd)
     isolated = None
     if network == "isolated":
         try:
@@ -279,7 +283,7 @@ def _spawn(
             list(argv), env=env, cwd=workdir, user=account,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE if json_stdout else subprocess.STDOUT,
-            before_exec=before_exec,
+            before_exec=before_exec, pass_fds=() if settle_fd is None else (settle_fd,),
         )
     except SliceError as exc:
         log.close()
@@ -310,10 +314,12 @@ def launch_screenshot(
     log_cap: int = DEFAULT_LOG_CAP,
     passed_env: Mapping[str, str] | None = None,
     inherit_env: bool = False,
+    settle_fd: int | None = None,
 ) -> Workload:
     """Start the screenshot workload in the slice. ``escape`` runs as root (only root can
     leave a cgroup); everything else as ``user``. Its environment: see
-    workloads/environment.py, plus ``passed_env``."""
+    workloads/environment.py, plus ``passed_env``; ``settle_fd``: its end of the settle
+    socket (sandbox.sampler.settle)."""
     spec.validate()
     if "escape" in spec.inject:
         try:
@@ -326,7 +332,7 @@ def launch_screenshot(
             "--config", spec.to_json()]
     return _spawn(slice_, argv, run_dir, user=user, network=spec.resolved_network,
                   json_stdout=True, private_fs=private_fs, log_cap=log_cap,
-                  passed_env=passed_env or {}, inherit_env=inherit_env)
+                  passed_env=passed_env or {}, inherit_env=inherit_env, settle_fd=settle_fd)
 
 
 def _workdir(cwd: Path | None, run_dir: Path, account: RunUser | None,
@@ -366,10 +372,12 @@ def launch_command(
     cwd: Path | None = None,
     passed_env: Mapping[str, str] | None = None,
     inherit_env: bool = False,
+    settle_fd: int | None = None,
 ) -> Workload:
     """Start any command in the slice, in ``cwd`` (where ``sandbox run`` was started) when
     the workload's user can reach it, else in the run directory; its output goes to
-    ``workload.log``. Its environment: see workloads/environment.py, plus ``passed_env``."""
+    ``workload.log``. Its environment: see workloads/environment.py, plus ``passed_env``;
+    ``settle_fd``: its end of the settle socket (sandbox.sampler.settle)."""
     if not argv:
         raise LaunchError("no command given")
     if network not in ("isolated", "host"):
@@ -377,7 +385,7 @@ def launch_command(
     _expose_arguments(argv, private_fs)
     return _spawn(slice_, argv, run_dir, user=user, network=network, json_stdout=False,
                   private_fs=private_fs, log_cap=log_cap, passed_env=passed_env or {},
-                  inherit_env=inherit_env, cwd=cwd)
+                  inherit_env=inherit_env, cwd=cwd, settle_fd=settle_fd)
 
 
 def fork_callable(slice_: Slice, body: Callable[[], None], run_dir: Path, *,

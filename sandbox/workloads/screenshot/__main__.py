@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--inject-rate", type=float, dest="inject_rate_mb", help="MB per operation")
     p.add_argument("--network", choices=NETWORKS, help="recorded only: the launcher sets it up")
     p.add_argument("--chromium", help="Chromium executable")
+    p.add_argument("--settle-every", type=int, dest="settle_every", metavar="N",
+                   help="a settle point every N operations (docs/settle-points.md); 0: none")
     return p
 
 

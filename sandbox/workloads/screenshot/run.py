@@ -11,11 +11,13 @@ import os
 import signal
 import sys
 import time
+from dataclasses import replace
 from typing import Any, TextIO
 
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
+from sandbox import settle_points
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.workloads.screenshot import inject
 from sandbox.workloads.screenshot.spec import CHROMIUM_ARGS, ScreenshotSpec
@@ -183,6 +185,29 @@ class ScreenshotWorkload:
                                             used_bytes=used, dom_nodes=nodes,
                                             listeners=listeners).to_record())
 
+    async def _settle(self, browser: Browser, n: int) -> float:
+        """A settle point after operation ``n``: a full GC in every open page, a critical
+        memory-pressure signal to the browser, then the harness's sample
+        (sandbox.settle_points.checkpoint); returns the seconds it took."""
+        start = time.monotonic()
+        try:
+            for context in browser.contexts:
+                for page in context.pages:
+                    cdp = await context.new_cdp_session(page)
+                    try:
+                        await cdp.send("HeapProfiler.collectGarbage")
+                    finally:
+                        await cdp.detach()
+            cdp = await browser.new_browser_cdp_session()
+            try:
+                await cdp.send("Memory.simulatePressureNotification", {"level": "critical"})
+            finally:
+                await cdp.detach()
+        except PlaywrightError as exc:
+            print(f"settle: {_error_line(exc)}", file=sys.stderr, flush=True)
+        await asyncio.to_thread(settle_points.checkpoint, f"op {n}")
+        return round(time.monotonic() - start, 4)
+
     # -- the loop ----------------------------------------------------------------------------
     async def _loop(self, browser: Browser, urls: list[str]) -> int:
         """Operations every ``interval`` from the first one until ``duration_s`` has passed
@@ -196,8 +221,12 @@ class ScreenshotWorkload:
             if self.stop.is_set():
                 break
             op_start = time.monotonic()
-            self.emitter.emit((await self._operation(browser, n, urls[n % len(urls)])).to_record())
+            operation = await self._operation(browser, n, urls[n % len(urls)])
             await self._after_operation(n)
+            every = self.spec.settle_every
+            if every and (n + 1) % every == 0:  # its time counts inside the schedule
+                operation = replace(operation, settle_s=await self._settle(browser, n))
+            self.emitter.emit(operation.to_record())
             await self._measure_js_heap()
             n += 1
             next_start = op_start + self.spec.interval_s

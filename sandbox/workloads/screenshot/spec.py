@@ -72,6 +72,9 @@ class ScreenshotSpec:
     #: measure the JS heap and DOM nodes of the long-lived pages (after a forced GC) this
     #: often, in seconds; 0: off (``--js-heap``)
     js_heap_interval_s: float = 0.0
+    #: a settle point every this many operations (GC in every page, memory pressure, then
+    #: the harness's sample: docs/settle-points.md); 0: none
+    settle_every: int = 0
 
     @property
     def resolved_network(self) -> str:
@@ -96,6 +99,8 @@ class ScreenshotSpec:
                 raise ValueError(f"{name} must be a positive number, got {value!r}")
         if not (isinstance(self.inject_rate_mb, int | float) and 0 < self.inject_rate_mb <= 512):
             raise ValueError(f"inject_rate_mb must be in (0, 512], got {self.inject_rate_mb!r}")
+        if not (isinstance(self.settle_every, int) and 0 <= self.settle_every <= 10_000):
+            raise ValueError(f"settle_every must be 0-10000, got {self.settle_every!r}")
         width, height = self.viewport
         if not (16 <= width <= 8192 and 16 <= height <= 8192):
             raise ValueError(f"viewport {width}x{height} out of range (16..8192 each way)")
