@@ -13,14 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-FORMAT = 2
+FORMAT = 3
 #: Format 2 added ``roles``, ``js_heap``, ``nominal_count_per_s``, ``count_per_op`` and the
-#: ``tmp_bytes`` column; format 1 traces are read as they are.
-READABLE_FORMATS = (1, 2)
+#: ``tmp_bytes`` column; format 3 the ``settle`` column (the settle point's number, null
+#: elsewhere), ``settle_every`` and operations' ``settle_s``; earlier traces are read as
+#: they are (a ``settle`` column of nulls, ``settle_every`` 0).
+READABLE_FORMATS = (1, 2, 3)
 MIB = 1024 * 1024
 #: Sample columns a trace stores, bytes (memory) or counts; ``t`` in seconds.
 SAMPLE_COLUMNS = ("t", "anon", "working_set", "memory_current", "file", "nprocs",
-                  "pids_current", "tmp_files", "tmp_bytes")
+                  "pids_current", "tmp_files", "tmp_bytes", "settle")
 
 
 def load_trace(path: str | Path) -> dict[str, Any]:
@@ -32,7 +34,9 @@ def load_trace(path: str | Path) -> dict[str, Any]:
                          f"{READABLE_FORMATS}")
     trace.setdefault("roles", [])
     trace.setdefault("js_heap", [])
+    trace.setdefault("settle_every", 0)
     samples = trace["samples"]
+    samples.setdefault("settle", [None] * len(samples.get("t", [])))
     lengths = {len(v) for v in samples.values()}
     if len(lengths) > 1:
         raise ValueError(f"{path}: sample columns of different lengths {sorted(lengths)}")

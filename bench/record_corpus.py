@@ -61,6 +61,7 @@ class Entry:
     builtin_args: list[str] = field(default_factory=list)  # more `sandbox run` flags
     count_per_op: float | None = None  # fds / threads leaks: files or threads kept per op
     note: str = ""
+    settle_every: int = 0  # a settle point every N screenshots (format 3); 0: none
 
     @property
     def nominal_mb_per_s(self) -> float | None:
@@ -94,17 +95,18 @@ class Entry:
                 argv += ["--ops-per-minute", f"{self.ops_per_minute:g}"]
             if self.inject_rate_mb:
                 argv += ["--inject", "heap", "--inject-rate", f"{self.inject_rate_mb:g}"]
-            return argv + self.builtin_args
+            return argv + ["--settle-every", str(self.settle_every)] + self.builtin_args
         return argv + [
             "--duration", f"{self.duration_s + COMMAND_SLACK_S:g}s", "--",
             str(PYTHON), str(SCRIPT), "--duration", f"{self.duration_s:g}",
             "--ops-per-minute", f"{self.ops_per_minute:g}", "--context", self.context_policy,
             *self.script_args,
+            *(["--settle-every", str(self.settle_every)] if self.settle_every else []),
         ]
 
 
 def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note="",
-          count=None):
+          count=None, settle=0):
     args = list(extra)
     if mech != "none":
         args = ["--leak", mech, *args]
@@ -113,15 +115,15 @@ def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note
     if every is not None:
         args += ["--pages-every", str(every)]
     return Entry(name, kind, mech, minutes * 60, opm, ctx, script_args=args, kb_per_op=kb,
-                 pages_every=every, note=note, count_per_op=count)
+                 pages_every=every, note=note, count_per_op=count, settle_every=settle)
 
 
-def _builtin(name, scenario, ctx, inject_rate=None, note="", opm=None, extra=()):
+def _builtin(name, scenario, ctx, inject_rate=None, note="", opm=None, extra=(), settle=0):
     duration, default_opm = BUILT_IN_SHAPES[scenario]
     return Entry(name, "leak" if inject_rate else "clean",
                  "inject-heap" if inject_rate else "none", duration, opm or default_opm, ctx,
                  scenario=scenario, inject_rate_mb=inject_rate, note=note,
-                 builtin_args=list(extra))
+                 builtin_args=list(extra), settle_every=settle)
 
 
 PLAN: list[Entry] = [
@@ -179,9 +181,20 @@ PLAN: list[Entry] = [
     Entry("builtin-quick-inject-heap-0.2-jsheap", "leak", "inject-heap", 120, 30, "reuse",
           scenario="quick", inject_rate_mb=0.2, builtin_args=["--js-heap"],
           note="--inject heap 0.2 MB per screenshot in a long-lived page, with --js-heap"),
+    # fourth session (issue 27): format 3, settle points (a GC in every page, a memory-pressure
+    # signal, a sample at once) every 2-3 screenshots
+    _builtin("builtin-settle3-fresh-24pm", "endurance", "fresh", opm=24, settle=3),
+    _builtin("builtin-settle3-inject-heap-0.375-24pm", "endurance", "fresh", opm=24,
+             inject_rate=0.375, settle=3,
+             note="--inject heap 0.375 MB per screenshot (0.15 MB/s) in a long-lived page"),
+    _user("user-settle3-clean-reuse-30pm", "clean", "none", 10, 30, "reuse", settle=3),
+    _builtin("builtin-settle2-reuse-12pm", "endurance", "reuse", opm=12, settle=2),
+    _user("user-settle3-driver-450k-20pm", "leak", "driver", 10, 20, "fresh", kb=450,
+          settle=3),
 ]
 
-SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s.*wall=([\d.]+)\s*$")
+SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s"
+                       r"(?:.*settle=([\d.]+)s)?.*wall=([\d.]+)\s*$")
 
 
 def host_facts(run: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +245,9 @@ def operations(run_dir: Path, samples: list[dict[str, Any]]) -> list[dict[str, A
     rows = _jsonl(run_dir / "operations.jsonl")
     if rows:
         return [{"t": round(o["t"], 3), "ok": bool(o.get("ok")),
-                 "latency_s": round(o.get("latency_s") or 0.0, 3)} for o in rows]
+                 "latency_s": round(o.get("latency_s") or 0.0, 3),
+                 **({"settle_s": round(o["settle_s"], 3)} if o.get("settle_s") else {})}
+                for o in rows]
     offsets = [s["wall"] - s["t"] for s in samples if "wall" in s]
     if not offsets or not (run_dir / "workload.log").exists():
         return []
@@ -240,8 +255,9 @@ def operations(run_dir: Path, samples: list[dict[str, Any]]) -> list[dict[str, A
     ops = []
     for line in (run_dir / "workload.log").read_text(errors="replace").splitlines():
         if m := SHOT_LINE.match(line):
-            ops.append({"t": round(float(m[4]) - origin, 3), "ok": m[2] == "ok",
-                        "latency_s": round(float(m[3]), 3)})
+            ops.append({"t": round(float(m[5]) - origin, 3), "ok": m[2] == "ok",
+                        "latency_s": round(float(m[3]), 3),
+                        **({"settle_s": round(float(m[4]), 3)} if m[4] else {})})
     return ops
 
 
@@ -294,6 +310,7 @@ def make_trace(entry: Entry, run_dir: Path, argv: list[str], exit_code: int,
         "operations": operations(run_dir, rows),
         "nominal_count_per_s": entry.nominal_count_per_s, "count_per_op": entry.count_per_op,
         "roles": role_sweeps(run_dir), "js_heap": js_heap(run_dir),
+        "settle_every": entry.settle_every,
     }
     slope = anon_min_slope(trace)
     trace["measured"] = {"anon_min_ols_mib_per_s": None if slope is None else round(slope, 5),
@@ -315,13 +332,13 @@ def wait_for_no_chromium(limit_s: float = 120) -> int:
     return n
 
 
-def record(entry: Entry, runs_root: Path) -> tuple[int, Path | None]:
+def record(entry: Entry, runs_root: Path, wait_s: float = 120) -> tuple[int, Path | None]:
     runs_dir = runs_root / entry.name
     if runs_dir.exists():
         shutil.rmtree(runs_dir)
     runs_dir.mkdir(parents=True)
     runs_dir.chmod(0o755)
-    other = wait_for_no_chromium()
+    other = wait_for_no_chromium(wait_s)
     argv = entry.command(runs_dir)
     started = time.time()
     print(f"[{time.strftime('%H:%M:%S')}] {entry.name}: {' '.join(argv)}", flush=True)
@@ -397,6 +414,8 @@ def main() -> int:
     parser.add_argument("--runs-dir", type=Path, default=Path("/var/tmp/corpus-runs"),
                         help="where run directories go (readable by nobody)")
     parser.add_argument("--force", action="store_true", help="re-record stored entries")
+    parser.add_argument("--wait-chromium", type=float, default=120, metavar="SECONDS",
+                        help="wait this long at most for other Chromium processes to end")
     parser.add_argument("--commit", action="store_true", help="git commit each trace")
     parser.add_argument("--start-by", type=_clock, metavar="HH:MM",
                         help="start no entry at or after this UTC time")
@@ -432,7 +451,7 @@ def main() -> int:
         if args.finish_by and now + entry.duration_s + 90 > args.finish_by:
             print(f"{entry.name} would end after the finish-by time, skipped", flush=True)
             continue
-        code, path = record(entry, args.runs_dir)
+        code, path = record(entry, args.runs_dir, args.wait_chromium)
         if path is None:
             failed.append(entry.name)
             continue

@@ -21,6 +21,10 @@ Leaks (--leak):
 
 --churn-mb N (any leak or none): allocate N MB per screenshot, write it, and free it (a clean
 script with a large transient allocation).
+
+--settle-every N: after every N screenshots (and the leak's step) ``sandbox.settle(browser)``:
+a GC in every page, a memory-pressure signal, then the harness's settle sample
+(docs/settle-points.md); the shot line then says ``settle=SECONDS``.
 """
 
 from __future__ import annotations
@@ -110,6 +114,8 @@ def main() -> int:
     p.add_argument("--step-where", choices=("js", "python"), default="js")
     p.add_argument("--cache-cap-mb", type=float, default=60)
     p.add_argument("--churn-mb", type=int, default=0, help="allocate and free N MB per shot")
+    p.add_argument("--settle-every", type=int, default=0,
+                   help="a settle point every N screenshots (sandbox.settle); 0: none")
     args = p.parse_args()
 
     stop = threading.Event()
@@ -200,10 +206,17 @@ def main() -> int:
                 churn = filled(args.churn_mb * 1024 * 1024)
                 del churn
 
+            settled = ""
+            if args.settle_every and (n + 1) % args.settle_every == 0:
+                from sandbox import settle  # only here: the script also runs without sandbox
+
+                settle_start = time.monotonic()
+                settle(browser, f"shot {n}")
+                settled = f"settle={time.monotonic() - settle_start:.3f}s "
             status = "ok" if error is None else f"FAILED {error}"
             print(f"shot {n} {status} latency={latency:.3f}s bytes={size} "
                   f"url={url} held_kb={held // 1024} open_pages={len(kept_pages)} "
-                  f"wall={wall:.3f}", flush=True)
+                  f"{settled}wall={wall:.3f}", flush=True)
             n += 1
             next_start = op_start + interval
 
