@@ -6,11 +6,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sandbox.analysis.budget import parse_budget
+from pydantic import TypeAdapter, ValidationError
+
 from sandbox.errors import HarnessError
 from sandbox.limits import UNLIMITED
 from sandbox.scenarios import Scenario
@@ -61,7 +62,6 @@ class RunConfig:
     fail_on_inconclusive: bool = False
     js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
     role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
-    settle_every: int = 3  # screenshots: a settle point every N operations; 0: none
     browser: str | None = None  # the Chromium to drive; None: host.browsers finds one
     metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
     pushgateway: str | None = None  # Prometheus Pushgateway URL to push the results to
@@ -96,8 +96,6 @@ class RunConfig:
             (not (self.command and self.js_heap),
              "--js-heap applies to the screenshot workload; a command's pages are its own"),
             (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
-            (isinstance(self.settle_every, int) and number(self.settle_every, 0, 10_000),
-             "settle every must be 0-10000 operations"),
             (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
             (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),
              "inject rate must be 0.001-1024 MB per operation"),
@@ -134,6 +132,8 @@ class RunConfig:
         for ok, message in checks:
             if not ok:
                 raise HarnessError(message)
+        from sandbox.analysis.budget import parse_budget  # model -> config: no analysis on import
+
         try:
             parse_budget(self.budget)
         except (TypeError, ValueError) as exc:
@@ -142,6 +142,10 @@ class RunConfig:
         if runs.exists() and not runs.is_dir():
             raise HarnessError(f"runs directory {runs} is not a directory")
         return self
+
+
+#: run.json's config as pydantic reads it back (keys RunConfig does not declare are ignored).
+_RECORDED = TypeAdapter(RunConfig)
 
 
 def env_problem(items: object) -> str | None:
@@ -170,10 +174,21 @@ def env_values(items: list[str]) -> dict[str, str]:
 
 
 def recorded(config: RunConfig) -> dict[str, Any]:
-    """The config as run.json keeps it: ``--env`` values left out (names only)."""
-    doc = asdict(config)
+    """The config as run.json keeps it (JSON types): ``--env`` values left out (names only)."""
+    doc: dict[str, Any] = _RECORDED.dump_python(config, mode="json")
     doc["env"] = sorted({item.partition("=")[0] for item in config.env})
     return doc
+
+
+def from_recorded(doc: dict[str, Any]) -> RunConfig:
+    """run.json's config read back (any format): a key of a later version is left out, a
+    missing one (an earlier version) or a mistyped one (a hand-edited file) takes its
+    default. Not validated: a run already made is read as it was."""
+    try:
+        return _RECORDED.validate_python(doc)
+    except ValidationError as exc:
+        bad = {error["loc"][0] for error in exc.errors() if error["loc"]}
+        return _RECORDED.validate_python({k: v for k, v in doc.items() if k not in bad})
 
 
 def from_scenario(scenario: Scenario | None, **overrides: object) -> RunConfig:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from sandbox.config import RunConfig
 from sandbox.model.operation import Operation
 from sandbox.model.run_info import RunInfo
 
@@ -62,8 +63,8 @@ def write_run(
     """Write a run directory (run.json, samples.jsonl, operations.jsonl, cleanup.json) for tests;
     ``run_extra`` adds keys to run.json."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    run = RunInfo(run_id=run_dir.name, config={"scenario": "synthetic"}, host={"name": "test"},
-                  started=1_764_000_000.0, workload="screenshot",
+    run = RunInfo(run_id=run_dir.name, config=RunConfig(scenario="synthetic"),
+                  host={"name": "test"}, started=1_764_000_000.0, workload="screenshot",
                   backend={"cgroup": "synthetic", "sampler": "cgroup", "tracer": None})
     (run_dir / "run.json").write_text(json.dumps({**run.to_dict(), **(run_extra or {})}))
     with (run_dir / "samples.jsonl").open("w") as f:

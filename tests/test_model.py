@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze
+from sandbox.config import RunConfig
 from sandbox.model.alert import Alert
 from sandbox.model.cleanup import CleanupFacts, LeftoverFile, ProcessRecord, Socket
 from sandbox.model.event import Event
@@ -52,11 +53,12 @@ def test_a_real_runs_report_validates(validator, needs_cgroups, runs_dir):
     doc = report_of(runs_dir)
     validator.validate(doc)
     assert doc["schema_version"] == SCHEMA_VERSION and doc["cleanup_verified"]
-    # run.json has only keys RunInfo declares, and reads back into it
+    # run.json has only keys RunInfo declares (its config RunConfig's), and reads back whole
     (run_dir,) = runs_dir.iterdir()
     doc = json.loads((run_dir / "run.json").read_text())
-    info = RunInfo(**doc)
-    assert RunInfo.from_dict(doc) == info
+    info = RunInfo.from_dict(doc)
+    assert info.to_dict() == doc
+    assert info.config.command[0] == sys.executable and info.config.duration_s == 3
     assert info.exit_code == done.returncode and info.formats == FILE_FORMATS
     assert info.workload_exit["ended_by"] and info.backend["c_ticker"] is not None
 
@@ -155,7 +157,7 @@ def test_earlier_formats_read():
     info = RunInfo.from_dict({"run_id": "r", "config": {"scenario": "quick"}, "started": 1.0,
                               "backend": "hybrid", "exit_code": "2", "alerts": []})
     assert (info.run_id, info.config, info.backend, info.exit_code, info.formats) == \
-        ("r", {"scenario": "quick"}, None, None, {})
+        ("r", RunConfig(scenario="quick"), None, None, {})
     assert RunInfo.from_dict(info.to_dict()) == info
     seed = CleanupFacts.from_dict({"process_cleanup": {"orphaned_browser_processes": [41]},
                                    "file_cleanup": {"remaining_temp_files": ["/tmp/x"]},

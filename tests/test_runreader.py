@@ -3,9 +3,11 @@
 import json
 import logging
 import math
+from pathlib import Path
 
 import pytest
 
+from sandbox.config import RunConfig, recorded
 from sandbox.model.cleanup import CleanupFacts
 from sandbox.model.run_info import RunInfo
 from sandbox.runreader import RunReadError, read_jsonl, read_run
@@ -61,3 +63,18 @@ def test_garbage_lines_give_one_warning(tmp_path, caplog):
         assert read_jsonl(path) == [{"t": 1}]
     assert [r.getMessage() for r in caplog.records] == [
         f"{path}: skipped 2000 malformed line(s), the first at line 1"]
+
+
+def test_config_reads_back_typed(tmp_path):
+    """run.json's config is a RunConfig again: the first format's (no budget, tmp_size, ...,
+    memory_max a number), a later version's unknown keys, and a hand-edited mistyped value."""
+    (tmp_path / "run.json").write_text(json.dumps({"run_id": "r", "config": {
+        "command": ["sleep", "1"], "duration_s": 30, "memory_max": 2**30, "user": "nobody",
+        "runs_dir": "/var/runs", "env": ["HOME"], "from_a_later_version": {"x": 1},
+        "budget": "2MB/h", "grace_s": "soon", "fail_on_inconclusive": True}}))
+    config = read_run(tmp_path).run.config
+    assert config == RunConfig(command=["sleep", "1"], duration_s=30.0, memory_max=2**30,
+                               user="nobody", runs_dir=Path("/var/runs"), env=["HOME"],
+                               budget="2MB/h", fail_on_inconclusive=True)
+    assert config.workload == "command" and config.label == "sleep"
+    assert RunInfo.from_dict({"config": recorded(config)}).config == config

@@ -125,8 +125,8 @@ class AnalysisResult:
     def label(self) -> str:
         """The run's name in reports and metrics: its scenario, or its command's name."""
         config = self.run.config
-        command = config.get("command") or []
-        return config.get("scenario") or (command[0].rsplit("/", 1)[-1] if command else "run")
+        return config.scenario or (config.command[0].rsplit("/", 1)[-1] if config.command
+                                   else "run")
 
     @property
     def hostname(self) -> str:
@@ -264,9 +264,8 @@ def run_budget(run: RunData, budget: Budget | None) -> Budget:
     """The budget given, else the one the run was made with (run.json), else the seed's."""
     if budget is not None:
         return budget
-    text = run.run.config.get("budget")
     try:
-        return parse_budget(text) if isinstance(text, str) else DEFAULT_BUDGET
+        return parse_budget(run.run.config.budget)
     except ValueError:
         return DEFAULT_BUDGET
 
@@ -301,7 +300,7 @@ def workload_startup(run: RunData) -> Startup:
     """How the run's workload starts: a pytest test body; the screenshot workload, or a
     command whose role sweeps saw a browser (or that had no sweeps: the longer cut is the
     safe one), is a browser; a command without one is a plain command."""
-    if run.run.config.get("test"):
+    if run.run.config.test:
         return TEST_BODY
     if run.run.workload != "command" or not run.roles:
         return BROWSER
@@ -330,7 +329,7 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     settings (run.json), then to the seed's 0.1 MB/s and False."""
     th = thresholds or Thresholds()
     if fail_on_inconclusive is None:
-        fail_on_inconclusive = bool(run.run.config.get("fail_on_inconclusive"))
+        fail_on_inconclusive = run.run.config.fail_on_inconclusive
     lo, hi = workload_window(run)
     t_all = run.samples.get("t", np.empty(0))
     inside = (t_all >= lo) & (t_all <= hi)

@@ -23,6 +23,7 @@ from sandbox import rundir
 from sandbox.errors import HarnessError
 from sandbox.host import safefs
 from sandbox.host.registry import load_records
+from sandbox.model.run_info import RunInfo
 from sandbox.untrusted import rich_text, shown
 
 
@@ -90,18 +91,16 @@ def list_runs(runs_dir: Path) -> list[RunEntry]:
             continue
         if not (path / rundir.RUN).is_file():
             continue
-        run = _read(path / rundir.RUN)
+        run = RunInfo.from_dict(_read(path / rundir.RUN))
         report = _read(path / rundir.REPORT)
-        config = run.get("config") if isinstance(run.get("config"), dict) else {}
-        command = config.get("command") or []
-        started = run.get("started")
+        config, started = run.config, run.started
         status = _status(path, live, report)
         with safefs.open_dir(path) as fd:
             size = safefs.usage(fd)[0]
         entries.append(RunEntry(
             path=path,
-            started=float(started) if isinstance(started, int | float) else path.stat().st_mtime,
-            label=str(config.get("scenario") or (Path(command[0]).name if command else "run")),
+            started=started if started is not None else path.stat().st_mtime,
+            label=config.scenario or (Path(config.command[0]).name if config.command else "run"),
             status=status,
             exit_code=report.get("exit_code") if isinstance(report.get("exit_code"), int)
             else None,

@@ -7,13 +7,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from sandbox.config import RunConfig, from_recorded, recorded
 from sandbox.model.fields import number
 
 
 @dataclass
 class RunInfo:
     run_id: str
-    config: dict[str, Any]  # the RunConfig, as given
+    config: RunConfig  # run.json keeps it as config.recorded() writes it
     host: dict[str, Any]  # HostFacts.to_dict()
     started: float | None  # Unix time (None only when read from a run.json without it)
     workload: str  # screenshot or command
@@ -26,7 +27,6 @@ class RunInfo:
     backend: dict[str, Any] | None = None  # cgroup, sampler, c_ticker, tracer
     roles: dict[str, Any] | None = None  # RoleSampler.to_dict()
     workload_log: dict[str, Any] | None = None  # CappedLog.to_dict()
-    settle: dict[str, Any] | None = None  # settle points: SettleChannel.to_dict()
     workload_end_t: float | None = None  # s since the sampler started
     workload_returncode: int | None = None
     workload_exit: dict[str, Any] | None = None  # returncode, signal, ended_by
@@ -37,15 +37,17 @@ class RunInfo:
 
     def to_dict(self) -> dict[str, Any]:
         """The run.json document: keys not known yet are left out."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        doc = {key: value for key, value in asdict(self).items() if value is not None}
+        return doc | {"config": recorded(self.config)}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RunInfo:
         """A run.json of any format (1-3), also a killed run's: keys it does not declare are
         left out, a missing or mistyped required key reads as empty (the analysis then says
-        what it could not tell)."""
+        what it could not tell); the config as :func:`sandbox.config.from_recorded` reads it."""
         known = {f.name: str(f.type) for f in fields(cls)}
-        info = cls(run_id=str(doc.get("run_id") or ""), config=_object(doc.get("config")),
+        info = cls(run_id=str(doc.get("run_id") or ""),
+                   config=from_recorded(_object(doc.get("config"))),
                    host=_object(doc.get("host")), started=number(doc.get("started")),
                    workload=str(doc.get("workload") or ""))
         for name, value in doc.items():

@@ -35,6 +35,6 @@ def shows_operations(r: AnalysisResult) -> bool:
 def applicable_checks(r: AnalysisResult) -> list[str]:
     """The checks that apply to the run (its JUnit cases): ``operations`` as
     :func:`shows_operations`, ``js_heap`` only when the JS heap was measured."""
-    js_heap = bool(r.run.config.get("js_heap")) or any(f.check == "js_heap" for f in r.findings)
+    js_heap = bool(r.run.config.js_heap) or any(f.check == "js_heap" for f in r.findings)
     return [c for c in CHECKS if (c != "operations" or shows_operations(r))
             and (c != "js_heap" or js_heap)]

@@ -10,6 +10,7 @@ from typing import Any
 
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.trend import TrendResult
+from sandbox.config import recorded
 from sandbox.model.report import SCHEMA_VERSION, Report
 from sandbox.report.common import LEGACY_NOTE
 
@@ -95,7 +96,7 @@ def to_dict(r: AnalysisResult) -> dict[str, Any]:
         "findings": [asdict(f) for f in r.findings],
         "host": r.run.host,
         "backend": r.run.backend,
-        "config": r.run.config,
+        "config": recorded(r.run.config),
         "sample_source": r.sample_source,
         "duration_s": r.duration_s,
         "n_samples": r.n_samples,

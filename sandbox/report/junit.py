@@ -27,8 +27,8 @@ def render_junit(r: AnalysisResult) -> str:
     props = ET.SubElement(suite, "properties")
     for key, value in (("run_dir", r.run_dir), ("budget", r.verdict.budget),
                        ("status", r.status), ("exit_code", r.exit_code),
-                       ("duration_s", config.get("duration_s")),
-                       ("operations_per_minute", config.get("operations_per_minute")),
+                       ("duration_s", config.duration_s),
+                       ("operations_per_minute", config.operations_per_minute),
                        ("backend", r.backend_line)):
         if value is not None:
             ET.SubElement(props, "property", name=key, value=shown(value))

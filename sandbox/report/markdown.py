@@ -17,7 +17,7 @@ def render_markdown(r: AnalysisResult) -> str:
     """The summary: status, memory against the budget, findings, recommendations. Every
     name and message is a markdown literal (md_text): no HTML, link or table break."""
     v, config = r.verdict, r.run.config
-    label = config.get("scenario") or " ".join(config.get("command") or []) or "run"
+    label = config.scenario or " ".join(config.command) or "run"
     lo, hi = v.slope_ci_mb_s or (None, None)
     interval = f"{lo:.3f} .. {hi:.3f} MB/s" if lo is not None else "n/a"
     rows = [
