@@ -62,6 +62,7 @@ class RunConfig:
     fail_on_inconclusive: bool = False
     js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
     role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
+    settle_every: int = 3  # screenshots: a settle point every N operations; 0: none
     browser: str | None = None  # the Chromium to drive; None: host.browsers finds one
     metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
     pushgateway: str | None = None  # Prometheus Pushgateway URL to push the results to
@@ -96,6 +97,8 @@ class RunConfig:
             (not (self.command and self.js_heap),
              "--js-heap applies to the screenshot workload; a command's pages are its own"),
             (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
+            (isinstance(self.settle_every, int) and number(self.settle_every, 0, 10_000),
+             "settle every must be 0-10000 operations"),
             (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
             (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),
              "inject rate must be 0.001-1024 MB per operation"),

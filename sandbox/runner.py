@@ -51,6 +51,7 @@ from sandbox.model.run_info import RunInfo
 from sandbox.progress import RunProgress, Status
 from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
+from sandbox.sampler.settle import SettleChannel
 from sandbox.untrusted import shown
 from sandbox.workloads.preflight import check_command
 
@@ -143,6 +144,8 @@ class Run:
             temp_dir_prefix=config.temp_dir_prefix, grace_s=config.grace_s,
             keep_escapes=config.keep_escapes)
         self.tracer: Tracer | None = None
+        #: the settle-point socket (docs/settle-points.md); a test's body has none
+        self.settle = SettleChannel(self.profiler.sample_now) if body is None else None
         self.workload: Workload | None = None
         self.cleanup: CleanupReport | None = None
         self.user: RunUser | None = None
@@ -243,6 +246,8 @@ class Run:
     def _release(self) -> None:
         """Unmount the private tmpfs and give the UID back once nothing runs as it (a kept
         escape keeps it: ``sandbox cleanup`` releases it later)."""
+        if self.settle is not None:  # its fds, also of a run that failed before its watchers
+            self.settle.stop()
         if self.private_fs is not None and self.private_fs.mounted:
             try:
                 self.private_fs.remove()
@@ -266,6 +271,8 @@ class Run:
         tmp = self.private_fs.usage if self.private_fs is not None else \
             functools.partial(tmp_usage, self.run_dir / "tmp")
         self.profiler.start(slice_, self.run_dir / rundir.SAMPLES, tmp_usage=tmp, t0=self.t0)
+        if self.settle is not None:
+            self.settle.start()
         self.meta.backend = {
             "cgroup": slice_.backend,
             "sampler": "cgroup" if slice_.has_cgroup else "psutil",
@@ -275,6 +282,9 @@ class Run:
         self.save_meta()
 
     def _stop_watchers(self) -> None:
+        if self.settle is not None:
+            self.settle.stop()
+            self.meta.settle = self.settle.to_dict()
         self.profiler.stop()
         if self.profiler.roles is not None:
             self.meta.roles = self.profiler.roles.to_dict()
@@ -293,23 +303,33 @@ class Run:
         config = self.config
         passed = env_values(config.env)
         common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max,
-                  "passed_env": passed, "inherit_env": config.inherit_env}
+                  "passed_env": passed, "inherit_env": config.inherit_env,
+                  "settle_fd": self.settle.child_fd if self.settle else None}
         if config.command:
-            return launch_command(slice_, config.command, self.run_dir, cwd=Path.cwd(),
-                                  network=config.network or "host", **common)
+            workload = launch_command(slice_, config.command, self.run_dir, cwd=Path.cwd(),
+                                      network=config.network or "host", **common)
+            self._handed_settle()
+            return workload
         spec = ScreenshotSpec(
             urls=config.urls, duration_s=config.duration_s,
             operations_per_minute=config.operations_per_minute,
             context_policy=config.context_policy, inject=config.inject,
             network=config.network, chromium=self.facts.chromium, clock_origin=self.t0,
             **({"inject_rate_mb": config.inject_rate_mb} if config.inject_rate_mb else {}),
-            js_heap_interval_s=config.js_heap,
+            js_heap_interval_s=config.js_heap, settle_every=config.settle_every,
         )
         try:
             spec.validate()
         except ValueError as exc:
             raise HarnessError(str(exc)) from exc
-        return launch_screenshot(slice_, spec, self.run_dir, **common)
+        workload = launch_screenshot(slice_, spec, self.run_dir, **common)
+        self._handed_settle()
+        return workload
+
+    def _handed_settle(self) -> None:
+        """The workload holds its end of the settle socket: the harness's copy is closed."""
+        if self.settle is not None:
+            self.settle.started_workload()
 
     def _disk_error(self) -> str | None:
         """Why the run's files can no longer be written (a full disk), if so."""

@@ -27,6 +27,7 @@ class RunInfo:
     backend: dict[str, Any] | None = None  # cgroup, sampler, c_ticker, tracer
     roles: dict[str, Any] | None = None  # RoleSampler.to_dict()
     workload_log: dict[str, Any] | None = None  # CappedLog.to_dict()
+    settle: dict[str, Any] | None = None  # settle points: SettleChannel.to_dict()
     workload_end_t: float | None = None  # s since the sampler started
     workload_returncode: int | None = None
     workload_exit: dict[str, Any] | None = None  # returncode, signal, ended_by
