@@ -50,8 +50,7 @@ from sandbox.analysis.marker_limits import MemoryLimits, memory_findings
 from sandbox.rundir import SAMPLES
 
 if TYPE_CHECKING:
-    from sandbox.model.cleanup import ProcessRecord
-    from sandbox.verifier import CleanupReport
+    from sandbox.model.cleanup import CleanupReport, ProcessRecord
 
 MARKER_HELP = (
     "sandbox(budget=None, max_growth_mb_per_s=None, max_growth_mb=None, max_memory_mb=None, "

@@ -58,8 +58,8 @@ from sandbox.workloads.preflight import check_command
 if TYPE_CHECKING:
     from sandbox.analysis.core import AnalysisResult
     from sandbox.host.forked import ForkedProcess
+    from sandbox.model.cleanup import CleanupReport
     from sandbox.tracer.base import Tracer
-    from sandbox.verifier import CleanupReport
     from sandbox.workloads.launcher import Workload
 
 log = logging.getLogger("sandbox.runner")

@@ -14,9 +14,9 @@ import psutil
 import pytest
 
 from sandbox.host.slice import marked_pids
-from sandbox.model.cleanup import CleanupFacts
+from sandbox.model.cleanup import CleanupFacts, ResourceState
 from sandbox.tracer import start_tracer
-from sandbox.verifier import ResourceCleanupVerifier, ResourceState
+from sandbox.verifier import ResourceCleanupVerifier
 
 from .controls import control, control_run
 

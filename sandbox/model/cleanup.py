@@ -1,11 +1,13 @@
 """cleanup.json: what the verifier found at teardown (docs/run-directory.md, docs/verifier.md).
-The verifier builds these records, cleanup.json holds them under the seed's keys, and
-runreader reads them back (formats 1 and 2) into :class:`CleanupFacts` for the analysis."""
+The verifier builds these records into a :class:`CleanupReport`, cleanup.json holds it under
+the seed's keys, and runreader reads it back (formats 1 and 2) into :class:`CleanupFacts` for
+the analysis."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sandbox.model.fields import integer, is_integer, mapping, number, text
@@ -149,6 +151,90 @@ class LeftoverFile:
                    age_s=number(record.get("age_s")), is_dir=record.get("is_dir") is True,
                    uid=integer(record.get("uid")), kind=text(record.get("kind")),
                    id=integer(record.get("id")), depth=integer(record.get("depth")))
+
+
+@dataclass
+class ResourceState:
+    """The host's resources at one moment (the seed's fields, plus free space and inodes of
+    /tmp and /dev/shm and the /dev/shm entries)."""
+
+    timestamp: datetime
+    total_processes: int
+    browser_processes: list[int]
+    temp_directories: list[str]
+    temp_files: list[str]
+    open_file_descriptors: int
+    system_memory_mb: float
+    system_memory_percent: float
+    filesystems: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    shm_entries: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["timestamp"] = self.timestamp.isoformat()
+        return data
+
+
+@dataclass
+class CleanupReport:
+    """What the verifier found and did; ``to_dict`` has the seed's keys."""
+
+    orphans: list[ProcessRecord]
+    escapes: list[ProcessRecord]
+    leftover_files: list[LeftoverFile]
+    home_files: list[LeftoverFile]
+    shmem_charged_bytes: int | None
+    oom_kills: int | None
+    alerts: list[dict[str, Any]]
+    after_teardown: dict[str, Any]
+    grace_s: float
+    waited_s: float
+    tracer: dict[str, Any] | None
+    state_before: ResourceState | None
+    state_after: ResourceState | None
+    issues: list[str]
+    forged_markers: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def process_leak_detected(self) -> bool:
+        return bool(self.orphans)
+
+    @property
+    def file_leak_detected(self) -> bool:
+        return bool(self.leftover_files)
+
+    @property
+    def cleanup_successful(self) -> bool:
+        return not (self.orphans or self.escapes or self.leftover_files
+                    or not self.after_teardown["clean"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "process_cleanup": {
+                "orphaned_browser_processes": [o.pid for o in self.orphans if o.is_browser],
+                "orphans": [o.to_record() for o in self.orphans],
+                "process_leak_detected": self.process_leak_detected,
+                "grace_s": self.grace_s,
+                "waited_s": self.waited_s,
+            },
+            "escapes": [e.to_record() for e in self.escapes],
+            "forged_markers": self.forged_markers,
+            "file_cleanup": {
+                "remaining_temp_files": [f.path for f in self.leftover_files],
+                "leftover_files": [f.to_record() for f in self.leftover_files],
+                "home_files": [f.to_record() for f in self.home_files],
+                "shmem_charged_bytes": self.shmem_charged_bytes,
+                "file_leak_detected": self.file_leak_detected,
+            },
+            "oom_kills": self.oom_kills,
+            "alerts": self.alerts,
+            "tracer": self.tracer,
+            "after_teardown": self.after_teardown,
+            "state_before": self.state_before.to_dict() if self.state_before else None,
+            "state_after": self.state_after.to_dict() if self.state_after else None,
+            "cleanup_successful": self.cleanup_successful,
+            "issues_found": self.issues or ["No cleanup issues detected"],
+        }
 
 
 @dataclass
