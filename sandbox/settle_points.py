@@ -17,6 +17,7 @@ import os
 import socket
 import stat
 import threading
+import time
 from typing import Any
 
 #: The environment variable holding the socket's fd number.
@@ -27,6 +28,10 @@ MAX_LABEL = 64
 MAX_LINE = len("settle ") + MAX_LABEL + 1
 #: How long checkpoint() waits for the harness's answer.
 REPLY_TIMEOUT_S = 10.0
+#: After the GC and the pressure signal, what Chromium frees leaves the cgroup's usage over
+#: about a second (the corpus: a sample at once sat 4.3 MiB above the floor reached 1.2 s
+#: later; one 1 s later was at it): settle() waits this long before its checkpoint.
+SETTLE_WAIT_S = 1.0
 
 _lock = threading.Lock()
 _channel: socket.socket | None = None
@@ -94,10 +99,10 @@ def _pages(page: Any) -> list[Any]:
     return [p for context in contexts for p in context.pages if not p.is_closed()]
 
 
-def settle(page: Any, label: str | None = None) -> bool:
-    """Playwright sync API: bring the browser's memory to its floor, then :func:`checkpoint`.
-    ``page``: any page of the browser (closed too), or the browser itself. Does nothing
-    (False) outside a run."""
+def settle(page: Any, label: str | None = None, wait_s: float = SETTLE_WAIT_S) -> bool:
+    """Playwright sync API: bring the browser's memory to its floor (GC, pressure signal,
+    ``wait_s`` for what they free to leave), then :func:`checkpoint`. ``page``: any page of
+    the browser (closed too), or the browser itself. Does nothing (False) outside a run."""
     if _socket() is None:
         return False
     for each in _pages(page):
@@ -113,10 +118,12 @@ def settle(page: Any, label: str | None = None) -> bool:
             cdp.send(*_PRESSURE)
         finally:
             cdp.detach()
+    time.sleep(wait_s)
     return checkpoint(label)
 
 
-async def settle_async(page: Any, label: str | None = None) -> bool:
+async def settle_async(page: Any, label: str | None = None,
+                       wait_s: float = SETTLE_WAIT_S) -> bool:
     """Playwright async API: as :func:`settle`."""
     import asyncio
 
@@ -135,4 +142,5 @@ async def settle_async(page: Any, label: str | None = None) -> bool:
             await cdp.send(*_PRESSURE)
         finally:
             await cdp.detach()
+    await asyncio.sleep(wait_s)
     return await asyncio.to_thread(checkpoint, label)

@@ -185,10 +185,11 @@ class ScreenshotWorkload:
                                             used_bytes=used, dom_nodes=nodes,
                                             listeners=listeners).to_record())
 
-    async def _settle(self, browser: Browser, n: int) -> float:
+    async def _settle(self, browser: Browser, n: int, slot_end: float) -> float:
         """A settle point after operation ``n``: a full GC in every open page, a critical
-        memory-pressure signal to the browser, then the harness's sample
-        (sandbox.settle_points.checkpoint); returns the seconds it took."""
+        memory-pressure signal to the browser, a wait for the memory they free to leave
+        (SETTLE_WAIT_S, at most until ``slot_end``, the next operation's start), then the
+        harness's sample (sandbox.settle_points.checkpoint); returns the seconds it took."""
         start = time.monotonic()
         try:
             for context in browser.contexts:
@@ -205,6 +206,8 @@ class ScreenshotWorkload:
                 await cdp.detach()
         except PlaywrightError as exc:
             print(f"settle: {_error_line(exc)}", file=sys.stderr, flush=True)
+        await asyncio.sleep(max(0.0, min(settle_points.SETTLE_WAIT_S,
+                                         slot_end - time.monotonic())))
         await asyncio.to_thread(settle_points.checkpoint, f"op {n}")
         return round(time.monotonic() - start, 4)
 
@@ -225,7 +228,8 @@ class ScreenshotWorkload:
             await self._after_operation(n)
             every = self.spec.settle_every
             if every and (n + 1) % every == 0:  # its time counts inside the schedule
-                operation = replace(operation, settle_s=await self._settle(browser, n))
+                operation = replace(operation, settle_s=await self._settle(
+                    browser, n, op_start + self.spec.interval_s))
             self.emitter.emit(operation.to_record())
             await self._measure_js_heap()
             n += 1
