@@ -10,7 +10,11 @@ process and temp-file counts) gives the clean windows, and each leak trace's ver
 
     .venv/bin/python bench/calibrate_corpus.py [--corpus bench/corpus] [--seed 1] [--markdown]
 
-``--markdown`` prints the tables of docs/statistics.md instead.
+``--markdown`` prints the tables of docs/statistics.md instead. ``--until-decided`` simulates
+``sandbox run --until-decided`` on windows of the clean traces (a window every 30 s, capped at
+5 minutes) with 0, 1, 1.25 and 2 times the budget added: the time to a decision and the
+share decided wrongly over all looks, with the floors and, where the traces have them, the
+settle points.
 """
 
 from __future__ import annotations
@@ -28,15 +32,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from corpus_io import load_trace, workload_window  # noqa: E402
 
-from sandbox.analysis import analyze  # noqa: E402
+from sandbox.analysis import analyze, sequential  # noqa: E402
 from sandbox.analysis.budget import (  # noqa: E402
     BROWSER,
+    DEFAULT_BUDGET,
     FROM_START,
     Budget,
     BudgetVerdict,
     estimate_growth,
     judge_budget,
 )
+from sandbox.analysis.core import judge_run_memory  # noqa: E402
 from sandbox.model.cleanup import CleanupFacts  # noqa: E402
 from sandbox.model.operation import JsHeapMeasurement, Operation  # noqa: E402
 from sandbox.model.role_sweep import RoleSweep  # noqa: E402
@@ -135,6 +141,74 @@ def ramp(w: Window, rate_mb_s: float) -> np.ndarray:
 def step(w: Window, rng: np.random.Generator) -> np.ndarray:
     at = rng.uniform(0.2, 0.8) * w.t[-1]
     return rng.uniform(40, 60) * (w.t >= at)
+
+
+def sliding_windows(trace: dict, length_s: float, every_s: float) -> Iterator[Window]:
+    """Windows of ``length_s`` starting every ``every_s`` (the first with the start-up)."""
+    lo, hi = workload_window(trace)
+    start = lo
+    while start + length_s <= hi + 1:
+        shifted = {**trace, "operations": [o for o in trace["operations"] if o["t"] >= start]}
+        yield next(windows(shifted, length_s))
+        start += every_s
+
+
+def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float = 30.0,
+                  multiples: tuple[float, ...] = (0.0, 1.0, 1.25, 2.0),
+                  settled: bool = False) -> dict[float, list[tuple[str, float]]]:
+    """multiple of the budget -> (outcome, time of the deciding look or the cap) per window
+    of the clean traces, looked at as an --until-decided run is. A clean window is judged as
+    recorded (0); for a leak, its own drift over the whole window (Chromium's 0.01-0.03 MB/s)
+    is taken out first and the multiple of the budget put in, so the window grows at exactly
+    that rate with the real trace's noise. ``settled``: only traces with settle points."""
+    limit = DEFAULT_BUDGET.value
+    look_plan = sequential.plan(BROWSER, cap_s, limit)
+    out: dict[float, list[tuple[str, float]]] = defaultdict(list)
+    for trace in (tr for tr in traces if tr["kind"] == "clean"):
+        if settled != any(v is not None for v in trace["samples"].get("settle", ())):
+            continue
+        for w in sliding_windows(trace, cap_s, every_start_s):
+            base = w.as_run()
+            for multiple in multiples:
+                run = RunData(base.path, run=base.run, operations=base.operations,
+                              roles=base.roles, samples=dict(base.samples))
+                if multiple:
+                    drift = estimate_growth(w.t, w.anon_mb, w.op_interval)[0]
+                    added = multiple * limit - (drift.rate if drift else 0.0)
+                    for signal in ("anon", "working_set", "memory_current"):
+                        if signal in base.samples:  # whichever the verdict reads
+                            run.samples[signal] = base.samples[signal] + ramp(w, added) * MB
+                for at in look_plan.looks:
+                    judged = judge_run_memory(run, DEFAULT_BUDGET, upto_s=at,
+                                              boundary=look_plan.z)
+                    outcome = judged.verdict.outcome
+                    if outcome != "inconclusive" or at == look_plan.looks[-1]:
+                        out[multiple].append((outcome, at))
+                        break
+    return out
+
+
+def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
+    """The --until-decided table: per added growth, windows, median and 90th percentile
+    time to a decision, and the shares decided within / over / not by the cap."""
+    z = sequential.plan(BROWSER, cap_s, DEFAULT_BUDGET.value).z
+    lines = [f"| measured on | added | windows | median s to decide | 90th pct s | within | "
+             f"over | not decided by the {cap_s / 60:g} min cap |",
+             "|---|---|---|---|---|---|---|---|"]
+    for settled in (False, True):
+        for multiple, results in sorted(until_decided(traces, cap_s, settled=settled).items()):
+            outcomes = Counter(o for o, _ in results)
+            times = [t for o, t in results if o != "inconclusive"]
+            n = len(results)
+            p50, p90 = (f"{np.percentile(times, q):.0f}" if times else "n/a" for q in (50, 90))
+            lines.append(f"| {'settle points' if settled else 'floors'} | "
+                         f"{multiple:g}x budget | {n} | {p50} | {p90} | "
+                         f"{outcomes['within'] / n:.0%} | {outcomes['over'] / n:.0%} | "
+                         f"{outcomes['inconclusive'] / n:.0%} |")
+    lines.append(f"\nBounds ±{z * BROWSER.se_scale:.1f} se at every look: the Pocock boundary "
+                 f"of the plan's looks ({z:.2f}; one look: 1.645) times the browser's "
+                 f"se_scale ({BROWSER.se_scale:g}).")
+    return lines
 
 
 def load_corpus(corpus: Path) -> list[dict]:
@@ -340,8 +414,13 @@ def main() -> None:
     parser.add_argument("--checks", action="store_true",
                         help="only the per-check tables: false warnings on clean windows as "
                              "recorded, recall on the recorded leaks")
+    parser.add_argument("--until-decided", action="store_true",
+                        help="only the --until-decided simulation (time to a decision, errors)")
     args = parser.parse_args()
     traces = load_corpus(args.corpus)
+    if args.until_decided:
+        print("\n".join(until_decided_lines(traces)))
+        return
     if args.markdown:
         print(markdown(traces, args.seed))
         print()

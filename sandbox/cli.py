@@ -14,7 +14,7 @@ import typer
 from sandbox.durations import parse_duration, parse_megabytes, parse_size
 from sandbox.errors import HarnessError
 from sandbox.limits import UNLIMITED
-from sandbox.scenarios import JS_HEAP_INTERVAL_S
+from sandbox.scenarios import JS_HEAP_INTERVAL_S, UNTIL_DECIDED_CAP_S
 from sandbox.untrusted import shown
 
 EXIT_HARNESS_ERROR = 3
@@ -100,6 +100,13 @@ def run(
     scenario_file: ScenarioFile = None,
     duration: Annotated[str | None, typer.Option(
         metavar="DURATION", help="override the duration: 30s, 2m, 1h")] = None,
+    until_decided: Annotated[bool, typer.Option(
+        "--until-decided", help="stop once the memory verdict is within or over the budget "
+                                "(error rates held over all looks); the duration is the cap "
+                                "(until_decided = true in a scenario file)")] = False,
+    max_duration: Annotated[str | None, typer.Option(
+        metavar="DURATION", help="--until-decided's cap: 10m, 1h (default: the scenario's "
+                                 "duration, else 20m)")] = None,
     ops_per_minute: Annotated[float | None, typer.Option(help="screenshots per minute")] = None,
     url: Annotated[list[str] | None, typer.Option(help="screenshot this URL (repeatable) "
                                                        "instead of the built-in site")] = None,
@@ -173,8 +180,14 @@ def run(
     quiet: Quiet = False,
 ) -> int:
     """Run the workload in a fresh slice, verify cleanup, judge leaks, write every report."""
+    if max_duration is not None and not until_decided:
+        raise typer.BadParameter("--max-duration is --until-decided's cap",
+                                 param_hint="--max-duration")
+    if until_decided and max_duration is None and duration is None and scenario is None:
+        max_duration = f"{UNTIL_DECIDED_CAP_S:g}s"
     overrides = {
-        "duration_s": _unit(duration, parse_duration),
+        "duration_s": _unit(max_duration or duration, parse_duration),
+        "until_decided": until_decided or None,
         "operations_per_minute": ops_per_minute, "urls": url or None, "inject": inject or None,
         "inject_rate_mb": _unit(inject_rate, parse_megabytes), "context_policy": context_policy,
         "network": network, "user": user, "browser": browser,

@@ -61,8 +61,9 @@ class RunConfig:
     budget: str = "0.1MB/s"  # memory growth allowed: MB/s, MB/h or MB/op (analysis.budget)
     fail_on_inconclusive: bool = False
     js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
-    role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
     settle_every: int = 3  # screenshots: a settle point every N operations; 0: none
+    until_decided: bool = False  # stop once the memory verdict is decided; duration_s: the cap
+    role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
     browser: str | None = None  # the Chromium to drive; None: host.browsers finds one
     metrics_textfile: Path | None = None  # node_exporter textfile, written atomically
     pushgateway: str | None = None  # Prometheus Pushgateway URL to push the results to
@@ -96,9 +97,9 @@ class RunConfig:
              "--js-heap interval must be 1-3600 s"),
             (not (self.command and self.js_heap),
              "--js-heap applies to the screenshot workload; a command's pages are its own"),
-            (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
             (isinstance(self.settle_every, int) and number(self.settle_every, 0, 10_000),
              "settle every must be 0-10000 operations"),
+            (number(self.alert_threshold_mb, 1, 2**30), "alert threshold must be >= 1 MB"),
             (number(self.grace_s, 0, 600), "grace period must be 0-600 s"),
             (self.inject_rate_mb is None or number(self.inject_rate_mb, 0.001, 1024),
              "inject rate must be 0.001-1024 MB per operation"),
@@ -128,6 +129,8 @@ class RunConfig:
              "--browser applies to the screenshot workload; a command starts its own"),
             (not (self.command and (self.inject or self.urls)),
              "--inject and --url apply to the screenshot workload, not to a command"),
+            (not (self.test and self.until_decided),
+             "--until-decided applies to a run, not to a test's body"),
             (not (self.test and (self.command or self.inject or self.urls or self.js_heap
                                  or self.browser or self.user not in (None, "root"))),
              "a test's body is its own workload, run as the harness's user"),
@@ -138,9 +141,12 @@ class RunConfig:
         from sandbox.analysis.budget import parse_budget  # model -> config: no analysis on import
 
         try:
-            parse_budget(self.budget)
+            budget = parse_budget(self.budget)
         except (TypeError, ValueError) as exc:
             raise HarnessError(str(exc)) from exc
+        if self.until_decided and self.workload != "screenshot" and budget.per == "op":
+            raise HarnessError(f"--until-decided needs a budget per time (MB/s, MB/h) for a "
+                               f"command, not {budget}")
         runs = Path(self.runs_dir)
         if runs.exists() and not runs.is_dir():
             raise HarnessError(f"runs directory {runs} is not a directory")
@@ -194,7 +200,7 @@ def from_recorded(doc: dict[str, Any]) -> RunConfig:
         return _RECORDED.validate_python({k: v for k, v in doc.items() if k not in bad})
 
 
-def from_scenario(scenario: Scenario | None, **overrides: object) -> RunConfig:
+def from_scenario(scenario: Scenario | None, **overrides: Any) -> RunConfig:
     """The scenario's shape and settings (or the defaults), then every override not None."""
     config = RunConfig()
     if scenario is not None:

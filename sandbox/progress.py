@@ -7,7 +7,14 @@ import time
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from sandbox.untrusted import markup
 
@@ -20,12 +27,14 @@ class Status:
     failed: int
     working_set_mb: float | None
     slope_mb_s: float | None
+    decision: str | None = None  # --until-decided: the latest look's bounds and outcome
 
     def line(self) -> str:
         ws = "—" if self.working_set_mb is None else f"{self.working_set_mb:.1f} MB"
         slope = "—" if self.slope_mb_s is None else f"{self.slope_mb_s:+.3f} MB/s"
+        look = f" | {self.decision}" if self.decision else ""
         return (f"ops {self.operations} (failed {self.failed}) | working set {ws} | "
-                f"slope {slope}")
+                f"slope {slope}{look}")
 
 
 class RunProgress:
@@ -38,7 +47,7 @@ class RunProgress:
         self.plain_every_s = plain_every_s
         self._last_plain = float("-inf")
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def __enter__(self) -> RunProgress:
         if self.enabled and self.tty:
@@ -56,7 +65,7 @@ class RunProgress:
     def update(self, status: Status) -> None:
         if not self.enabled:
             return
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.update(self._task, total=status.duration_s,
                                   completed=min(status.elapsed_s, status.duration_s),
                                   info=status.line())

@@ -28,8 +28,8 @@ RUN_LOG = "memory_leak_detection.log"  # the harness's log of the run (the seed'
 #: The format version of each data file a run writes; run.json records them, so a reader can
 #: tell what it reads. Readers accept every earlier version.
 FILE_FORMATS = {
-    RUN: 3, SAMPLES: 3, ROLES: 2, JS_HEAP: 1, OPERATIONS: 1, EVENTS: 1, ALERTS: 1, CLEANUP: 2,
-    REPORT: 5,
+    RUN: 4, SAMPLES: 3, ROLES: 2, JS_HEAP: 1, OPERATIONS: 1, EVENTS: 1, ALERTS: 1, CLEANUP: 2,
+    REPORT: 6,
 }
 
 

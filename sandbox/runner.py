@@ -33,6 +33,7 @@ from sandbox import logs, rundir
 from sandbox.analysis.budget import parse_budget, too_short
 from sandbox.analysis.trend import robust_slope
 from sandbox.config import RunConfig, env_values
+from sandbox.decision import DecisionWatch
 from sandbox.errors import HarnessError
 from sandbox.host import HostFacts, Slice, cleanup_stale, discover, open_slice
 from sandbox.host.browsers import choose
@@ -152,6 +153,8 @@ class Run:
         self.private_fs: PrivateFs | None = None
         self.t0 = time.monotonic()
         self.stopped_by: str | None = None
+        self.decision = DecisionWatch(config, self.run_dir) if config.until_decided else None
+        self.meta.decision = self.decision.to_dict() if self.decision else None
         self._recent: deque[tuple[float, float]] = deque()
 
     def save_meta(self) -> None:
@@ -352,6 +355,9 @@ class Run:
                 if self.workload.proc.poll() is not None:
                     self.stopped_by = ENDED_BY_ITSELF
                     break
+                if self._decided():
+                    self.stopped_by = "decided"
+                    break
                 if error := self._disk_error():
                     log.error("%s: ending the run", error)
                     self.stopped_by = "disk full"
@@ -362,6 +368,14 @@ class Run:
                     break
                 progress.update(self._status(elapsed, duration))
                 stop.event.wait(0.25)
+
+    def _decided(self) -> bool:
+        """An --until-decided run's look, when one is due: whether the verdict is decided."""
+        if self.decision is None or not self.decision.due(now := time.monotonic() - self.t0):
+            return False
+        decided = self.decision.look(now)
+        self.meta.decision = self.decision.to_dict()
+        return decided
 
     def _status(self, elapsed: float, duration: float) -> Status:
         snap = self.profiler.latest()

@@ -138,9 +138,10 @@ def samples_to_arrays(rows: list[dict[str, Any]]) -> dict[str, np.ndarray]:
     return {k: v[order] for k, v in arrays.items()}
 
 
-def read_run(run_dir: str | Path) -> RunData:
-    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl, cleanup.json, alerts,
-    roles.jsonl and jsheap.jsonl.
+def read_run(run_dir: str | Path, *, events: bool = True) -> RunData:
+    """Read run.json, samples.jsonl, operations.jsonl, events.jsonl (unless not
+    ``events``: a live run's look needs none), cleanup.json, alerts, roles.jsonl and
+    jsheap.jsonl.
 
     Missing files read as empty. Alerts come from ``run.json["alerts"]`` and ``alerts.jsonl``.
     Raises RunReadError when the directory does not exist or a JSON document is corrupt.
@@ -159,7 +160,7 @@ def read_run(run_dir: str | Path) -> RunData:
         run=RunInfo.from_dict(run),
         samples=samples_to_arrays(sample_rows),
         operations=_records(path / rundir.OPERATIONS, Operation.from_record),
-        events=_records(path / rundir.EVENTS, Event.from_record),
+        events=_records(path / rundir.EVENTS, Event.from_record) if events else [],
         cleanup=CleanupFacts.from_dict(_read_json(path / rundir.CLEANUP)),
         alerts=alerts,
         sample_source=",".join(sorted(str(s) for s in sources)) or None,

@@ -9,6 +9,7 @@ custom ones from a TOML file::
     sample_interval = "500ms"     # durations as on the command line: a bare number is seconds
     alert_threshold_mb = "2G"     # sizes as on the command line: a bare number is MB here
     js_heap = true                # as --js-heap (every 10 s); "30s": that often; false: off
+    until_decided = true          # as --until-decided: duration is then the cap
     pids_max = "max"              # limits: a number (memory_max also "2G") or "max"
     env = { API_URL = "http://localhost:8080", CI_TOKEN = true }  # true: the harness's value
 """
@@ -27,6 +28,8 @@ from sandbox.errors import HarnessError
 
 #: --js-heap (``js_heap = true``): seconds between JS-heap measurements.
 JS_HEAP_INTERVAL_S = 10.0
+#: --until-decided's cap when neither a duration nor a scenario gives one.
+UNTIL_DECIDED_CAP_S = 20 * 60.0
 
 #: Settings with a unit, as the command line takes them: a duration (a bare number is
 #: seconds), MB (a bare number is MB) or bytes (a bare number is bytes).
@@ -42,7 +45,7 @@ SCENARIO_SETTINGS: dict[str, Any] = {
     "network": str, "sample_interval": DURATION, "alert_threshold_mb": MEGABYTES,
     "grace_s": DURATION, "budget": str, "fail_on_inconclusive": bool, "metrics_textfile": str,
     "pushgateway": str, "browser": str, "role_interval": DURATION, "inherit_env": bool,
-    "tmp_size": BYTES, "settle_every": int,
+    "tmp_size": BYTES, "settle_every": int, "until_decided": bool,
 }
 #: Settings with values of their own kind: the slice's limits, the workload's variables, the
 #: JS-heap switch (true/false as --js-heap, or its interval).
@@ -65,6 +68,8 @@ BUILT_IN = {
         Scenario("quick", "Quick Stability Test", 120, 30),
         Scenario("medium", "Medium Load Test", 300, 20),
         Scenario("endurance", "Extended Endurance Test", 600, 15),
+        Scenario("ci", "CI: stops once the memory verdict is decided, at most 10 minutes",
+                 600, 24, {"until_decided": True}),
     )
 }
 

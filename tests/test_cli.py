@@ -218,7 +218,7 @@ def test_report_goes_to_another_directory_or_stdout(tmp_path):
     t, y = series(np.random.default_rng(1), 120)
     run_dir = write_run(tmp_path / "run", t, y, cleanup={"cleanup_successful": True})
     out = sandbox("report", str(run_dir), "--format", "json", "-o", "-")
-    assert out.returncode == 0 and json.loads(out.stdout)["schema_version"] == 5, out.stderr
+    assert out.returncode == 0 and json.loads(out.stdout)["schema_version"] == 6, out.stderr
     out = sandbox("report", str(run_dir), "--format", "markdown", "-o", str(tmp_path / "out"))
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "out" / "report.md").read_text().startswith("## ")

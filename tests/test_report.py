@@ -75,7 +75,7 @@ def test_report_json_has_seed_keys_and_verdict(leaky):
     run_dir, res = leaky
     write_all(res, run_dir, ["json"])
     doc = json.loads((run_dir / "report.json").read_text())
-    assert doc["schema_version"] == 5
+    assert doc["schema_version"] == 6
     assert set(doc["memory_trend"]) >= {"slope_mb_per_second", "correlation", "leak_severity"}
     assert set(doc["memory_stats"]) >= {"initial_mb", "final_mb", "peak_mb", "average_mb"}
     assert doc["process_cleanup"]["orphaned_browser_processes"] == [7]

@@ -68,15 +68,21 @@ class Startup:
     #: growth from the very start whose lower bound is above this (MB/s) is more than any
     #: start-up of this kind makes: over the budget however short the run (None: no such rule)
     start_growth_mb_s: float | None = None
+    #: an --until-decided run's bounds are this many times wider than the sequential boundary
+    #: alone: a browser's floor wanders for minutes (its rate over a stretch strays from the
+    #: long-run rate 2.2-2.4 times further than the fit's standard error says), which white
+    #: noise does not (analysis.sequential; bench/calibrate_corpus.py --until-decided)
+    se_scale: float = 1.0
 
     def cut(self, span_s: float) -> float:
         """Seconds cut at the start of a run whose samples span ``span_s``."""
         return float(min(self.cut_s, self.share * span_s))
 
-    def shortest_s(self, limit_mb_s: float) -> float:
-        """The shortest run (s, start-up included) whose bounds, at this kind's typical noise
-        and no growth, fall below ``limit_mb_s``: what a run too short to measure would need."""
-        tested = max(self.min_tested_s, (Z_BOUND * self.noise_k / limit_mb_s) ** (2 / 3))
+    def shortest_s(self, limit_mb_s: float, z: float = Z_BOUND) -> float:
+        """The shortest run (s, start-up included) whose bounds (rate -/+ ``z`` se), at this
+        kind's typical noise and no growth, fall below ``limit_mb_s``: what a run too short to
+        measure would need."""
+        tested = max(self.min_tested_s, (z * self.noise_k / limit_mb_s) ** (2 / 3))
         whole = tested + self.cut_s
         return float(whole if self.share * whole >= self.cut_s else tested / (1 - self.share))
 
@@ -86,7 +92,8 @@ class Startup:
 #: Its growth from 10 s on stays below 0.84 MB/s (lower bound) in the corpus's clean starts
 #: (bench/calibrate_corpus.py --starts prints both); noise_k: the 90th percentile of its
 #: 10-minute windows.
-BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=17.5, start_growth_mb_s=1.5)
+BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=17.5, start_growth_mb_s=1.5,
+                  se_scale=3.2)
 #: A command without a browser (a Python or Node program): its start-up is its imports.
 COMMAND = Startup("command", 3.0, 0.2, 10.0, noise_k=2.0)
 #: A pytest test body (the plugin): short by nature, its own bounds say how sure.
@@ -236,15 +243,16 @@ def _noise(y: np.ndarray) -> float:
 
 def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None = None,
                     resolution_mb: float = 0.05, startup: Startup = BROWSER,
-                    min_step: float = MIN_STEP_MB, z: float = Z_BOUND, per_window: int = 1
-                    ) -> tuple[Growth | None, str | None]:
+                    min_step: float = MIN_STEP_MB, z: float = Z_BOUND, per_window: int = 1,
+                    as_floors: bool = False) -> tuple[Growth | None, str | None]:
     """The growth rate of the floor of ``y_mb`` (MB, sampled at ``t`` s, the workload's
     window only; a count works too, with its own ``resolution_mb`` and ``min_step``); ``ci``
     is rate -/+ ``z`` standard errors (default: the budget's one-sided 95% bounds).
     ``per_window``: the samples a window needs to give a floor; the window then spans that
     many median sample gaps at least (sparse sweeps: one sweep alone is no floor, and a
-    transient in it would pass for growth). Returns (Growth, None), or (None, why it cannot
-    be measured)."""
+    transient in it would pass for growth). ``as_floors``: ``y_mb`` is floors already (settle
+    points: memory brought to its floor and measured there), each sample its own window.
+    Returns (Growth, None), or (None, why it cannot be measured)."""
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
     if len(t) < 2:
@@ -254,13 +262,18 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     if per_window > 1:
         window = max(window, per_window * float(np.median(np.diff(t))))
     keep = t >= t[0] + startup.cut(span)
-    tw, yw = floor_series(t[keep], y_mb[keep], window, per_window) if keep.sum() > 1 \
-        else ([], [])
+    if as_floors:
+        tw, yw = t[keep], y_mb[keep]
+        window = float(np.median(np.diff(tw))) if len(tw) > 1 else 0.0
+    else:
+        tw, yw = floor_series(t[keep], y_mb[keep], window, per_window) if keep.sum() > 1 \
+            else ([], [])
     tw, yw = drop_teardown(np.asarray(tw), np.asarray(yw))
     if len(tw) < MIN_WINDOWS or tw[-1] - tw[0] < startup.min_tested_s:
         tested = tw[-1] - tw[0] if len(tw) else 0.0
+        what = "settle points" if as_floors else "windows"
         return None, (f"too short: {tested:.0f} s of steady state after the {startup.kind}'s "
-                      f"start-up (need {startup.min_tested_s:.0f} s in {MIN_WINDOWS} windows)")
+                      f"start-up (need {startup.min_tested_s:.0f} s in {MIN_WINDOWS} {what})")
     tc = tw - tw[0]
     noise = max(_noise(yw), resolution_mb)
     steps = _find_steps(tc, yw, noise, min_step)
@@ -315,8 +328,8 @@ def _longer(minutes: float) -> str:
 
 def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | None,
                  run_s: float | None = None, why_none: str | None = None,
-                 critical_mb_s: float = CRITICAL_MB_S, startup: Startup = BROWSER
-                 ) -> BudgetVerdict:
+                 critical_mb_s: float = CRITICAL_MB_S, startup: Startup = BROWSER,
+                 z: float = Z_BOUND) -> BudgetVerdict:
     """Within, over or inconclusive; see the module docstring. ``run_s``: the length of the
     judged run, start-up included (for the minutes an inconclusive run would need; a run too
     short for any estimate gets its kind's typical figure)."""
@@ -327,7 +340,7 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
                                "this run has none")
         return verdict
     if growth is None:
-        verdict.minutes_needed = float(min(math.ceil(startup.shortest_s(limit) / 60),
+        verdict.minutes_needed = float(min(math.ceil(startup.shortest_s(limit, z) / 60),
                                            MAX_MINUTES_NEEDED))
         verdict.reasons.append(f"{why_none or 'no memory series'}; a {startup.kind} run of "
                                f"{_longer(verdict.minutes_needed)} would tell (typical noise)")
@@ -342,7 +355,7 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
     else:
         verdict.minutes_needed = minutes_needed(growth, limit, run_s or growth.end_s)
         verdict.reasons.append(
-            f"the rate's 95% bounds {low:+.3f}..{high:+.3f} MB/s hold the budget "
+            f"the rate's bounds {low:+.3f}..{high:+.3f} MB/s hold the budget "
             f"{limit:.3g} MB/s; a run of {_longer(verdict.minutes_needed)} this noisy would "
             "tell")
     return verdict
@@ -350,24 +363,28 @@ def judge_budget(growth: Growth | None, budget: Budget, *, ops_per_s: float | No
 
 def judge_memory(t: np.ndarray, y_mb: np.ndarray, budget: Budget, *,
                  op_interval_s: float | None, startup: Startup, run_s: float | None = None,
-                 critical_mb_s: float = CRITICAL_MB_S) -> BudgetVerdict:
+                 critical_mb_s: float = CRITICAL_MB_S, z: float = Z_BOUND,
+                 as_floors: bool = False) -> BudgetVerdict:
     """THE memory verdict of a run (every command and the pytest plugin reach it through
     analysis.core): the floor's growth after the start-up of its ``startup`` kind against the
     budget, or, where that does not say *over*, a growth from the very start faster than any
     start-up of that kind makes (``Startup.start_growth_mb_s``), which is over however short
-    the run."""
+    the run. ``z``: the bounds' width (a sequential run's boundary, analysis.sequential);
+    ``as_floors``: the samples are settle points."""
     ops_per_s = 1 / op_interval_s if op_interval_s else None
-    growth, why = estimate_growth(t, y_mb, op_interval_s, startup=startup)
+    growth, why = estimate_growth(t, y_mb, op_interval_s, startup=startup, z=z,
+                                  as_floors=as_floors)
     verdict = judge_budget(growth, budget, ops_per_s=ops_per_s, run_s=run_s, why_none=why,
-                           critical_mb_s=critical_mb_s, startup=startup)
+                           critical_mb_s=critical_mb_s, startup=startup, z=z)
     limit = verdict.budget_mb_s
     if verdict.outcome == "over" or startup.start_growth_mb_s is None or limit is None:
         return verdict
-    whole, _ = estimate_growth(t, y_mb, op_interval_s, startup=FROM_START)
+    whole, _ = estimate_growth(t, y_mb, op_interval_s, startup=FROM_START, z=z,
+                               as_floors=as_floors)
     if whole is None or whole.ci[0] <= max(startup.start_growth_mb_s, limit):
         return verdict
     over = judge_budget(whole, budget, ops_per_s=ops_per_s, run_s=run_s,
-                        critical_mb_s=critical_mb_s, startup=startup)
+                        critical_mb_s=critical_mb_s, startup=startup, z=z)
     over.reasons.append(f"grew {whole.rate:.3f} MB/s from the start (lower bound "
                         f"{whole.ci[0]:.3f}): more than any {startup.kind} start-up makes "
                         f"({startup.start_growth_mb_s:g} MB/s), over the budget even in a "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -11,9 +11,12 @@ from scipy import stats
 from sandbox.analysis.budget import (
     BROWSER,
     COMMAND,
+    CRITICAL_MB_S,
     DEFAULT_BUDGET,
+    MIN_WINDOWS,
     PAGE,
     TEST_BODY,
+    Z_BOUND,
     Budget,
     BudgetVerdict,
     Growth,
@@ -76,6 +79,12 @@ class Verdict:
     minutes_needed: float | None = None
     #: the workload kind whose start-up was cut (browser, command, test body)
     workload_kind: str = BROWSER.kind
+    #: what the rate was measured on: "floors" (each window's minimum) or "settle points"
+    measured_on: str = "floors"
+    settle_points: int = 0  # settle samples in the judged window
+    #: --until-decided: the bounds' z over all looks, and the look that decided (s)
+    z: float = float(Z_BOUND)
+    decided_at_s: float | None = None
 
 
 @dataclass
@@ -270,9 +279,88 @@ def run_budget(run: RunData, budget: Budget | None) -> Budget:
         return DEFAULT_BUDGET
 
 
-def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None,
-             startup: Startup) -> Verdict:
+@dataclass
+class MemoryJudgement:
+    """The memory verdict of a run and what it was judged on."""
+
+    signal: str | None
+    verdict: BudgetVerdict
+    startup: Startup
+    op_interval: float | None
+    settle_points: int  # settle samples in the judged window
+    measured_on: str  # floors or settle points
+    z: float
+    decided_at_s: float | None
+
+
+def _decision(run: RunData) -> tuple[float | None, float | None]:
+    """The sequential boundary and the deciding look (s; None: judged on the whole run) of
+    an --until-decided run, from its run.json; a fixed-length run: (None, None)."""
+    decision = run.run.decision or {}
+    z, at = decision.get("z"), decision.get("decided_at_s")
+    z = float(z) if isinstance(z, int | float) and 1 < z < 10 else None
+    at = float(at) if isinstance(at, int | float) and decision.get("outcome") in (
+        "within", "over") else None
+    return z, at
+
+
+def judge_run_memory(run: RunData, budget: Budget | None = None, *,
+                     critical_mb_s: float = CRITICAL_MB_S, upto_s: float | None = None,
+                     boundary: float | None = None) -> MemoryJudgement:
+    """THE memory judgement of a run, as every reader and the runner's looks reach it: the
+    workload's window of samples (up to ``upto_s``, default: the deciding look of an
+    --until-decided run), judged on its settle points when it has enough of them, else on
+    its floors. Its bounds: the single-look z of a fixed-length run, or for a sequential one
+    (``boundary``, default: the run's own plan) that boundary times the kind's
+    ``se_scale``."""
+    run_boundary, decided = _decision(run)
+    boundary = run_boundary if boundary is None else boundary
+    upto = decided if upto_s is None else upto_s
+    operations = [o for o in run.operations
+                  if upto is None or (o.end is not None and o.end <= upto)]
+    roles = [r for r in run.roles if upto is None or r.t <= upto]
+    lo, hi = workload_window(replace(run, operations=operations))
+    if upto is not None:
+        hi = min(hi, upto)
+    t_all = run.samples.get("t", np.empty(0))
+    inside = (t_all >= lo) & (t_all <= hi)
+    s = {name: values[inside] for name, values in run.samples.items()}
+    t = s.get("t", np.empty(0))
+    op_interval = operation_interval(operations)
+    the_budget = run_budget(run, budget)
+    startup = workload_startup(replace(run, roles=roles))
+    z = float(Z_BOUND) if boundary is None else boundary * startup.se_scale
+    run_s = float(t[-1] - t[0]) if len(t) else None
+    signal = _pick(s, VERDICT_SIGNALS)
+    settled = np.isfinite(s["settle"]) if "settle" in s else np.zeros(len(t), bool)
+    if signal:
+        y = s[signal] / MB
+        settled &= np.isfinite(y)
+        memory = None
+        if settled.sum() >= MIN_WINDOWS:
+            memory = judge_memory(t[settled], y[settled], the_budget, op_interval_s=op_interval,
+                                  startup=startup, run_s=run_s, critical_mb_s=critical_mb_s,
+                                  z=z, as_floors=True)
+        if memory is not None and memory.growth is not None:
+            on = "settle points"
+        else:
+            memory = judge_memory(t, y, the_budget, op_interval_s=op_interval,
+                                  startup=startup, run_s=run_s, critical_mb_s=critical_mb_s, z=z)
+            on = "floors"
+    else:
+        memory = judge_budget(None, the_budget,
+                              ops_per_s=1 / op_interval if op_interval else None,
+                              why_none="no anon, working-set or USS series in samples.jsonl",
+                              startup=startup, z=z)
+        on = "floors"
+    return MemoryJudgement(signal, memory, startup, op_interval, int(settled.sum()), on, z,
+                           decided)
+
+
+def _verdict(judged: MemoryJudgement) -> Verdict:
     """The Verdict of a budget judgement (with a TrendResult for plots and compare)."""
+    bv, signal, op_interval, startup = (judged.verdict, judged.signal, judged.op_interval,
+                                        judged.startup)
     g: Growth | None = bv.growth
     label = {"over": "leak", "inconclusive": "inconclusive"}.get(bv.outcome, "none")
     if label == "none" and g is not None and any(s["size"] > 0 for s in g.steps):
@@ -281,14 +369,17 @@ def _verdict(signal: str | None, bv: BudgetVerdict, op_interval: float | None,
     if g is None:
         return Verdict(label, "none", signal, None, None, None, None, None, None, [], [],
                        list(bv.reasons), trend, bv.outcome, bv.budget, bv.budget_mb_s,
-                       bv.minutes_needed, startup.kind)
+                       bv.minutes_needed, startup.kind, judged.measured_on,
+                       judged.settle_points, judged.z, judged.decided_at_s)
     return Verdict(
         label=label, severity=bv.severity, signal=signal, slope_mb_s=g.rate, slope_ci_mb_s=g.ci,
         p_value=trend.p_value, detection_limit_mb_s=trend.detection_limit,
         mb_per_op=g.rate * op_interval if op_interval else None, warmup_cut_s=g.start_s,
         change_points_s=trend.change_points_s, steps=g.steps, reasons=list(bv.reasons),
         trend=trend, outcome=bv.outcome, budget=bv.budget, budget_mb_s=bv.budget_mb_s,
-        minutes_needed=bv.minutes_needed, workload_kind=startup.kind)
+        minutes_needed=bv.minutes_needed, workload_kind=startup.kind,
+        measured_on=judged.measured_on, settle_points=judged.settle_points, z=judged.z,
+        decided_at_s=judged.decided_at_s)
 
 
 #: Process roles that only a browser has (sandbox.sampler.roles).
@@ -342,20 +433,10 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     legacy = legacy_trend(t, s[legacy_name] if legacy_name else np.full(len(t), np.nan),
                           legacy_name)
 
-    signal = _pick(s, VERDICT_SIGNALS)
     op_interval = operation_interval(run.operations)
     the_budget = run_budget(run, budget)
     startup = workload_startup(run)
-    run_s = float(t[-1] - t[0]) if len(t) else None
-    if signal:
-        memory = judge_memory(t, s[signal] / MB, the_budget, op_interval_s=op_interval,
-                              startup=startup, run_s=run_s, critical_mb_s=th.critical_mb_s)
-    else:
-        memory = judge_budget(None, the_budget,
-                              ops_per_s=1 / op_interval if op_interval else None,
-                              why_none="no anon, working-set or USS series in samples.jsonl",
-                              startup=startup)
-    verdict = _verdict(signal, memory, op_interval, startup)
+    verdict = _verdict(judge_run_memory(run, the_budget, critical_mb_s=th.critical_mb_s))
     file_trend = trend_test(t, s["file"] / MB, mem) if _pick(s, ("file",)) else None
     peak = run.samples.get("peak")
     kernel_peak = float(np.nanmax(peak)) / MB \

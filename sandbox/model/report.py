@@ -96,6 +96,10 @@ class Verdict(_Model):
     budget_mb_per_second: float | None
     minutes_needed: float | None
     workload_kind: str = "browser"  # whose start-up was cut: browser, command, test body
+    measured_on: Literal["floors", "settle points"] = "floors"
+    settle_points: int = 0  # settle samples in the judged window
+    bounds_z: float = 1.6449  # the rate's bounds: rate -/+ bounds_z standard errors
+    decided_at_s: float | None = None  # --until-decided: the look that decided
     trend: Trend | None
 
 

@@ -26,14 +26,17 @@ class RunInfo:
     env: dict[str, Any] | None = None  # inherited, passed and all variable NAMES (no values)
     backend: dict[str, Any] | None = None  # cgroup, sampler, c_ticker, tracer
     roles: dict[str, Any] | None = None  # RoleSampler.to_dict()
-    workload_log: dict[str, Any] | None = None  # CappedLog.to_dict()
     settle: dict[str, Any] | None = None  # settle points: SettleChannel.to_dict()
+    workload_log: dict[str, Any] | None = None  # CappedLog.to_dict()
     workload_end_t: float | None = None  # s since the sampler started
     workload_returncode: int | None = None
     workload_exit: dict[str, Any] | None = None  # returncode, signal, ended_by
     disk_error: str | None = None
     ended: float | None = None  # Unix time
-    stopped_by: str | None = None  # duration, ended by itself, a signal, disk full
+    stopped_by: str | None = None  # duration, decided, ended by itself, a signal, disk full
+    #: --until-decided: the look plan (analysis.sequential.LookPlan), looks taken, and the
+    #: deciding look's time (s since the sampler started) and outcome
+    decision: dict[str, Any] | None = None
     exit_code: int | None = None  # the verdict's
 
     def to_dict(self) -> dict[str, Any]:
@@ -43,7 +46,7 @@ class RunInfo:
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> RunInfo:
-        """A run.json of any format (1-3), also a killed run's: keys it does not declare are
+        """A run.json of any format (1-4), also a killed run's: keys it does not declare are
         left out, a missing or mistyped required key reads as empty (the analysis then says
         what it could not tell); the config as :func:`sandbox.config.from_recorded` reads it."""
         known = {f.name: str(f.type) for f in fields(cls)}

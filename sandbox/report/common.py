@@ -38,3 +38,18 @@ def applicable_checks(r: AnalysisResult) -> list[str]:
     js_heap = bool(r.run.config.js_heap) or any(f.check == "js_heap" for f in r.findings)
     return [c for c in CHECKS if (c != "operations" or shows_operations(r))
             and (c != "js_heap" or js_heap)]
+
+
+def measured_on(v: Verdict) -> str:
+    """What the rate was measured on: ``floor`` or ``N settle points``."""
+    return f"{v.settle_points} settle points" if v.measured_on == "settle points" else "floor"
+
+
+def decided(v: Verdict, decision: dict) -> str:
+    """An --until-decided run's line: at which look it was decided, or that the cap came
+    first, and the bounds' width over all looks."""
+    looks = decision.get("looks", 0)
+    z = f"bounds ±{v.z:.2f} se over all looks"
+    if v.decided_at_s is not None:
+        return f"Until decided: {v.outcome} at {v.decided_at_s:.0f} s (look {looks}; {z})"
+    return f"Until decided: not decided by the cap ({looks} looks; {z})"

@@ -13,7 +13,13 @@ from rich.table import Table
 from sandbox.analysis import AnalysisResult
 from sandbox.analysis.roles import RoleGrowth
 from sandbox.limits import describe as describe_limits
-from sandbox.report.common import LEGACY_NOTE, minutes_needed, shows_operations
+from sandbox.report.common import (
+    LEGACY_NOTE,
+    decided,
+    measured_on,
+    minutes_needed,
+    shows_operations,
+)
 from sandbox.untrusted import markup, rich_text
 
 _STYLE = {"incomplete": "bold red", "critical": "bold red", "warning": "yellow", "note": "cyan"}
@@ -48,10 +54,12 @@ def render(r: AnalysisResult, console: Console) -> None:
     lo, hi = v.slope_ci_mb_s or (None, None)
     console.print(
         f"Memory: [bold]{v.outcome.upper()}[/] budget {markup(v.budget)} on "
-        f"{markup(v.signal or 'no signal')} floor: {_fmt(v.slope_mb_s)} MB/s (95% bounds "
-        f"{_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
+        f"{markup(v.signal or 'no signal')} {measured_on(v)}: {_fmt(v.slope_mb_s)} MB/s "
+        f"(95% bounds {_fmt(lo)}..{_fmt(hi)}), {_fmt(v.mb_per_op)} MB/op, warm-up cut "
         f"{_fmt(v.warmup_cut_s, '.0f')} s, label {markup(v.label)}, severity {markup(v.severity)}"
     )
+    if (decision := r.run.decision) is not None:
+        console.print(rich_text(f"  {decided(v, decision)}"))
     if v.outcome == "inconclusive":
         console.print(rich_text(f"  For a verdict: {minutes_needed(v)}"))
     if v.reasons:
