@@ -325,6 +325,8 @@ VARIANTS: dict[str, Callable[[float, float, Path], list[dict]]] = {
     "harness-host": _harness("--network", "host"),
     "harness-host-root": _harness("--network", "host", "--user", "root"),
     "harness": _harness(),
+    "harness-settle0": _harness("--network", "host", "--settle-every", "0"),
+    "harness-settle3": _harness("--network", "host", "--settle-every", "3"),
 }
 
 
@@ -442,6 +444,10 @@ def summary(ops: list[dict], duration: float, meter: CpuMeter) -> dict:
         "n": len(ops),
         "foreign_cpu_s": foreign_s,
         "foreign_started": foreign_started,
+        # settle points (docs/settle-points.md): their own time, after the screenshot's
+        "settles": len(settles := [o["settle_s"] for o in ops if o.get("settle_s")]),
+        "settle_p50": statistics.median(settles) if settles else 0.0,
+        "settle_per_op": sum(settles) / len(ops),
     }
 
 
@@ -504,7 +510,7 @@ def main() -> int:
             for r in (runs[name] for name in names)), flush=True)
     print()
     print("variant | median of ratios p50 | median of ratios per-page | ratios p50 per round "
-          "| CPU s/op (median) | ops/min (median)")
+          "| CPU s/op (median) | ops/min (median) | settle s p50 (median) | settle s per op")
     for name in names:
         p50 = [r[name]["p50"] / r["bare"]["p50"] for r in results]
         pages = [r[name]["pages"] / r["bare"]["pages"] for r in results]
@@ -512,7 +518,9 @@ def main() -> int:
         print(f"{name} | {mp:.3f} ({(mp - 1) * 100:+.1f}%) | {mg:.3f} ({(mg - 1) * 100:+.1f}%)"
               f" | {' '.join(f'{x:.3f}' for x in p50)} | "
               f"{statistics.median(r[name]['cpu_per_op'] for r in results):.2f} | "
-              f"{statistics.median(r[name]['opm'] for r in results):.1f}")
+              f"{statistics.median(r[name]['opm'] for r in results):.1f} | "
+              f"{statistics.median(r[name]['settle_p50'] for r in results):.3f} | "
+              f"{statistics.median(r[name]['settle_per_op'] for r in results):.3f}")
     if args.json:
         args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)},
                                          "rounds": results}, indent=1))
