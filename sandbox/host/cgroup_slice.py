@@ -137,14 +137,14 @@ class CgroupSlice(Slice):
 
     def _leave_harness_leaf(self) -> None:
         """Move the harness back to its cgroup when no other slice needs the controllers."""
-        parent = self.layout.parents[UNIFIED]
-        if any(p.name.startswith(SLICE_PREFIX) and p != self.harness_leaf
-               for p in parent.iterdir() if p.is_dir()):
+        parent, leaf = self.layout.parents[UNIFIED], self.harness_leaf
+        if leaf is None or any(p.name.startswith(SLICE_PREFIX) and p != leaf
+                               for p in parent.iterdir() if p.is_dir()):
             return
         with contextlib.suppress(OSError):
             write_control(parent / "cgroup.subtree_control", "-memory -pids")
             write_control(parent / "cgroup.procs", str(os.getpid()))
-            self.harness_leaf.rmdir()
+            leaf.rmdir()
             self.harness_leaf = None
 
     def to_dict(self) -> dict:
@@ -181,11 +181,14 @@ class UnifiedMembership(CgroupSlice):
 
     def _owned_zombie(self, pid: int) -> bool:
         """A zombie leaves cgroup.procs but keeps its unified cgroup in /proc/PID/cgroup."""
+        mount = self.layout.unified_mount
         try:
             text = Path(f"/proc/{pid}/cgroup").read_text()
         except OSError:
             return False
-        mine = "/" + str(self.membership.relative_to(self.layout.unified_mount))
+        if mount is None:  # no unified hierarchy: no unified membership to keep
+            return False
+        mine = "/" + str(self.membership.relative_to(mount))
         return any(line == f"0::{mine}" or line.startswith(f"0::{mine}/")
                    for line in text.splitlines())
 

@@ -75,7 +75,7 @@ def render_html(r: AnalysisResult) -> str:
     v, lg, ops, c = r.verdict, r.legacy, r.operations, r.cleanup
     cls, word = _STATUS[r.status], r.status
     lo, hi = v.slope_ci_mb_s or (None, None)
-    verdict_rows = [
+    verdict_rows: list[list[Any]] = [
         ["against the budget", f"{v.outcome} (budget {v.budget})"],
         ["a run that would tell", minutes_needed(v) if v.outcome == "inconclusive" else "-"],
         ["label", v.label], ["severity", v.severity], ["measured on (floor of)", v.signal],
@@ -86,7 +86,7 @@ def render_html(r: AnalysisResult) -> str:
         ["level shifts (s)", ", ".join(f"{x:.0f}" for x in v.change_points_s) or "none"],
         ["reasons", "; ".join(v.reasons) or "-"],
     ]
-    seed_rows = [
+    seed_rows: list[list[Any]] = [
         ["series", lg.series], ["growth (MB/s)", lg.slope_mb_per_second],
         ["correlation", lg.correlation], ["leak severity", lg.leak_severity],
         ["initial / final / peak / average (MB)",
@@ -96,7 +96,7 @@ def render_html(r: AnalysisResult) -> str:
               for name, tr in [("file", r.file_trend), *r.resource_trends.items()]
               if tr is not None]
     verified = {True: "yes", False: "no", None: "not verified"}[c.cleanup_successful]
-    cleanup_rows = [["orphaned processes", len(c.orphans)], ["escaped processes",
+    cleanup_rows: list[list[Any]] = [["orphaned processes", len(c.orphans)], ["escaped processes",
                     len(c.escapes)], ["leftover files", len(c.leftover_files)],
                     ["cleanup clean", verified]]
     ops_rows = [[ops.count, ops.failed, ops.latency_p50_s, ops.latency_p95_s, ops.latency_max_s]]
@@ -106,8 +106,9 @@ def render_html(r: AnalysisResult) -> str:
                       [[f.level, f.check, f.message] for f in r.findings],
                       [f.level for f in r.findings]) if r.findings else "<p>None.</p>"
     details = "".join(
-        f"<li>{escape(json.dumps(x.to_record()))}</li>"
-        for x in [*c.escapes, *c.orphans, *c.leftover_files])
+        f"<li>{escape(json.dumps(record))}</li>"
+        for record in [*(p.to_record() for p in [*c.escapes, *c.orphans]),
+                       *(f.to_record() for f in c.leftover_files)])
     title = f"{r.label} on {r.hostname}, {_when(r)}: {word}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>sandbox: {html_text(title)}</title>

@@ -49,7 +49,7 @@ def plot_data(r: AnalysisResult) -> PlotData:
     def arr(name: str) -> np.ndarray:
         return np.asarray([np.nan if v is None else v for v in s[name]], float)[keep]
 
-    names = [k for k in ("working_set", "anon", "file") if k in s] or \
+    names: list[str] = [k for k in ("working_set", "anon", "file") if k in s] or \
         [k for k in ("memory_current",) if k in s]
     return PlotData(t[keep], {k: arr(k) for k in names},
                     arr("pids") if "pids" in s else None)
