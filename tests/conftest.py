@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sandbox.host import discover
 from sandbox.host.registry import SLICE_PREFIX
+from tests import servers
 from tests.rejudge import rejudged
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,6 +48,13 @@ def needs_chromium(facts):
     if not facts.chromium:
         pytest.skip("Chromium not installed (apt-get install chromium)")
     return facts
+
+
+@pytest.fixture
+def pushgateway(tmp_path: Path) -> Iterator[str]:
+    """A real Pushgateway on a free loopback port (its URL), stopped after the test."""
+    with servers.pushgateway(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +17,7 @@ from sandbox.analysis import analyze
 from sandbox.report import write_all
 from sandbox.report.metrics import export
 from sandbox.runreader import read_run
+from tests.servers import free_port
 from tests.synthetic import series, write_run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -85,40 +83,6 @@ def test_textfile_is_replaced_atomically(tmp_path):
     assert not export(result, textfile=tmp_path / "missing" / "x.prom")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def pushgateway(tmp_path):
-    """A real Pushgateway on a free loopback port, stopped after the test."""
-    binary = shutil.which("prometheus-pushgateway")
-    if binary is None:
-        pytest.fail("prometheus-pushgateway is not installed (scripts/test.sh installs it)")
-    port = _free_port()
-    # Debian's default persists to /var/lib/prometheus/pushgateway.data: a stale group there
-    # would be read back here. This one persists to tmp_path.
-    proc = subprocess.Popen([binary, f"--web.listen-address=127.0.0.1:{port}",
-                             f"--persistence.file={tmp_path / 'pushgateway.data'}"],
-                            stdout=subprocess.DEVNULL, stderr=(tmp_path / "pgw.log").open("w"))
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"the Pushgateway did not start: {(tmp_path / 'pgw.log').read_text()}")
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
 def _scrape(url: str) -> dict[tuple[str, frozenset], float]:
     text = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
     return {key: value for key, value in samples(text).items()
@@ -158,7 +122,7 @@ def test_report_command_pushes_and_an_unreachable_gateway_is_one_line(tmp_path, 
     assert done.returncode == 1, done.stderr
     assert ("sandbox_exit_code", _labels()) in _without_job(_scrape(pushgateway))
     assert "sandbox_status" in textfile.read_text()
-    dead = f"http://127.0.0.1:{_free_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     done = subprocess.run([*cli, "--pushgateway", dead], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 1  # the verdict's exit code; the push failure is logged

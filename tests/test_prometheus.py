@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -15,11 +14,12 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.servers import free_port, server
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD = REPO / "docs/grafana/sandbox-dashboard.json"
@@ -30,35 +30,6 @@ RUNS = {"python3": ("15s", ["python3", "-c", "import time; time.sleep(300)"]),
         "sleep": ("3s", ["sleep", "300"])}
 
 pytestmark = pytest.mark.timeout(180)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def _server(argv: list[str], url: str, log: Path) -> Iterator[str]:
-    """Start a server, wait for ``url``/-/ready, stop it (by its own PID) after."""
-    if shutil.which(argv[0]) is None:
-        pytest.fail(f"{argv[0]} is not installed (scripts/test.sh installs it)")
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log.open("w"))
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/-/ready", timeout=1)
-                break
-            except OSError:
-                assert proc.poll() is None, log.read_text()
-                time.sleep(0.1)
-        else:
-            pytest.fail(f"{argv[0]} did not start: {log.read_text()}")
-        assert proc.poll() is None, log.read_text()  # ready is ours, not another server's
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
 def _scrape_config(pushgateway: str) -> dict:
@@ -75,20 +46,15 @@ def _scrape_config(pushgateway: str) -> dict:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def prometheus(tmp_path: Path, pushgateway: str) -> Iterator[tuple[str, str]]:
     """(Pushgateway URL, Prometheus URL), both on free loopback ports."""
-    gw = f"http://127.0.0.1:{_free_port()}"
-    # Debian's Pushgateway persists to /var/lib/prometheus by default: this one to tmp_path.
-    with _server(["prometheus-pushgateway", f"--web.listen-address={gw[7:]}",
-                  f"--persistence.file={tmp_path / 'pushgateway.data'}"], gw,
-                 tmp_path / "pushgateway.log"):
-        config = tmp_path / "prometheus.yml"
-        config.write_text(yaml.safe_dump(_scrape_config(gw)))
-        prom = f"http://127.0.0.1:{_free_port()}"
-        argv = ["prometheus", f"--config.file={config}", f"--web.listen-address={prom[7:]}",
-                f"--storage.tsdb.path={tmp_path / 'tsdb'}"]
-        with _server(argv, prom, tmp_path / "prometheus.log"):
-            yield gw, prom
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(_scrape_config(pushgateway)))
+    prom = f"http://127.0.0.1:{free_port()}"
+    argv = ["prometheus", f"--config.file={config}", f"--web.listen-address={prom[7:]}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}"]
+    with server(argv, prom, tmp_path / "prometheus.log"):
+        yield pushgateway, prom
 
 
 def _api(prom: str, path: str, **params: str) -> list:
