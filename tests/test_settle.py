@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 import sandbox
-from sandbox.runreader import read_run
+from sandbox.runreader import read_run, samples_to_arrays
 
 from .cli_helpers import only_run_dir
 from .cli_helpers import sandbox as run_sandbox
@@ -41,6 +41,17 @@ def test_outside_a_run_the_helpers_do_nothing(monkeypatch):
     monkeypatch.delenv("SANDBOX_SETTLE_FD", raising=False)
     assert sandbox.checkpoint() is False
     assert sandbox.settle(object()) is False
+
+
+def test_reader_never_carries_a_settle_point_forward():
+    rows = [{"t": 0.0, "anon": 5, "tier": "full", "settle": None},
+            {"t": 0.5, "anon": 6, "tier": "full", "settle": 1},
+            {"t": 0.6, "memory_current": 9, "tier": "fast"}]
+    arrays = samples_to_arrays(rows)
+    assert np.isnan(arrays["settle"][[0, 2]]).all() and arrays["settle"][1] == 1
+    assert arrays["anon"][2] == 6  # the other fields are carried forward as before
+    old = samples_to_arrays([{"t": 0.0, "anon": 5}])  # samples.jsonl before format 3
+    assert np.isnan(old["settle"]).all() and len(old["settle"]) == 1
 
 
 def test_command_checkpoints_get_settle_samples(needs_cgroups, runs_dir):
