@@ -4,8 +4,10 @@ runs listed, permission problems in one line, inconclusive verdicts naming the m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import pty
 import re
 import shutil
 import subprocess
@@ -159,6 +161,26 @@ def test_ci_log_is_not_wrapped_and_report_o_names_the_files(tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stdout.splitlines() == [f"wrote {tmp_path / 'o' / name}"
                                        for name in ("report.txt", "report.json", "report.html")]
+
+
+def test_report_to_a_directory_on_a_terminal_names_the_files(tmp_path):
+    """``report -o DIR`` with stdout a terminal (a pty) prints one line per file too, not the
+    text report (that goes to report.txt)."""
+    run_dir = synthetic_run(tmp_path / "run")
+    primary, secondary = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "sandbox", "report", str(run_dir),
+                           "--format", "text,json", "-o", str(tmp_path / "o")],
+                          stdin=subprocess.DEVNULL, stdout=secondary,
+                          stderr=subprocess.PIPE) as proc:
+        os.close(secondary)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the child closed the terminal
+            while chunk := os.read(primary, 4096):
+                shown += chunk
+        os.close(primary)
+        assert proc.wait(timeout=60) in (0, 2), proc.stderr.read() if proc.stderr else ""
+    assert shown.decode().splitlines() == [f"wrote {tmp_path / 'o' / name}"
+                                           for name in ("report.txt", "report.json")]
 
 
 def test_minutes_wording_is_one_helper(tmp_path):

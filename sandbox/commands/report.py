@@ -35,7 +35,8 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
                    pushgateway: str | None = None) -> int:
     """Re-render the reports of RUN_DIR from disk into ``output`` (default the run directory;
     ``-``: the one format given, to stdout) and name each file written; print the summary too
-    when writing into the run directory, or onto a terminal. Return the exit code."""
+    when writing into the run directory (``-o DIR``: one line per file, also on a terminal).
+    Return the exit code."""
     formats = check_formats(formats or FORMATS)
     if str(output) == "-" and len(formats) != 1:
         raise ReportInputError("-o - (stdout) takes exactly one --format")
@@ -53,7 +54,7 @@ def report_command(run_dir: str | Path, formats: Iterable[str] | None = None, *,
     except OSError as exc:
         raise ReportInputError(f"cannot write reports to {target}: {exc.strerror or exc} "
                                "(run as its owner, or give -o DIR)") from exc
-    if output is None or sys.stdout.isatty():
+    if output is None:
         print_text(result)
     publish(result)
     export(result, textfile=metrics_textfile, pushgateway=pushgateway)
