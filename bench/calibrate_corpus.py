@@ -23,7 +23,7 @@ import argparse
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +51,7 @@ from sandbox.runreader import RunData  # noqa: E402
 
 MB = 2**20
 LENGTHS_S = (120, 300, 600)
-RAMPS = (0.0, 0.02, 0.05, 0.1, 0.25, 0.5)
+RAMPS = (0.0, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5)
 BUDGETS = (Budget(0.1), Budget(0.03))
 
 
@@ -205,9 +205,8 @@ def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
                          f"{multiple:g}x budget | {n} | {p50} | {p90} | "
                          f"{outcomes['within'] / n:.0%} | {outcomes['over'] / n:.0%} | "
                          f"{outcomes['inconclusive'] / n:.0%} |")
-    lines.append(f"\nBounds ±{z * BROWSER.se_scale:.1f} se at every look: the Pocock boundary "
-                 f"of the plan's looks ({z:.2f}; one look: 1.645) times the browser's "
-                 f"se_scale ({BROWSER.se_scale:g}).")
+    lines.append(f"\nBounds ±{z:.2f} se at every look: the Pocock boundary of the plan's looks "
+                 f"(one look: 1.645).")
     return lines
 
 
@@ -356,6 +355,36 @@ def starts(traces: list[dict]) -> tuple[dict[int, float], dict[int, float]]:
     return highest, noise
 
 
+WANDER_LENGTHS_S = (45, 60, 90, 120, 180, 240)
+
+
+def wander(traces: list[dict]) -> dict[int, tuple[int, float, float]]:
+    """What ``Startup.wander_k`` rests on: per tested length T, over stretches of the clean
+    traces (one every 15 s, each after its own 45 s start-up cut), how far the stretch's rate
+    strays from its whole trace's rate: (stretches, the fit's own median error x T^1.5, the
+    90th percentile of |stray| / 1.645 x T^1.5), both MB s^0.5."""
+    fit_only = replace(BROWSER, wander_k=0.0)
+    strays: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
+    for trace in (tr for tr in traces if tr["kind"] == "clean" and tr["duration_s"] >= 290):
+        (w,) = windows(trace, workload_window(trace)[1] - workload_window(trace)[0])
+        y = w.anon_mb if np.isfinite(w.anon_mb).mean() > 0.8 else np.asarray(
+            [np.nan if v is None else v for v in w.columns["working_set"]], float) / MB
+        whole, _ = estimate_growth(w.t, y, w.op_interval, startup=fit_only)
+        for length in WANDER_LENGTHS_S:
+            for start in np.arange(45, w.t[-1] - length, 15):
+                inside = (w.t >= start - 45) & (w.t <= start + length)
+                g, _ = estimate_growth(w.t[inside], y[inside], w.op_interval, startup=fit_only)
+                if g is not None and whole is not None:
+                    strays[length].append((abs(g.rate - whole.rate), g.span_s, g.se))
+    out = {}
+    for length, rows in strays.items():
+        stray, span, se = (np.asarray(col) for col in zip(*rows, strict=True))
+        t15 = float(np.median(span)) ** 1.5
+        out[length] = (len(rows), float(np.median(se)) * t15,
+                       float(np.percentile(stray, 90)) / 1.645 * t15)
+    return out
+
+
 def _nominal(trace: dict) -> str:
     """A leak's nominal rate: MB/s, fds or threads per second, or one-off (a step)."""
     if trace.get("nominal_count_per_s"):
@@ -436,6 +465,11 @@ def main() -> None:
               f"{BROWSER.noise_k}):")
         for length, k in noise.items():
             print(f"  {length // 60:>2} min windows: {k:.1f} MB s^0.5")
+        print(f"the rate of a stretch against its run's long-run rate (wander_k: "
+              f"{BROWSER.wander_k}), MB s^0.5:")
+        for length, (n, fit, stray) in wander(traces).items():
+            print(f"  {length:>3} s tested: {n} stretches, fit's error x T^1.5 {fit:.1f}, "
+                  f"90th pct stray / 1.645 x T^1.5 {stray:.1f}")
         return
     if args.checks:
         print("checks that warn on clean windows as recorded (user scripts as command runs):")

@@ -56,7 +56,7 @@ def test_clean_real_runs_exit_zero_through_the_whole_analysis(length_s):
 
 
 @pytest.mark.parametrize(("length_s", "rate", "budget"), [
-    (120, 0.25, DEFAULT), (300, 0.1, DEFAULT), (600, 0.1, DEFAULT), (600, 0.05, TIGHT),
+    (120, 0.25, DEFAULT), (300, 0.15, DEFAULT), (600, 0.1, DEFAULT), (600, 0.05, TIGHT),
 ])
 def test_added_ramps_are_over_budget(length_s, rate, budget):
     windows = clean_windows(length_s)

@@ -68,11 +68,11 @@ class Startup:
     #: growth from the very start whose lower bound is above this (MB/s) is more than any
     #: start-up of this kind makes: over the budget however short the run (None: no such rule)
     start_growth_mb_s: float | None = None
-    #: an --until-decided run's bounds are this many times wider than the sequential boundary
-    #: alone: a browser's floor wanders for minutes (its rate over a stretch strays from the
-    #: long-run rate 2.2-2.4 times further than the fit's standard error says), which white
-    #: noise does not (analysis.sequential; bench/calibrate_corpus.py --until-decided)
-    se_scale: float = 1.0
+    #: MB s^0.5: the rate measured over ``T`` tested seconds strays from the run's long-run
+    #: rate by ``wander_k / T^1.5`` (one standard error) at least, whatever the fit says: a
+    #: browser's floor wanders for minutes (GC, caches, spare renderers), which the fit's
+    #: error, made for noise about a line, understates 2-3 times
+    wander_k: float = 0.0
 
     def cut(self, span_s: float) -> float:
         """Seconds cut at the start of a run whose samples span ``span_s``."""
@@ -93,7 +93,7 @@ class Startup:
 #: (bench/calibrate_corpus.py --starts prints both); noise_k: the 90th percentile of its
 #: 10-minute windows.
 BROWSER = Startup("browser", 45.0, 1.0, 15.0, noise_k=17.5, start_growth_mb_s=1.5,
-                  se_scale=3.2)
+                  wander_k=14.0)
 #: A command without a browser (a Python or Node program): its start-up is its imports.
 COMMAND = Startup("command", 3.0, 0.2, 10.0, noise_k=2.0)
 #: A pytest test body (the plugin): short by nature, its own bounds say how sure.
@@ -283,8 +283,10 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
         warnings.simplefilter("ignore", RuntimeWarning)
         fit = sm.OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
     rate = float(fit.params[1])
-    # Never claim more precision than the noise of independent windows would give.
-    floor_se = noise / math.sqrt(float(np.sum((tc - tc.mean()) ** 2)))
+    # Never claim more precision than the noise of independent windows would give, nor than
+    # the kind's floor wanders by over this length.
+    floor_se = max(noise / math.sqrt(float(np.sum((tc - tc.mean()) ** 2))),
+                   startup.wander_k / max(float(tc[-1]), 1.0) ** 1.5)
     hac_se = float(fit.bse[1])
     se = max(hac_se, floor_se) if math.isfinite(hac_se) else floor_se
     intercept = float(fit.params[0])

@@ -310,9 +310,8 @@ def judge_run_memory(run: RunData, budget: Budget | None = None, *,
     """THE memory judgement of a run, as every reader and the runner's looks reach it: the
     workload's window of samples (up to ``upto_s``, default: the deciding look of an
     --until-decided run), judged on its settle points when it has enough of them, else on
-    its floors. Its bounds: the single-look z of a fixed-length run, or for a sequential one
-    (``boundary``, default: the run's own plan) that boundary times the kind's
-    ``se_scale``."""
+    its floors. Its bounds: the single-look z of a fixed-length run, or a sequential one's
+    ``boundary`` (default: the run's own plan's)."""
     run_boundary, decided = _decision(run)
     boundary = run_boundary if boundary is None else boundary
     upto = decided if upto_s is None else upto_s
@@ -329,7 +328,7 @@ def judge_run_memory(run: RunData, budget: Budget | None = None, *,
     op_interval = operation_interval(operations)
     the_budget = run_budget(run, budget)
     startup = workload_startup(replace(run, roles=roles))
-    z = float(Z_BOUND) if boundary is None else boundary * startup.se_scale
+    z = float(Z_BOUND) if boundary is None else boundary
     run_s = float(t[-1] - t[0]) if len(t) else None
     signal = _pick(s, VERDICT_SIGNALS)
     settled = np.isfinite(s["settle"]) if "settle" in s else np.zeros(len(t), bool)

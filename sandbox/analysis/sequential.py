@@ -9,9 +9,9 @@ bounds at every look to one constant ``z`` (Pocock's boundary): the chance that 
 bound crosses the budget when the rate is exactly at it is ``alpha``. ``z`` comes from the
 joint law of the least-squares slope's z-statistics over the growing windows (white noise:
 they are correlated as the windows nest), by simulation with a fixed seed, so a plan always
-gets the same ``z``. A browser's floor is not white noise: each look's bounds are
-``z * Startup.se_scale`` standard errors for the kind the look finds (analysis.core).
-docs/statistics.md shows the error rates on real traces.
+gets the same ``z``. A browser's floor is not white noise about a line; its wander is in the
+standard error (``Startup.wander_k``), and docs/statistics.md shows the error rates on real
+traces.
 
 Statistics only: no I/O (the runner looks, analysis.core judges).
 """
