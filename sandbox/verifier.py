@@ -40,7 +40,7 @@ from sandbox.host.isolation import (
     uid_pids,
 )
 from sandbox.host.ownership import Runs, marker
-from sandbox.host.procid import ProcessId, identify, is_same, send_signal
+from sandbox.host.procid import ProcessId, identify, is_alive, is_same, send_signal
 from sandbox.host.reaper import reap
 from sandbox.host.slice import MARKER_ENV, Slice, SliceError, marked_pids
 from sandbox.model.cleanup import (
@@ -66,13 +66,6 @@ SHM = Path("/dev/shm")
 
 def _is_browser(comm: str, cmdline: list[str]) -> bool:
     return bool(BROWSER.search(comm) or (cmdline and BROWSER.search(Path(cmdline[0]).name)))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 def _describe(pid: int, now: float) -> ProcessRecord | None:
@@ -271,7 +264,7 @@ class ResourceCleanupVerifier:
         begin = time.monotonic()
         main_pid = main.pid if main is not None else None
         while True:
-            alive = {p for p in slice_.pids() if p != main_pid and _alive(p)}
+            alive = {p for p in slice_.pids() if p != main_pid and is_alive(p)}
             waited = time.monotonic() - begin
             if not alive or waited >= self.grace_s:
                 break
@@ -304,7 +297,7 @@ class ResourceCleanupVerifier:
         escapes: dict[int, ProcessRecord] = {}
         forged: list[dict[str, Any]] = []
         for pid, found_by in sorted(candidates.items()):
-            if pid in escapes or not _alive(pid) or target.contains(pid):
+            if pid in escapes or not is_alive(pid) or target.contains(pid):
                 continue
             identity = identities.get(pid) or identify(pid)
             owner = runs.foreign(pid, slice_.run_id)
@@ -370,7 +363,7 @@ class ResourceCleanupVerifier:
         deadline = time.monotonic() + timeout
         while pids and time.monotonic() < deadline:
             reap(pids, timeout=0.05)
-            pids = {p for p in pids if _alive(p) and is_same(identities[p])}
+            pids = {p for p in pids if is_alive(p) and is_same(identities[p])}
 
     def _leftover_files(self, run_dir: Path | None, started: float, user: RunUser | None,
                         private_fs: PrivateFs | None
@@ -444,8 +437,8 @@ class ResourceCleanupVerifier:
         """Check that nothing of the run remains anywhere (a process carrying the run's
         marker that the kernel puts in another run is not the run's)."""
         marked = sorted(p for p in marked_pids(slice_.run_id)
-                        if _alive(p) and runs.foreign(p, slice_.run_id) is None)
-        escaped = sorted(i.pid for i in escapes if _alive(i.pid) and is_same(i))
+                        if is_alive(p) and runs.foreign(p, slice_.run_id) is None)
+        escaped = sorted(i.pid for i in escapes if is_alive(i.pid) and is_same(i))
         dirs = [str(d) for d in slice_.cgroup_dirs()]
         left: list[str] = []
         if self.remove_files and user is not None and user.exact:

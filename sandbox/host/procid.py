@@ -35,13 +35,24 @@ def parse_stat(raw: bytes) -> tuple[str, int, int]:
     return fields[0].decode("ascii", "replace"), int(fields[1]), int(fields[19])
 
 
-def start_time(pid: int) -> int | None:
-    """``pid``'s start time in clock ticks since boot (None when there is no such process)."""
+def _stat(pid: int) -> tuple[str, int, int] | None:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            return parse_stat(f.read())[2]
+            return parse_stat(f.read())
     except (OSError, ValueError, IndexError):
         return None
+
+
+def start_time(pid: int) -> int | None:
+    """``pid``'s start time in clock ticks since boot (None when there is no such process)."""
+    stat = _stat(pid)
+    return None if stat is None else stat[2]
+
+
+def is_alive(pid: int) -> bool:
+    """Whether ``pid`` names a process that is not a zombie waiting to be reaped."""
+    stat = _stat(pid)
+    return stat is not None and stat[0] != "Z"
 
 
 def identify(pid: int) -> ProcessId | None:

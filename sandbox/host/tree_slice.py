@@ -9,6 +9,7 @@ import time
 
 import psutil
 
+from sandbox.host.procid import is_alive
 from sandbox.host.slice import Slice, marked_pids
 
 
@@ -60,7 +61,7 @@ class ProcessTreeSlice(Slice):
     def wait_empty(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
-            alive = {p for p in self.pids() if _alive(p)}
+            alive = {p for p in self.pids() if is_alive(p)}
             if not alive:
                 return True
             if time.monotonic() >= deadline:
@@ -69,10 +70,3 @@ class ProcessTreeSlice(Slice):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.01)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
