@@ -153,7 +153,7 @@ class RunConfig:
         return self
 
 
-#: run.json's config as pydantic reads it back (keys RunConfig does not declare are ignored).
+#: run.json's config as pydantic writes it and reads it back (undeclared keys are ignored).
 _RECORDED = TypeAdapter(RunConfig)
 
 
