@@ -153,6 +153,55 @@ def sliding_windows(trace: dict, length_s: float, every_s: float) -> Iterator[Wi
         start += every_s
 
 
+def _with_leak(w: Window, rate_mb_s: float, settled: bool) -> RunData:
+    """The window as a run with ``rate_mb_s`` added to every memory signal (from its first
+    operation), judged on its settle points or (``settled`` False) with them dropped."""
+    base = w.as_run()
+    samples = dict(base.samples)
+    for signal in ("anon", "working_set", "memory_current"):
+        if signal in samples:  # whichever the verdict reads
+            samples[signal] = samples[signal] + ramp(w, rate_mb_s) * MB
+    if not settled:
+        samples.pop("settle", None)
+    return RunData(base.path, run=base.run, operations=base.operations, roles=base.roles,
+                   samples=samples)
+
+
+def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15, 0.25)
+                 ) -> dict[tuple[int, str, float], Counter]:
+    """(length, judged on, added MB/s) -> outcomes over the windows of the clean traces
+    recorded with settle points, judged on them and, side by side, on the floors."""
+    table: dict[tuple[int, str, float], Counter] = defaultdict(Counter)
+    for trace in (tr for tr in traces if tr["kind"] == "clean"
+                  and any(v is not None for v in tr["samples"].get("settle", ()))):
+        for length in LENGTHS_S:
+            for w in windows(trace, length):
+                for settled in (True, False):
+                    for rate in rates:
+                        judged = judge_run_memory(_with_leak(w, rate, settled), DEFAULT_BUDGET)
+                        on = judged.measured_on
+                        table[(length, on, rate)][judged.verdict.outcome] += 1
+    return table
+
+
+def settle_lines(traces: list[dict]) -> list[str]:
+    """The settle-point table of docs/statistics.md."""
+    lines = ["| run | judged on | windows | clean: within / over | +0.1 MB/s over | "
+             "+0.15 MB/s over | +0.25 MB/s over |", "|---|---|---|---|---|---|---|"]
+    table = settle_table(traces)
+    for length in LENGTHS_S:
+        for on in ("settle points", "floors"):
+            clean = table.get((length, on, 0.0))
+            if not clean:
+                continue
+            n = sum(clean.values())
+            over = [table[(length, on, r)]["over"] / n for r in (0.1, 0.15, 0.25)]
+            lines.append(f"| {length // 60} min | {on} | {n} | {clean['within'] / n:.0%} / "
+                         f"{clean['over'] / n:.0%} | " + " | ".join(f"{o:.0%}" for o in over)
+                         + " |")
+    return lines
+
+
 def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float = 30.0,
                   multiples: tuple[float, ...] = (0.0, 1.0, 1.25, 2.0),
                   settled: bool = False) -> dict[float, list[tuple[str, float]]]:
@@ -168,16 +217,12 @@ def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float
         if settled != any(v is not None for v in trace["samples"].get("settle", ())):
             continue
         for w in sliding_windows(trace, cap_s, every_start_s):
-            base = w.as_run()
             for multiple in multiples:
-                run = RunData(base.path, run=base.run, operations=base.operations,
-                              roles=base.roles, samples=dict(base.samples))
+                added = 0.0
                 if multiple:
                     drift = estimate_growth(w.t, w.anon_mb, w.op_interval)[0]
                     added = multiple * limit - (drift.rate if drift else 0.0)
-                    for signal in ("anon", "working_set", "memory_current"):
-                        if signal in base.samples:  # whichever the verdict reads
-                            run.samples[signal] = base.samples[signal] + ramp(w, added) * MB
+                run = _with_leak(w, added, settled)
                 for at in look_plan.looks:
                     judged = judge_run_memory(run, DEFAULT_BUDGET, upto_s=at,
                                               boundary=look_plan.z)
@@ -443,12 +488,17 @@ def main() -> None:
     parser.add_argument("--checks", action="store_true",
                         help="only the per-check tables: false warnings on clean windows as "
                              "recorded, recall on the recorded leaks")
+    parser.add_argument("--settle", action="store_true",
+                        help="only the settle-point table (traces recorded with them)")
     parser.add_argument("--until-decided", action="store_true",
                         help="only the --until-decided simulation (time to a decision, errors)")
     args = parser.parse_args()
     traces = load_corpus(args.corpus)
     if args.until_decided:
         print("\n".join(until_decided_lines(traces)))
+        return
+    if args.settle:
+        print("\n".join(settle_lines(traces)))
         return
     if args.markdown:
         print(markdown(traces, args.seed))
