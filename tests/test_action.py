@@ -17,7 +17,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
 #: A short real command run that leaves an orphan behind: a warning (exit 2, an annotation).
-WITH = {"command": "sh -c 'sleep 300 & sleep 300'", "duration": "3s", "budget": "100MB/h"}
+WITH = {"command": "sh -c 'sleep 300 & sleep 300'", "duration": "3s", "budget": "100MB/h",
+        "until-decided": "true"}
 
 
 def _fill(text: str, inputs: dict[str, str], outputs: dict[str, dict[str, str]]) -> str:
@@ -88,3 +89,4 @@ def test_the_action_runs_a_command_as_written(needs_cgroups, runs_dir):
     assert upload["name"] == "sandbox-run"
     assert (runs_dir / upload["path"]).resolve() == run_dir.resolve()
     assert (run_dir / "junit.xml").is_file() and (run_dir / "report.html").is_file()
+    assert "decision" in (run_dir / "run.json").read_text()  # until-decided reached the run
