@@ -24,6 +24,7 @@ from sandbox.analysis.budget import (
     judge_budget,
     judge_memory,
     parse_budget,
+    window_for,
 )
 from sandbox.analysis.counts import count_growth
 from sandbox.analysis.findings import (
@@ -309,9 +310,9 @@ def judge_run_memory(run: RunData, budget: Budget | None = None, *,
                      boundary: float | None = None) -> MemoryJudgement:
     """THE memory judgement of a run, as every reader and the runner's looks reach it: the
     workload's window of samples (up to ``upto_s``, default: the deciding look of an
-    --until-decided run), judged on its settle points when it has enough of them, else on
-    its floors. Its bounds: the single-look z of a fixed-length run, or a sequential one's
-    ``boundary`` (default: the run's own plan's)."""
+    --until-decided run), judged on its settle points when it has as many as its floors'
+    windows (and 8), else on its floors. Its bounds: the single-look z of a fixed-length
+    run, or a sequential one's ``boundary`` (default: the run's own plan's)."""
     run_boundary, decided = _decision(run)
     boundary = run_boundary if boundary is None else boundary
     upto = decided if upto_s is None else upto_s
@@ -336,7 +337,11 @@ def judge_run_memory(run: RunData, budget: Budget | None = None, *,
         y = s[signal] / MB
         settled &= np.isfinite(y)
         memory = None
-        if settled.sum() >= MIN_WINDOWS:
+        # Settle points judge the run when they are at least as many as the floors' windows:
+        # fewer points of a cleaner series do not tell more (the floor's wander, not noise,
+        # bounds a browser run: docs/statistics.md).
+        floors = run_s / window_for(op_interval, run_s) if run_s else 0.0
+        if settled.sum() >= max(MIN_WINDOWS, floors):
             memory = judge_memory(t[settled], y[settled], the_budget, op_interval_s=op_interval,
                                   startup=startup, run_s=run_s, critical_mb_s=critical_mb_s,
                                   z=z, as_floors=True)
