@@ -57,7 +57,7 @@ from sandbox.untrusted import shown
 from sandbox.workloads.preflight import check_command
 
 if TYPE_CHECKING:
-    from sandbox.analysis.core import AnalysisResult
+    from sandbox.analysis.result import AnalysisResult
     from sandbox.host.forked import ForkedProcess
     from sandbox.model.cleanup import CleanupReport
     from sandbox.tracer.base import Tracer

@@ -23,9 +23,9 @@ from scipy import stats
 
 from sandbox.analysis import analyze
 from sandbox.analysis.budget import Z
-from sandbox.analysis.core import AnalysisResult
 from sandbox.analysis.findings import operation_latencies
 from sandbox.analysis.legacy import MB
+from sandbox.analysis.result import AnalysisResult
 from sandbox.runreader import RunData
 
 ALPHA = 0.01

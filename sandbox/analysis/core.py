@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -26,136 +25,29 @@ from sandbox.analysis.budget import (
     parse_budget,
     window_for,
 )
-from sandbox.analysis.counts import count_growth
-from sandbox.analysis.findings import (
-    OperationsSummary,
-    summarize_events,
-    summarize_operations,
+from sandbox.analysis.checks import (
+    COUNT_SHARE,
+    DOM_NODES,
+    JS_HEAP_MB,
+    PROCESSES,
+    TMP_FILES,
+    TMP_MB,
+    TRENDS,
 )
-from sandbox.analysis.legacy import MB, LegacyTrend, legacy_trend
-from sandbox.analysis.roles import RoleGrowth, count_totals, role_growth, role_series
-from sandbox.analysis.trend import TrendParams, TrendResult, trend_test
-from sandbox.analysis.verdict import (
-    Finding,
-    Thresholds,
-    exit_code,
-    judge,
-    recommendations,
-)
-from sandbox.model.alert import Alert
-from sandbox.model.cleanup import CleanupFacts
+from sandbox.analysis.findings import summarize_events, summarize_operations
+from sandbox.analysis.legacy import MB, legacy_trend
+from sandbox.analysis.result import AnalysisResult, Verdict
+from sandbox.analysis.roles import count_totals, role_growth, role_series
+from sandbox.analysis.trend import TrendResult, trend_test
+from sandbox.analysis.verdict import Thresholds, exit_code, judge, recommendations
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.model.role_sweep import RoleSweep
-from sandbox.model.run_info import RunInfo
 from sandbox.runreader import RunData
 
 #: Robust-verdict signal, in order of preference (never memory.current with its page cache).
 VERDICT_SIGNALS = ("anon", "working_set", "uss")
 #: Series of the seed's legacy fields, in order of preference.
 LEGACY_SIGNALS = ("memory_current", "working_set", "uss", "anon")
-
-
-@dataclass
-class Verdict:
-    """The memory verdict that decides the exit code: the floor's growth against the budget
-    (analysis.budget). ``label``: leak (over budget), step (within, after a level shift),
-    none (within) or inconclusive; ``outcome``: within, over or inconclusive."""
-
-    label: str
-    severity: str
-    signal: str | None
-    slope_mb_s: float | None
-    slope_ci_mb_s: tuple[float, float] | None
-    p_value: float | None
-    detection_limit_mb_s: float | None
-    mb_per_op: float | None
-    warmup_cut_s: float | None
-    change_points_s: list[float]
-    steps: list[dict[str, float]]
-    reasons: list[str]
-    trend: TrendResult
-    outcome: str = "inconclusive"
-    budget: str = str(DEFAULT_BUDGET)
-    budget_mb_s: float | None = None
-    minutes_needed: float | None = None
-    #: the workload kind whose start-up was cut (browser, command, test body)
-    workload_kind: str = BROWSER.kind
-    #: what the rate was measured on: "floors" (each window's minimum) or "settle points"
-    measured_on: str = "floors"
-    settle_points: int = 0  # settle samples in the judged window
-    #: --until-decided: the bounds' z over all looks, and the look that decided (s)
-    z: float = float(Z_BOUND)
-    decided_at_s: float | None = None
-
-
-@dataclass
-class AnalysisResult:
-    """Everything the reports show; built by :func:`analyze`."""
-
-    run_dir: str
-    run: RunInfo
-    legacy: LegacyTrend
-    verdict: Verdict
-    file_trend: TrendResult | None
-    resource_trends: dict[str, TrendResult]
-    operations: OperationsSummary
-    cleanup: CleanupFacts
-    alerts: list[Alert]
-    events_summary: dict[str, Any]
-    oom_kills: int
-    kernel_peak_mb: float | None
-    duration_s: float
-    n_samples: int
-    sample_source: str | None
-    #: downsampled, for plots (None where a sample had no value)
-    series: dict[str, list[float | None]] = field(default_factory=dict)
-    roles: list[RoleGrowth] = field(default_factory=list)  # per process role, fastest first
-    role_pss_mb: dict[str, list[float]] = field(default_factory=dict)  # "t" and role -> PSS
-    #: the workload's window (workload_window), s; None where unbounded
-    workload_window_s: tuple[float | None, float | None] = (None, None)
-    findings: list[Finding] = field(default_factory=list)
-    recommendations: list[str] = field(default_factory=list)
-    exit_code: int = 0
-
-    @property
-    def backend_line(self) -> str:
-        """One line naming how the run was watched, e.g. ``hybrid cgroup, ebpf tracer``."""
-        backend = self.run.backend
-        if not isinstance(backend, dict):
-            return "unknown backend"
-        tracer = backend.get("tracer")
-        if isinstance(tracer, dict):
-            lost = f", {tracer['lost_events']} lost" if tracer.get("lost_events") else ""
-            tracer = f"{tracer.get('backend')} tracer ({tracer.get('events', 0)} events{lost})"
-        parts = [f"{backend.get('cgroup', '?')} cgroup", f"{backend.get('sampler', '?')} sampler",
-                 tracer or "no tracer"]
-        return ", ".join(parts)
-
-    @property
-    def label(self) -> str:
-        """The run's name in reports and metrics: its scenario, or its command's name."""
-        config = self.run.config
-        return config.scenario or (config.command[0].rsplit("/", 1)[-1] if config.command
-                                   else "run")
-
-    @property
-    def hostname(self) -> str:
-        """The host the run was made on, as run.json recorded it."""
-        return str(self.run.host.get("hostname") or "unknown")
-
-    @property
-    def status(self) -> str:
-        """PASS, WARN, FAIL, INCOMPLETE, or INCONCLUSIVE: nothing failed but the memory
-        verdict could not tell (never shown as PASS)."""
-        if self.exit_code == 0 and self.verdict.outcome == "inconclusive":
-            return "INCONCLUSIVE"
-        return {0: "PASS", 1: "FAIL", 2: "WARN", 3: "INCOMPLETE"}.get(self.exit_code, "FAIL")
-
-    @property
-    def overall_success(self) -> bool:
-        """The seed's ``overall_success``, following the verdict: PASS only (no finding, and
-        memory within the budget; an inconclusive run is no success)."""
-        return self.status == "PASS"
 
 
 def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...], share: float = 0.8
@@ -214,21 +106,17 @@ def _as_trend(growth: Growth | None, label: str, reasons: list[str]) -> TrendRes
 
 def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], startup: Startup
                      ) -> dict[str, TrendResult]:
-    """Process count and temp size/files (analysis.counts): growth of 1 process or file per
-    5 minutes, or of 0.01 MB/s of temp files, at least."""
+    """Process count and temp size/files (analysis.counts), with their thresholds in
+    analysis.checks."""
     out: dict[str, TrendResult] = {}
-    # processes, not pids.current's tasks (a thread leak is the threads check's); the sampler
-    # reads cgroup.procs with its full records only, about two samples in three
-    pids = _pick(s, ("nprocs", "pids_current"), share=0.3)
+    # processes, not pids.current's tasks (a thread leak is the threads check's)
+    pids = _pick(s, ("nprocs", "pids_current"), share=COUNT_SHARE)
     if pids:
-        out["processes"] = count_growth(t, s[pids], startup=startup, resolution=1,
-                                        min_rate=1 / 300)
-    if _pick(s, ("tmp_bytes",), share=0.3):  # the temp areas are walked once a second
-        out["tmp_mb"] = count_growth(t, s["tmp_bytes"] / MB, startup=startup, resolution=0.01,
-                                     min_rate=0.01)
-    if _pick(s, ("tmp_files",), share=0.3):
-        out["tmp_files"] = count_growth(t, s["tmp_files"], startup=startup, resolution=1,
-                                        min_rate=1 / 300)
+        out["processes"] = PROCESSES.growth(t, s[pids], startup)
+    if _pick(s, ("tmp_bytes",), share=COUNT_SHARE):
+        out["tmp_mb"] = TMP_MB.growth(t, s["tmp_bytes"] / MB, startup)
+    if _pick(s, ("tmp_files",), share=COUNT_SHARE):
+        out["tmp_files"] = TMP_FILES.growth(t, s["tmp_files"], startup)
     return out
 
 
@@ -238,26 +126,22 @@ def _count_trends(sweeps: list[RoleSweep], window: tuple[float, float], startup:
     t, totals = count_totals(sweeps, window)
     if len(t) < 2:
         return {}
-    return {name: count_growth(t, values, startup=startup, resolution=1, min_rate=1 / 300)
-            for name, values in totals.items()}
+    return {name: TRENDS[name][0].growth(t, values, startup) for name, values in totals.items()}
 
 
 def _js_heap_trends(measured: list[JsHeapMeasurement], window: tuple[float, float]
                     ) -> dict[str, TrendResult]:
-    """The JS heap (MB) and DOM nodes of the long-lived pages after a forced GC (--js-heap):
-    0.01 MB/s (36 MB/h) of heap, or one node a minute, at least; a page's start-up only is
-    cut (a forced GC leaves no browser start-up in the heap)."""
+    """The JS heap (MB) and DOM nodes of the long-lived pages after a forced GC (--js-heap),
+    with their thresholds in analysis.checks; a page's start-up only is cut (a forced GC
+    leaves no browser start-up in the heap)."""
     inside = [m for m in measured if window[0] <= m.t <= window[1]]
     if len(inside) < 2:
         return {}
     t = np.asarray([m.t for m in inside], float)
     heap = np.asarray([_or_nan(m.used_bytes) for m in inside], float) / MB
     nodes = np.asarray([_or_nan(m.dom_nodes) for m in inside], float)
-    # measured after a forced GC every 10 s: no transient to outvote, two a part will do
-    return {"js_heap_mb": count_growth(t, heap, startup=PAGE, resolution=0.05, min_rate=0.01,
-                                       min_per_part=2),
-            "dom_nodes": count_growth(t, nodes, startup=PAGE, resolution=1, min_rate=1 / 60,
-                                      min_per_part=2)}
+    return {"js_heap_mb": JS_HEAP_MB.growth(t, heap, PAGE),
+            "dom_nodes": DOM_NODES.growth(t, nodes, PAGE)}
 
 
 def _or_nan(value: float | None) -> float:
@@ -430,8 +314,7 @@ def analyze(run: RunData, thresholds: Thresholds | None = None, *,
     inside = (t_all >= lo) & (t_all <= hi)
     s = {name: values[inside] for name, values in run.samples.items()}
     t = s.get("t", np.empty(0))
-    mem = TrendParams(min_rate=th.minor_mb_s, inconclusive_rate=th.warning_mb_s, alpha=th.alpha,
-                      min_samples=th.min_samples, min_steady_s=th.min_steady_s)
+    mem = th.trend_params()
 
     legacy_name = _pick(s, LEGACY_SIGNALS)
     legacy = legacy_trend(t, s[legacy_name] if legacy_name else np.full(len(t), np.nan),

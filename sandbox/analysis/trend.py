@@ -15,6 +15,8 @@ import ruptures as rpt
 import statsmodels.api as sm
 from scipy import stats
 
+from sandbox.analysis.budget import DEFAULT_BUDGET_MB_S
+
 LABELS = ("none", "step", "decelerating", "leak", "inconclusive")
 
 
@@ -23,7 +25,7 @@ class TrendParams:
     """Decision rules of one trend test (rates are units per second)."""
 
     min_rate: float = 0.01  # growth below this is never called a leak
-    inconclusive_rate: float = 0.1  # detection limit above this -> inconclusive
+    inconclusive_rate: float = DEFAULT_BUDGET_MB_S  # detection limit above this -> inconclusive
     alpha: float = 0.01  # one-sided significance level of the HAC slope test
     min_samples: int = 20
     min_steady_s: float = 20.0

@@ -10,48 +10,35 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from sandbox.analysis.budget import CRITICAL_MB_S, DEFAULT_BUDGET_MB_S
+from sandbox.analysis.checks import TRENDS
+from sandbox.analysis.result import AnalysisResult, Finding
+from sandbox.analysis.trend import TrendParams
+from sandbox.model.cleanup import ProcessRecord
 
-if TYPE_CHECKING:
-    from sandbox.analysis.core import AnalysisResult
-    from sandbox.model.cleanup import ProcessRecord
-
-CHECKS = ("trend", "orphans", "escapes", "files", "operations", "workload", "processes",
-          "fds", "threads", "js_heap", "cleanup")
-#: resource trend -> the check a growing one is reported under
-TREND_CHECKS = {"processes": "processes", "fds": "fds", "threads": "threads",
-                "tmp_mb": "files", "tmp_files": "files", "js_heap_mb": "js_heap",
-                "dom_nodes": "js_heap"}
-TREND_WORDS = {"processes": "processes", "fds": "open file descriptors",
-               "threads": "threads", "tmp_mb": "temp MB", "tmp_files": "temp files",
-               "js_heap_mb": "JS heap MB of the long-lived pages (after a forced GC)",
-               "dom_nodes": "DOM nodes of the long-lived pages"}
+_TREND = TrendParams()
 #: ``incomplete``: the run cannot be judged (exit 3, whatever else was found).
 LEVELS = ("incomplete", "critical", "warning", "note")
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Decision thresholds (MB/s as in the seed)."""
+    """Decision thresholds (MB/s as in the seed); the trend test's default to trend.TrendParams."""
 
-    minor_mb_s: float = 0.01
+    minor_mb_s: float = _TREND.min_rate
     warning_mb_s: float = DEFAULT_BUDGET_MB_S
     critical_mb_s: float = CRITICAL_MB_S
-    alpha: float = 0.01
-    min_samples: int = 20
-    min_steady_s: float = 20.0
+    alpha: float = _TREND.alpha
+    min_samples: int = _TREND.min_samples
+    min_steady_s: float = _TREND.min_steady_s
     max_failed_fraction: float = 0.05  # more failed operations than this is critical
 
-
-@dataclass
-class Finding:
-    """One judged fact. ``level`` is critical, warning or note; ``check`` one of CHECKS."""
-
-    check: str
-    level: str
-    message: str
+    def trend_params(self) -> TrendParams:
+        """The trend test's rules with these thresholds."""
+        return TrendParams(min_rate=self.minor_mb_s, inconclusive_rate=self.warning_mb_s,
+                           alpha=self.alpha, min_samples=self.min_samples,
+                           min_steady_s=self.min_steady_s)
 
 
 def _name_processes(processes: list[ProcessRecord], most: int = 5) -> str:
@@ -132,8 +119,8 @@ def judge(r: AnalysisResult, th: Thresholds, *, fail_on_inconclusive: bool = Fal
     for name, tr in r.resource_trends.items():
         if tr.label == "leak":
             slope = tr.slope or 0.0
-            out.append(Finding(TREND_CHECKS.get(name, "files"), "warning",
-                               f"{TREND_WORDS.get(name, name)} keep growing: "
+            trend, check = TRENDS[name]
+            out.append(Finding(check, "warning", f"{trend.words} keep growing: "
                                f"{slope:.3g}/s ({slope * 3600:.0f}/h)"))
     out += _workload_end(r)
     out += _limits_hit(r)

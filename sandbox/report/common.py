@@ -1,12 +1,14 @@
 """What every report format says alike: how long an inconclusive run should have been, the
-note beside the seed's rule, and which checks apply to the run's workload."""
+note beside the seed's rule, and whether operations apply to the run's workload."""
 
 from __future__ import annotations
 
 import math
 
-from sandbox.analysis import AnalysisResult, Verdict
-from sandbox.analysis.verdict import CHECKS
+from sandbox.analysis import Verdict
+
+# shows_operations: the reports' own name for analysis.checks' rule
+from sandbox.analysis.checks import shows_operations as shows_operations
 
 DAY_MIN = 1440
 #: Beside the seed's keys (memory_trend.leak_severity, overall_success...): they do not decide.
@@ -24,20 +26,6 @@ def minutes_needed(v: Verdict) -> str:
     if n >= DAY_MIN:
         return "longer than a day"
     return f"run about {max(1, math.ceil(n))} min"
-
-
-def shows_operations(r: AnalysisResult) -> bool:
-    """Operations and their latency apply to the screenshot workload, or to a workload that
-    recorded some; a command run has none."""
-    return r.run.workload == "screenshot" or r.operations.count > 0
-
-
-def applicable_checks(r: AnalysisResult) -> list[str]:
-    """The checks that apply to the run (its JUnit cases): ``operations`` as
-    :func:`shows_operations`, ``js_heap`` only when the JS heap was measured."""
-    js_heap = bool(r.run.config.js_heap) or any(f.check == "js_heap" for f in r.findings)
-    return [c for c in CHECKS if (c != "operations" or shows_operations(r))
-            and (c != "js_heap" or js_heap)]
 
 
 def measured_on(v: Verdict) -> str:

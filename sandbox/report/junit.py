@@ -1,6 +1,6 @@
 """junit.xml: one test suite per run, named by its scenario (``sandbox.quick``, or
 ``sandbox.<command>``), with its duration, start time and settings as properties; one testcase
-per check that applies to the run (report.common.applicable_checks: no ``operations`` case for
+per check that applies to the run (analysis.checks.applicable_checks: no ``operations`` case for
 a command, no ``js_heap`` case unless the JS heap was measured)."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 
 from sandbox.analysis import AnalysisResult
-from sandbox.report.common import applicable_checks, minutes_needed
+from sandbox.analysis.checks import applicable_checks
+from sandbox.report.common import minutes_needed
 from sandbox.untrusted import shown
 
 
