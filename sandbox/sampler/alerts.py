@@ -17,6 +17,9 @@ log = logging.getLogger("sandbox.sampler")
 MB = 1024 * 1024
 WARNING_RATE_MB_S = DEFAULT_BUDGET_MB_S  # the seed's table, defined once (analysis.budget)
 CRITICAL_RATE_MB_S = CRITICAL_MB_S
+#: The growth rate's sliding window, and the seconds from the start before it is watched.
+GROWTH_WINDOW_S = 30.0
+GROWTH_WARMUP_S = 30.0
 
 
 class GrowthWindow:
@@ -57,7 +60,8 @@ class GrowthWindow:
 class AlertMonitor:
     """Feeds on (t, wall, working set bytes); returns the alerts each sample raised."""
 
-    def __init__(self, threshold_mb: float, *, window_s: float = 30.0, warmup_s: float = 30.0,
+    def __init__(self, threshold_mb: float, *, window_s: float = GROWTH_WINDOW_S,
+                 warmup_s: float = GROWTH_WARMUP_S,
                  warning_rate: float = WARNING_RATE_MB_S,
                  critical_rate: float = CRITICAL_RATE_MB_S) -> None:
         self.threshold_mb = threshold_mb

@@ -22,7 +22,7 @@ from sandbox.model.alert import Alert
 from sandbox.model.sample import FAST_FIELDS
 from sandbox.rundir import ALERTS, FILE_MODE, ROLES, private_opener
 from sandbox.sampler import ticker
-from sandbox.sampler.alerts import MB, AlertMonitor
+from sandbox.sampler.alerts import GROWTH_WARMUP_S, GROWTH_WINDOW_S, MB, AlertMonitor
 from sandbox.sampler.cgroup_reader import CgroupReader
 from sandbox.sampler.psutil_reader import CAVEAT, ProcessTreeReader
 from sandbox.sampler.roles import DEFAULT_INTERVAL_S as DEFAULT_ROLE_INTERVAL_S
@@ -42,7 +42,7 @@ _FAST_KEYS = tuple(k for k in FAST_FIELDS if k != "tier")
 _FAST_LINE = ('{{"t": {}, "wall": {}, ' + "".join(f'"{k}": {{}}, ' for k in _FAST_KEYS)
               + '"tier": "fast"}}\n')
 
-#: Fast samples feed the live alerts at most this often (their growth window is 30 s).
+#: Fast samples feed the live alerts at most this often (their growth window is GROWTH_WINDOW_S).
 MONITOR_PERIOD_S = 0.1
 
 
@@ -154,7 +154,8 @@ class MemoryProfiler:
     """
 
     def __init__(self, sample_interval: float = 0.5, alert_threshold_mb: float = 1024.0, *,
-                 rate_window_s: float = 30.0, rate_warmup_s: float = 30.0,
+                 rate_window_s: float = GROWTH_WINDOW_S,
+                 rate_warmup_s: float = GROWTH_WARMUP_S,
                  role_interval: float | None = DEFAULT_ROLE_INTERVAL_S) -> None:
         if not MIN_INTERVAL_S <= sample_interval <= MAX_INTERVAL_S:
             raise ValueError(f"sample interval must be between {MIN_INTERVAL_S} and "
