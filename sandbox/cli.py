@@ -346,7 +346,7 @@ def _flags_as_flags(command: typer.core.TyperGroup | typer.core.TyperCommand,
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI and map every failure to one line and an exit code."""
-    command = typer.main.get_command(app)
+    command = typer.main.get_group(app)  # get_command's group (no completion options)
     _flags_as_flags(command, typer.Context(command, info_name="sandbox",
                                            help_option_names=["-h", "--help"]))
     try:

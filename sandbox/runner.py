@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 
@@ -67,6 +68,19 @@ log = logging.getLogger("sandbox.runner")
 
 STARTUP_ALLOWANCE_S = 30.0
 ENDED_BY_ITSELF = "workload exited"
+#: what signal.signal takes and returns
+SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+class _LaunchArgs(TypedDict):
+    """The arguments every workload launcher takes alike."""
+
+    user: RunUser | None
+    private_fs: PrivateFs | None
+    log_cap: int
+    passed_env: dict[str, str]
+    inherit_env: bool
+    settle_fd: int | None
 
 
 def workload_exit(returncode: int | None, by_itself: bool) -> dict:
@@ -99,7 +113,7 @@ class StopFlag:
     def __init__(self) -> None:
         self.event = threading.Event()
         self.reason: str | None = None
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, SignalHandler] = {}
 
     def __enter__(self) -> StopFlag:
         if threading.current_thread() is threading.main_thread():
@@ -192,39 +206,43 @@ class Run:
             with StopFlag() as stop, slice_:
                 if self.private_fs is not None:
                     self.private_fs.create(self.user)
-                    self.meta.private_tmp |= self.private_fs.describe()
+                    self.meta.private_tmp = {**(self.meta.private_tmp or {}),
+                                             **self.private_fs.describe()}
                 forked: ForkedProcess | None = None
+                workload: Workload | None = None
                 if self.body is not None:  # forked before any thread of ours runs
-                    self.workload, forked = fork_callable(slice_, self.body, self.run_dir,
-                                                          log_cap=self.config.log_max)
+                    workload, forked = fork_callable(slice_, self.body, self.run_dir,
+                                                     log_cap=self.config.log_max)
+                    self.workload = workload
                 self.meta.slice = slice_.to_dict()
                 reaper = threading.Thread(target=slice_.reap_continuously, args=(reaper_stop,),
                                           name="sandbox-reaper", daemon=True)
                 reaper.start()
                 try:
-                    self._start_watchers(slice_)
-                    if forked is None:
-                        self.workload = self._start_workload(slice_)
+                    tracer = self._start_watchers(slice_)
+                    if workload is None:
+                        workload = self.workload = self._start_workload(slice_)
                         self.meta.env = {"inherited": self.config.inherit_env,
                                          "passed": sorted(env_values(self.config.env)),
-                                         "names": self.workload.env_names}
-                    else:
+                                         "names": workload.env_names}
+                    elif forked is not None:
                         forked.release()
-                    self._wait(stop)
+                    self._wait(stop, workload)
                     self.stopped_by = stop.reason or self.stopped_by
-                    self.workload.stop(self.config.stop_timeout_s)
+                    workload.stop(self.config.stop_timeout_s)
                     self.meta.workload_end_t = round(time.monotonic() - self.t0, 3)
-                    self.meta.workload_returncode = self.workload.proc.returncode
+                    self.meta.workload_returncode = workload.proc.returncode
                     self.meta.workload_exit = workload_exit(
-                        self.workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
-                    self.tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
+                        workload.proc.returncode, self.stopped_by == ENDED_BY_ITSELF)
+                    tracer.stop()  # flushes events.jsonl; the verifier reads what it saw
                     if (hits := slice_.pids_limit_hits()) is not None:  # before teardown
                         self.meta.limits["pids_max"]["hits"] = hits
                     self.cleanup = self.verifier.verify(
-                        slice_, run_dir=self.run_dir, main=self.workload.proc,
-                        tracer=self.tracer, user=self.user, private_fs=self.private_fs)
+                        slice_, run_dir=self.run_dir, main=workload.proc,
+                        tracer=tracer, user=self.user, private_fs=self.private_fs)
                     if self.private_fs is not None:  # what the IPC listing could not check
-                        self.meta.private_tmp |= self.private_fs.describe()
+                        self.meta.private_tmp = {**(self.meta.private_tmp or {}),
+                                                 **self.private_fs.describe()}
                 finally:
                     if forked is not None:
                         forked.release(run=False)  # no-op once released
@@ -263,14 +281,15 @@ class Run:
             else:
                 release_user(self.user)
 
-    def _start_watchers(self, slice_: Slice) -> None:
+    def _start_watchers(self, slice_: Slice) -> Tracer:
+        """Start the tracer, the sampler and the settle channel; returns the tracer."""
         from sandbox.sampler.profiler import tmp_usage
         from sandbox.tracer import start_tracer
 
         self.t0 = time.monotonic()
-        self.tracer = start_tracer(slice_, self.run_dir / rundir.EVENTS,
-                                   backend=self.config.tracer, facts=self.facts, t0=self.t0,
-                                   events_max=self.config.events_max)
+        self.tracer = tracer = start_tracer(slice_, self.run_dir / rundir.EVENTS,
+                                            backend=self.config.tracer, facts=self.facts,
+                                            t0=self.t0, events_max=self.config.events_max)
         tmp = self.private_fs.usage if self.private_fs is not None else \
             functools.partial(tmp_usage, self.run_dir / "tmp")
         self.profiler.start(slice_, self.run_dir / rundir.SAMPLES, tmp_usage=tmp, t0=self.t0)
@@ -280,9 +299,10 @@ class Run:
             "cgroup": slice_.backend,
             "sampler": "cgroup" if slice_.has_cgroup else "psutil",
             "c_ticker": ticker.AVAILABLE,  # the high-rate fast path (docs/run-directory.md)
-            "tracer": self.tracer.to_dict(),
+            "tracer": tracer.to_dict(),
         }
         self.save_meta()
+        return tracer
 
     def _stop_watchers(self) -> None:
         if self.settle is not None:
@@ -305,9 +325,9 @@ class Run:
 
         config = self.config
         passed = env_values(config.env)
-        common = {"user": self.user, "private_fs": self.private_fs, "log_cap": config.log_max,
-                  "passed_env": passed, "inherit_env": config.inherit_env,
-                  "settle_fd": self.settle.child_fd if self.settle else None}
+        common = _LaunchArgs(user=self.user, private_fs=self.private_fs, log_cap=config.log_max,
+                             passed_env=passed, inherit_env=config.inherit_env,
+                             settle_fd=self.settle.child_fd if self.settle else None)
         if config.command:
             workload = launch_command(slice_, config.command, self.run_dir, cwd=Path.cwd(),
                                       network=config.network or "host", **common)
@@ -317,10 +337,13 @@ class Run:
             urls=config.urls, duration_s=config.duration_s,
             operations_per_minute=config.operations_per_minute,
             context_policy=config.context_policy, inject=config.inject,
-            network=config.network, chromium=self.facts.chromium, clock_origin=self.t0,
-            **({"inject_rate_mb": config.inject_rate_mb} if config.inject_rate_mb else {}),
+            network=config.network, clock_origin=self.t0,
             js_heap_interval_s=config.js_heap, settle_every=config.settle_every,
         )
+        if self.facts.chromium:  # else the spec's default
+            spec = replace(spec, chromium=self.facts.chromium)
+        if config.inject_rate_mb:
+            spec = replace(spec, inject_rate_mb=config.inject_rate_mb)
         try:
             spec.validate()
         except ValueError as exc:
@@ -338,7 +361,7 @@ class Run:
         """Why the run's files can no longer be written (a full disk), if so."""
         return self.profiler.write_error or (self.workload.log.error if self.workload else None)
 
-    def _wait(self, stop: StopFlag) -> None:
+    def _wait(self, stop: StopFlag, workload: Workload) -> None:
         """Until the duration is over, the workload ended, or a signal came."""
         start = time.monotonic()
         duration = self.config.duration_s
@@ -352,7 +375,7 @@ class Run:
                 if elapsed >= deadline:
                     self.stopped_by = "duration"
                     break
-                if self.workload.proc.poll() is not None:
+                if workload.proc.poll() is not None:
                     self.stopped_by = ENDED_BY_ITSELF
                     break
                 if self._decided():
@@ -362,11 +385,11 @@ class Run:
                     log.error("%s: ending the run", error)
                     self.stopped_by = "disk full"
                     self.meta.disk_error = error
-                    if freed := self.workload.log.make_room():
+                    if freed := workload.log.make_room():
                         log.warning("cut workload.log by %d bytes to make room for the "
                                     "run's records", freed)
                     break
-                progress.update(self._status(elapsed, duration))
+                progress.update(self._status(elapsed, duration, workload))
                 stop.event.wait(0.25)
 
     def _decided(self) -> bool:
@@ -377,13 +400,13 @@ class Run:
         self.meta.decision = self.decision.to_dict()
         return decided
 
-    def _status(self, elapsed: float, duration: float) -> Status:
+    def _status(self, elapsed: float, duration: float, workload: Workload) -> Status:
         snap = self.profiler.latest()
         ws = snap.working_set if snap and snap.working_set is not None else (
             snap.memory_current if snap else None)
         return Status(
             elapsed_s=elapsed, duration_s=duration,
-            operations=self.workload.operations, failed=self.workload.failed,
+            operations=workload.operations, failed=workload.failed,
             working_set_mb=ws / 2**20 if ws is not None else None,
             slope_mb_s=self._recent_slope(elapsed, ws),
         )
@@ -426,8 +449,8 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     if (body is None) != (config.test is None):
         raise HarnessError("a test run needs its body, and a body its test's name")
     facts = facts or discover(config.cgroup_mode)
-    if config.browser:
-        facts = replace(facts, chromium=choose(config.browser).path)
+    if config.browser and (browser := choose(config.browser)) is not None:
+        facts = replace(facts, chromium=browser.path)
     _check_host(config, facts)
     for cleaned in cleanup_stale():
         log.warning("removed stale slice %s (killed %d processes)", cleaned.name,

@@ -29,6 +29,7 @@ from sandbox.analysis.cleanup_policy import (
     cleanup_issues,
 )
 from sandbox.host import safefs
+from sandbox.host.forked import ForkedProcess
 from sandbox.host.isolation import (
     HOME_SEEN_AS,
     HOST_SHARED_DIRS,
@@ -194,7 +195,8 @@ class ResourceCleanupVerifier:
 
     # -- the teardown sequence -------------------------------------------------------------
     def verify(self, slice_: Slice, *, run_dir: Path | None = None,
-               main: subprocess.Popen | None = None, tracer: Tracer | None = None,
+               main: subprocess.Popen | ForkedProcess | None = None,
+               tracer: Tracer | None = None,
                user: RunUser | None = None, private_fs: PrivateFs | None = None
                ) -> CleanupReport:
         """Find orphans, escapes and leftover files; tear the slice down; clean up; check.
@@ -258,7 +260,7 @@ class ResourceCleanupVerifier:
                 log.error("cannot write cleanup.json: %s", exc.strerror or exc)
         return report
 
-    def _orphans(self, slice_: Slice, main: subprocess.Popen | None
+    def _orphans(self, slice_: Slice, main: subprocess.Popen | ForkedProcess | None
                  ) -> tuple[list[ProcessRecord], float]:
         """Wait up to the grace period for the slice to empty; what stays is orphaned."""
         begin = time.monotonic()
