@@ -16,7 +16,7 @@ import pytest
 
 from sandbox.host.cleanup import clean_record
 from sandbox.host.procid import identify, is_same, parse_stat, send_signal
-from sandbox.host.registry import SliceRecord
+from sandbox.host.registry import SliceRecord, this_harness
 from sandbox.host.slice import MARKER_ENV
 from sandbox.tracer import start_tracer
 from sandbox.tracer.base import Tracer
@@ -228,3 +228,25 @@ def wait_for_marker(pid: int, run_id: str, timeout: float = 5.0) -> bool:
             pass
         time.sleep(0.01)
     return False
+
+
+def test_a_live_harness_is_known_by_its_start_ticks_whatever_the_clock_says(monkeypatch):
+    """The boot time /proc/stat gives moves when the clock is adjusted: a harness named by a
+    wall-clock start time then looked gone, and another run's cleanup killed its live slice
+    (seen while recording the corpus). Records name it by clock ticks since boot."""
+    import psutil._pslinux
+
+    pid, start = this_harness()
+    live = SliceRecord("sandbox-t-live", harness_pid=pid, harness_start=start, mode="v2",
+                       marker="t-live")
+    assert isinstance(start, int) and live.harness_alive()
+    boot = psutil._pslinux.boot_time()
+    monkeypatch.setattr(psutil._pslinux, "boot_time", lambda: boot + 1.0)  # a clock step
+    assert live.harness_alive()
+    assert not SliceRecord("sandbox-t-reused", harness_pid=pid, harness_start=start + 1,
+                           mode="v2", marker="t-reused").harness_alive()  # the pid, reused
+    wall = psutil.Process(pid).create_time()  # an earlier version's record: within 2 s
+    assert SliceRecord("sandbox-t-old", harness_pid=pid, harness_start=wall, mode="v2",
+                       marker="t-old").harness_alive()
+    assert not SliceRecord("sandbox-t-dead", harness_pid=1, harness_start=0.0, mode="v2",
+                           marker="t-dead").harness_alive()

@@ -34,13 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from sandbox.errors import HarnessError
 from sandbox.host import safefs, userns
 from sandbox.host.ipcns import IpcError, IpcNamespace, sysv_leftover, sysv_rows
 from sandbox.host.libc import check, libc
-from sandbox.host.registry import state_dir, this_harness
+from sandbox.host.registry import harness_alive, state_dir, this_harness
 from sandbox.model.cleanup import LeftoverFile
 from sandbox.model.fields import is_integer, is_number
 
@@ -173,7 +171,7 @@ def allocate_user(run_id: str) -> RunUser:
                          "too many runs at once, or stale locks (run sandbox cleanup)")
 
 
-def _lock_harness(lock: Path) -> tuple[int, float] | None:
+def _lock_harness(lock: Path) -> tuple[int, int | float] | None:
     """The harness (pid, start time) a UID lock names; None when it names none (empty,
     corrupt, not an object)."""
     try:
@@ -183,14 +181,7 @@ def _lock_harness(lock: Path) -> tuple[int, float] | None:
     if not isinstance(data, dict):
         return None
     pid, start = data.get("harness_pid"), data.get("harness_start")
-    return (pid, float(start)) if is_integer(pid) and is_number(start) else None
-
-
-def _harness_alive(pid: int, start: float) -> bool:
-    try:
-        return psutil.Process(pid).create_time() == start
-    except (psutil.Error, ValueError):
-        return False
+    return (pid, start) if is_integer(pid) and is_number(start) else None
 
 
 def stale_users() -> list[int]:
@@ -204,7 +195,7 @@ def stale_users() -> list[int]:
         except (OSError, ValueError):
             continue
         harness = _lock_harness(lock)
-        gone = age > LOCK_GRACE_S if harness is None else not _harness_alive(*harness)
+        gone = age > LOCK_GRACE_S if harness is None else not harness_alive(*harness)
         if uid in UID_RANGE and gone and not uid_pids(uid):
             found.append(uid)
     return found

@@ -1,8 +1,9 @@
 """On-disk registry of live slices, so a SIGKILLed harness's leftovers can be found and removed.
 
 Each slice gets ``<state dir>/<slice name>.json`` written BEFORE its cgroup directories are made
-and removed after they are gone. It names the harness (pid + start time, so a reused pid is not
-mistaken for a live harness), the cgroup directories and the run's environment marker.
+and removed after they are gone. It names the harness (pid + kernel start time, so a reused
+pid is not mistaken for a live harness), the cgroup directories and the run's environment
+marker.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import psutil
 
+from sandbox.host import procid
 from sandbox.model.fields import is_integer, is_number
 
 SLICE_PREFIX = "sandbox-"
@@ -30,7 +32,7 @@ def state_dir() -> Path:
 class SliceRecord:
     name: str
     harness_pid: int
-    harness_start: float
+    harness_start: int | float  # clock ticks since boot (a float: an earlier version's)
     mode: str
     marker: str
     dirs: list[str] = field(default_factory=list)
@@ -55,15 +57,27 @@ class SliceRecord:
             self.path.unlink()
 
     def harness_alive(self) -> bool:
-        try:
-            return psutil.Process(self.harness_pid).create_time() == self.harness_start
-        except psutil.Error:
-            return False
+        return harness_alive(self.harness_pid, self.harness_start)
 
 
-def this_harness() -> tuple[int, float]:
-    me = psutil.Process()
-    return me.pid, me.create_time()
+def this_harness() -> tuple[int, int]:
+    """This harness's pid and kernel start time (clock ticks since boot)."""
+    start = procid.start_time(os.getpid())
+    assert start is not None  # this process exists
+    return os.getpid(), start
+
+
+def harness_alive(pid: int, start: int | float) -> bool:
+    """Whether the harness a record names is alive: by its kernel start time in clock ticks,
+    never by a wall-clock time (the boot time /proc/stat gives moves with clock adjustments:
+    a live harness then looked gone, and another run's cleanup killed its slice). A record of
+    an earlier version holds a wall-clock time, compared within 2 s."""
+    if is_integer(start):
+        return procid.start_time(pid) == start
+    try:
+        return abs(psutil.Process(pid).create_time() - float(start)) < 2.0
+    except psutil.Error:
+        return False
 
 
 def _well_typed(record: SliceRecord) -> bool:
