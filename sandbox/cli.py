@@ -131,7 +131,7 @@ def run(
              "a scenario file)")] = None,
     settle_every: Annotated[int | None, typer.Option(metavar="N",
         help="screenshots: a settle point (GC, memory pressure, a sample) every N "
-             "operations; 0: none (default 3)")] = None,
+             "operations; 0: none (the default: docs/settle-points.md says why)")] = None,
     role_interval: Annotated[str | None, typer.Option(metavar="DURATION",
         help="time between per-role sweeps (memory, fds, threads by process role): 10s, 1m "
              "(a bare number is seconds)")] = None,
