@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -19,6 +20,19 @@ def start_sandbox(*args: str) -> subprocess.Popen:
     """``sandbox`` in the background (communicate() for its output)."""
     return subprocess.Popen([sys.executable, "-m", "sandbox", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+def run_python(source: str, runs_dir: Path, *options: str) -> subprocess.CompletedProcess:
+    """``sandbox run OPTIONS --runs-dir RUNS_DIR -- python SCRIPT``: ``source`` written to a
+    file the run's own UID can read (/var/tmp, not this test's private tmp), removed after."""
+    script = Path("/var/tmp") / f"sandbox-test-{os.getpid()}-{time.monotonic_ns()}.py"
+    script.write_text(source)
+    script.chmod(0o644)
+    try:
+        return sandbox("run", *options, "--runs-dir", str(runs_dir), "--", sys.executable,
+                       str(script))
+    finally:
+        script.unlink()
 
 
 def only_run_dir(runs_dir: Path) -> Path:

@@ -6,16 +6,13 @@ run ends normally, the settle samples it took are rate-limited."""
 from __future__ import annotations
 
 import json
-import os
 import socket
-import sys
 import threading
 import time
-from pathlib import Path
 
 from sandbox.sampler.settle import MIN_GAP_S, SettleChannel
 
-from .cli_helpers import only_run_dir, sandbox
+from .cli_helpers import only_run_dir, run_python
 
 
 class Counter:
@@ -119,14 +116,8 @@ print("sent", sent, flush=True)
 
 
 def test_hostile_workload_run_ends_normally(needs_cgroups, runs_dir):
-    script = Path("/var/tmp") / f"hostile-settle-{os.getpid()}.py"
-    script.write_text(HOSTILE)
-    script.chmod(0o644)
-    try:
-        out = sandbox("run", "--duration", "6s", "--no-progress", "-q", "--grace", "1s",
-                      "--runs-dir", str(runs_dir), "--", sys.executable, str(script))
-    finally:
-        script.unlink()
+    out = run_python(HOSTILE, runs_dir, "--duration", "6s", "--no-progress", "-q", "--grace",
+                     "1s")
     run_dir = only_run_dir(runs_dir)
     log = (run_dir / "workload.log").read_text()
     assert "forged False" in log and "sent " in log, log

@@ -6,7 +6,6 @@ nothing."""
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 import sandbox
 from sandbox.runreader import read_run, samples_to_arrays
 
-from .cli_helpers import only_run_dir
+from .cli_helpers import only_run_dir, run_python
 from .cli_helpers import sandbox as run_sandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,14 +54,8 @@ def test_reader_never_carries_a_settle_point_forward():
 
 
 def test_command_checkpoints_get_settle_samples(needs_cgroups, runs_dir):
-    script = Path("/var/tmp") / f"settle-{os.getpid()}.py"
-    script.write_text(CHECKPOINTS)
-    script.chmod(0o644)
-    try:
-        out = run_sandbox("run", "--duration", "10s", "--no-progress", "-q", "--grace", "1s",
-                          "--runs-dir", str(runs_dir), "--", sys.executable, str(script))
-    finally:
-        script.unlink()
+    out = run_python(CHECKPOINTS, runs_dir, "--duration", "10s", "--no-progress", "-q",
+                     "--grace", "1s")
     run_dir = only_run_dir(runs_dir)
     assert "[True, True, True, True, True]" in (run_dir / "workload.log").read_text(), out.stderr
     samples = settle_samples(run_dir)
