@@ -20,7 +20,6 @@ import shutil
 import signal
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,11 +27,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypedDict
 
-import numpy as np
-
 from sandbox import logs, rundir
 from sandbox.analysis.budget import parse_budget, too_short
-from sandbox.analysis.trend import robust_slope
+from sandbox.analysis.trend import RecentSlope
 from sandbox.config import RunConfig, env_values
 from sandbox.decision import DecisionWatch
 from sandbox.errors import HarnessError
@@ -169,7 +166,7 @@ class Run:
         self.stopped_by: str | None = None
         self.decision = DecisionWatch(config, self.run_dir) if config.until_decided else None
         self.meta.decision = self.decision.to_dict() if self.decision else None
-        self._recent: deque[tuple[float, float]] = deque()
+        self._recent_slope = RecentSlope()  # the progress line's, over the last minute
 
     def save_meta(self) -> None:
         if self.run_dir.exists():
@@ -333,19 +330,9 @@ class Run:
                                       network=config.network or "host", **common)
             self._handed_settle()
             return workload
-        spec = ScreenshotSpec(
-            urls=config.urls, duration_s=config.duration_s,
-            operations_per_minute=config.operations_per_minute,
-            context_policy=config.context_policy, inject=config.inject,
-            network=config.network, clock_origin=self.t0,
-            js_heap_interval_s=config.js_heap, settle_every=config.settle_every,
-        )
-        if self.facts.chromium:  # else the spec's default
-            spec = replace(spec, chromium=self.facts.chromium)
-        if config.inject_rate_mb:
-            spec = replace(spec, inject_rate_mb=config.inject_rate_mb)
         try:
-            spec.validate()
+            spec = ScreenshotSpec.for_run(config, chromium=self.facts.chromium,
+                                          clock_origin=self.t0).validate()
         except ValueError as exc:
             raise HarnessError(str(exc)) from exc
         workload = launch_screenshot(slice_, spec, self.run_dir, **common)
@@ -408,19 +395,8 @@ class Run:
             elapsed_s=elapsed, duration_s=duration,
             operations=workload.operations, failed=workload.failed,
             working_set_mb=ws / 2**20 if ws is not None else None,
-            slope_mb_s=self._recent_slope(elapsed, ws),
+            slope_mb_s=self._recent_slope.add(elapsed, ws / 2**20 if ws is not None else None),
         )
-
-    def _recent_slope(self, elapsed: float, working_set: int | None) -> float | None:
-        """Theil-Sen slope of the working set over the last minute, for the progress line."""
-        if working_set is not None:
-            self._recent.append((elapsed, working_set / 2**20))
-        while self._recent and self._recent[0][0] < elapsed - 60:
-            self._recent.popleft()
-        if len(self._recent) < 8:
-            return None
-        t, mb = zip(*self._recent, strict=True)
-        return robust_slope(np.asarray(t), np.asarray(mb))
 
 
 def _save_or_log(the_run: Run) -> None:

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import struct
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from sandbox.tracer import TracerError, start_tracer
+from sandbox.tracer import TracerError, proc_connector, start_tracer
 
 from .controls import control, control_run
 
@@ -109,17 +112,43 @@ def test_scan_sees_the_escape_when_bpftrace_is_forced_off(needs_cgroups, tmp_pat
 
 def test_proc_connector_sees_fork_exec_exit(needs_cgroups, tmp_path):
     if not needs_cgroups.proc_connector:
-        pytest.skip("proc connector unusable (needs root and pyroute2)")
+        pytest.skip("proc connector unusable (needs root)")
     with control_run(needs_cgroups, tmp_path) as run:
         out = run.run_dir / "events.jsonl"
         tracer = start_tracer(run.slice_, out, "proc-connector", facts=needs_cgroups)
         try:
             [child] = run_control(run, "short_child")
         finally:
+            began = time.monotonic()
             tracer.stop()
+            stopped_in = time.monotonic() - began
     kinds = {e["kind"] for e in read_events(out) if e["pid"] == child}
     assert kinds == {"fork", "exec", "exit"}
     assert tracer.to_dict()["backend"] == "proc-connector"
+    # the reader thread is gone, not left blocked in a receive into interpreter shutdown
+    assert stopped_in < 2 * proc_connector.POLL_S + 0.5
+    assert not [t for t in threading.enumerate() if t.name == "tracer-proc-connector"]
+
+
+def _datagram(what: int, *fields: int, ids: str = "IIII") -> bytes:
+    """One cn_proc message as the kernel lays it out (nlmsghdr, cn_msg, proc_event)."""
+    event = struct.pack("=IIQ", what, 0, 123_000_000_000) + struct.pack("=" + ids, *fields)
+    cn = struct.pack("=IIIIHH", 1, 1, 0, 0, len(event), 0) + event
+    return struct.pack("=IHHII", 16 + len(cn), 3, 0, 0, 0) + cn
+
+
+def test_proc_connector_parses_the_kernel_layout() -> None:
+    fork = _datagram(proc_connector.FORK, 10, 10, 11, 11)
+    exit_ = _datagram(proc_connector.EXIT, 11, 11, 0, 17, 10, 10, ids="IIIIII")
+    other = _datagram(0x4, 11, 11, 0, 0)  # a uid change: not followed
+    parsed = list(proc_connector.parse(fork + exit_ + other))
+    assert [m["event"] for m in parsed] == ["PROC_EVENT_FORK", "PROC_EVENT_EXIT"]
+    assert parsed[0]["child_tgid"] == 11 and parsed[0]["parent_tgid"] == 10
+    assert parsed[1]["parent_tgid"] == 10 and parsed[0]["timestamp_ns"] == 123_000_000_000
+    # cut short, or a length that points past the end: nothing read from beyond it
+    assert list(proc_connector.parse(fork[:30])) == []
+    assert list(proc_connector.parse(b"\xff\xff\x00\x00" + fork[4:])) == []
+    assert proc_connector.listen_message()[16:] == struct.pack("=IIIIHHI", 1, 1, 0, 0, 4, 0, 1)
 
 
 def test_auto_falls_back_and_says_why(needs_cgroups, tmp_path):

@@ -182,13 +182,8 @@ def _can_mount() -> bool:
 
 
 def _proc_connector_usable(is_root: bool) -> bool:
-    if not is_root:
-        return False
-    try:
-        from pyroute2 import ProcEventSocket  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Subscribing to process events needs CAP_NET_ADMIN (sandbox.tracer.proc_connector)."""
+    return is_root
 
 
 def _playwright_version() -> str | None:

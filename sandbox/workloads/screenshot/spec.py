@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 from sandbox.host.browsers import DISTRIBUTION
+
+if TYPE_CHECKING:
+    from sandbox.config import RunConfig
 
 INJECTIONS = ("pages", "heap", "orphan", "escape", "tmpfile")
 CONTEXT_POLICIES = ("reuse", "fresh")
@@ -75,6 +78,21 @@ class ScreenshotSpec:
     #: a settle point every this many operations (GC in every page, memory pressure, then
     #: the harness's sample: docs/settle-points.md); 0: none
     settle_every: int = 0
+
+    @classmethod
+    def for_run(cls, config: RunConfig, *, chromium: str | None,
+                clock_origin: float) -> ScreenshotSpec:
+        """The spec of a run's screenshot workload (``chromium`` None: the distribution's)."""
+        spec = cls(urls=config.urls, duration_s=config.duration_s,
+                   operations_per_minute=config.operations_per_minute,
+                   context_policy=config.context_policy, inject=config.inject,
+                   network=config.network, clock_origin=clock_origin,
+                   js_heap_interval_s=config.js_heap, settle_every=config.settle_every)
+        if chromium:
+            spec.chromium = chromium
+        if config.inject_rate_mb:
+            spec.inject_rate_mb = config.inject_rate_mb
+        return spec
 
     @property
     def resolved_network(self) -> str:
