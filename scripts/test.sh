@@ -8,7 +8,7 @@ bash scripts/setup.sh
 bash scripts/apt-ensure.sh --no-start prometheus-pushgateway prometheus sudo
 .venv/bin/ruff check sandbox tests bench
 .venv/bin/mypy sandbox
-.venv/bin/pytest "$@"
+.venv/bin/pytest --durations=30 "$@"
 
 # The pure cgroup v2 proof: a Debian guest with systemd as PID 1 under qemu (TCG), built once
 # and cached in /var/cache/sandbox-v2-guest (first run ~5 min, then ~2.5 min).
