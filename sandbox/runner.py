@@ -29,9 +29,8 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from sandbox import logs, rundir
 from sandbox.analysis.budget import parse_budget, too_short
-from sandbox.analysis.trend import RecentSlope
+from sandbox.analysis.quick import RecentSlope
 from sandbox.config import RunConfig, env_values
-from sandbox.decision import DecisionWatch
 from sandbox.errors import HarnessError
 from sandbox.host import HostFacts, Slice, cleanup_stale, discover, open_slice
 from sandbox.host.browsers import choose
@@ -56,6 +55,7 @@ from sandbox.workloads.preflight import check_command
 
 if TYPE_CHECKING:
     from sandbox.analysis.result import AnalysisResult
+    from sandbox.decision import DecisionWatch
     from sandbox.host.forked import ForkedProcess
     from sandbox.model.cleanup import CleanupReport
     from sandbox.tracer.base import Tracer
@@ -164,7 +164,11 @@ class Run:
         self.private_fs: PrivateFs | None = None
         self.t0 = time.monotonic()
         self.stopped_by: str | None = None
-        self.decision = DecisionWatch(config, self.run_dir) if config.until_decided else None
+        self.decision: DecisionWatch | None = None
+        if config.until_decided:  # it judges the run as it goes: the analysis loads now
+            from sandbox.decision import DecisionWatch
+
+            self.decision = DecisionWatch(config, self.run_dir)
         self.meta.decision = self.decision.to_dict() if self.decision else None
         self._recent_slope = RecentSlope()  # the progress line's, over the last minute
 
@@ -376,7 +380,8 @@ class Run:
                         log.warning("cut workload.log by %d bytes to make room for the "
                                     "run's records", freed)
                     break
-                progress.update(self._status(elapsed, duration, workload))
+                if progress.enabled:
+                    progress.update(self._status(elapsed, duration, workload))
                 stop.event.wait(0.25)
 
     def _decided(self) -> bool:
@@ -411,12 +416,6 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
         body: Callable[[], None] | None = None) -> RunOutcome:
     """Make one run and judge it; ``body``: the test's body when ``config.test`` is set.
     Raises HarnessError when the run cannot be made."""
-    from sandbox.analysis import analyze
-    from sandbox.report import render_text, write_all
-    from sandbox.report.github import publish
-    from sandbox.report.json_report import to_dict
-    from sandbox.report.metrics import export
-    from sandbox.runreader import read_run
     from sandbox.workloads.network import cleanup_stale_namespaces
 
     config.validate()
@@ -458,6 +457,14 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
         finally:
             the_run.meta.ended, the_run.meta.stopped_by = time.time(), the_run.stopped_by
             _save_or_log(the_run)
+        # The analysis and reports load now: the harness carried none of scipy, statsmodels
+        # and pandas (~100 MB) while the run lasted.
+        from sandbox.analysis.core import analyze
+        from sandbox.report import write_all
+        from sandbox.report.github import publish
+        from sandbox.report.metrics import export
+        from sandbox.runreader import read_run
+
         result = analyze(read_run(the_run.run_dir))
         try:
             write_all(result, the_run.run_dir)
@@ -473,5 +480,8 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
         logs.remove_run_log(handler)
     the_run.meta.exit_code = result.exit_code
     _save_or_log(the_run)
+    from sandbox.report import render_text
+    from sandbox.report.json_report import to_dict
+
     return RunOutcome(the_run.run_dir, result.exit_code, render_text(result), to_dict(result),
                       the_run.meta, the_run.cleanup, result)

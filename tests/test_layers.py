@@ -5,9 +5,12 @@ by the runner alone, and the analysis and reports never import a collector."""
 from __future__ import annotations
 
 import ast
+import time
 from pathlib import Path
 
 import sandbox
+
+from .cli_helpers import start_sandbox
 
 ROOT = Path(sandbox.__file__).parent
 #: calls that change the host: signals and removals
@@ -73,3 +76,22 @@ def test_the_runner_computes_nothing() -> None:
     heavy = {m for m in _imports(ROOT / "runner.py")
              if m.split(".")[0] in {"numpy", "scipy", "statsmodels"}}
     assert not heavy
+
+
+def test_a_running_harness_carries_no_statistics_library(needs_cgroups, runs_dir) -> None:
+    """scipy, statsmodels and pandas (~130 MB of the harness's memory) load when the run is
+    judged, not while it lasts: read from the live harness's own memory map."""
+    proc = start_sandbox("run", "--duration", "6s", "--no-progress", "--runs-dir",
+                         str(runs_dir), "--", "sleep", "10")
+    try:
+        deadline = time.monotonic() + 30
+        while not list(runs_dir.glob("*/samples.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    assert "/site-packages/numpy/" in maps  # the map is the harness's, read mid-run
+    for library in ("/scipy/", "/statsmodels/", "/pandas/"):
+        assert library not in maps, library

@@ -25,20 +25,19 @@ import math
 import re
 import warnings
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 import numpy as np
-import statsmodels.api as sm
-from scipy import stats
 
 MB = 2**20
 #: Seed table: growth >= 0.1 MB/s is a warning, >= 0.5 MB/s critical.
 DEFAULT_BUDGET_MB_S = 0.1
 CRITICAL_MB_S = 0.5
-Z = stats.norm.ppf(0.975)  # two-sided 95% interval: each end errs 2.5% of the time
+Z = NormalDist().inv_cdf(0.975)  # two-sided 95% interval: each end errs 2.5% of the time
 #: The budget's decisions use one-sided 95% bounds: "over" errs (a rate exactly at the budget
 #: called over) at most 5% of the time, and so does "within" (equivalence testing's two
 #: one-sided tests; the bounds are a 90% two-sided interval).
-Z_BOUND = stats.norm.ppf(0.95)
+Z_BOUND = NormalDist().inv_cdf(0.95)
 MAX_STEPS = 2
 #: A level shift is kept when it lowers the residual sum of squares by this many
 #: noise variances times ln(n) (a BIC-like penalty, as the change-point search had).
@@ -167,6 +166,8 @@ def floor_series(t: np.ndarray, y: np.ndarray, window_s: float, min_count: int =
                  ) -> tuple[np.ndarray, np.ndarray]:
     """The minimum of ``y`` in consecutive windows of ``window_s``, at each window's centre;
     windows with fewer than ``min_count`` samples are dropped."""
+    from scipy import stats  # scipy and statsmodels load when a run is judged, not before
+
     edges = np.arange(t[0], t[-1] + window_s, window_s)
     if len(edges) < 2:
         return np.empty(0), np.empty(0)
@@ -236,6 +237,8 @@ def _find_steps(tc: np.ndarray, y: np.ndarray, noise: float, min_step: float
 
 def _noise(y: np.ndarray) -> float:
     """Robust window-to-window noise (normal-scaled MAD of first differences / sqrt 2)."""
+    from scipy import stats
+
     if len(y) < 3:
         return 0.0
     return float(stats.median_abs_deviation(np.diff(y), scale="normal") / math.sqrt(2))
@@ -253,6 +256,8 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     transient in it would pass for growth). ``as_floors``: ``y_mb`` is floors already (settle
     points: memory brought to its floor and measured there), each sample its own window.
     Returns (Growth, None), or (None, why it cannot be measured)."""
+    import statsmodels.api as sm
+
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
     if len(t) < 2:

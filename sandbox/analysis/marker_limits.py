@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sandbox.analysis.trend import robust_slope
+from sandbox.analysis.quick import robust_slope
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ The method is described in docs/statistics.md ("change points + HAC"). One funct
 from __future__ import annotations
 
 import warnings
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,33 +58,6 @@ class TrendResult:
     growth_total: float | None = None  # last minus first value of the smoothed series
     fit_line: list[tuple[float, float]] = field(default_factory=list)  # (t, y) ends of the fit
 
-
-
-def robust_slope(t: np.ndarray, y: np.ndarray) -> float:
-    """Theil-Sen slope of ``y`` over ``t`` (units of y per second): the quick look of the
-    progress line and the pytest plugin's per-test limit, not a verdict."""
-    return float(stats.theilslopes(y, t)[0])
-
-
-class RecentSlope:
-    """:func:`robust_slope` of the last ``window_s`` seconds of a series fed one point at a
-    time (the live progress line's quick look); None until it holds ``min_points``."""
-
-    def __init__(self, window_s: float = 60.0, min_points: int = 8) -> None:
-        self.window_s = window_s
-        self.min_points = min_points
-        self._points: deque[tuple[float, float]] = deque()
-
-    def add(self, t: float, y: float | None) -> float | None:
-        """Add ``(t, y)`` (none when ``y`` is None) and return the slope now."""
-        if y is not None:
-            self._points.append((t, y))
-        while self._points and self._points[0][0] < t - self.window_s:
-            self._points.popleft()
-        if len(self._points) < self.min_points:
-            return None
-        ts, ys = zip(*self._points, strict=True)
-        return robust_slope(np.asarray(ts), np.asarray(ys))
 
 
 def smooth(t: np.ndarray, y: np.ndarray, window_s: float) -> tuple[np.ndarray, np.ndarray]:

@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import logs, scenarios
-from sandbox.analysis.compare import compare_runs
-from sandbox.commands.report import load_run
 from sandbox.config import from_scenario
 from sandbox.errors import HarnessError
 from sandbox.host import discover
 from sandbox.host.systemd import ensure_delegated_scope
-from sandbox.report.compare import render_compare_text
 from sandbox.runner import run as run_workload
 
 
@@ -29,7 +26,13 @@ def run_command(command: list[str] | None, scenario: str | None, scenario_file: 
     base = scenarios.get(scenario, scenario_file) if scenario else None
     config = from_scenario(base, command=list(command) if command else None,
                            **overrides).validate()
-    baseline_run = load_run(baseline) if baseline else None  # a bad baseline fails up front
+    # The analysis (scipy, statsmodels) loads when the run is judged, so the harness carries
+    # no statistics library while its run lasts; a baseline is read (and judged) up front.
+    baseline_run = None
+    if baseline:  # a bad baseline fails up front
+        from sandbox.commands.report import load_run
+
+        baseline_run = load_run(baseline)
     facts = discover(config.cgroup_mode)
     ensure_delegated_scope(facts, [sys.executable, "-m", "sandbox", *sys.argv[1:]])
     outcome = run_workload(config, show_progress=progress and not quiet, facts=facts)
@@ -38,6 +41,10 @@ def run_command(command: list[str] | None, scenario: str | None, scenario_file: 
     print(f"report: {outcome.run_dir / 'report.html'}")
     if baseline_run is None:
         return outcome.exit_code
+    from sandbox.analysis.compare import compare_runs
+    from sandbox.commands.report import load_run
+    from sandbox.report.compare import render_compare_text
+
     comparison = compare_runs(baseline_run, load_run(outcome.run_dir))
     print(render_compare_text(comparison))
     return 1 if comparison.worse and outcome.exit_code in (0, 2) else outcome.exit_code
