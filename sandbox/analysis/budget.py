@@ -256,7 +256,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     transient in it would pass for growth). ``as_floors``: ``y_mb`` is floors already (settle
     points: memory brought to its floor and measured there), each sample its own window.
     Returns (Growth, None), or (None, why it cannot be measured)."""
-    import statsmodels.api as sm
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: 1 s less
 
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
@@ -286,7 +286,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     maxlags = max(1, int(math.ceil(len(tw) ** (1 / 3))))
     with warnings.catch_warnings():  # a near-singular HAC matrix: its se is then unused
         warnings.simplefilter("ignore", RuntimeWarning)
-        fit = sm.OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
+        fit = OLS(yw, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})
     rate = float(fit.params[1])
     # Never claim more precision than the noise of independent windows would give, nor than
     # the kind's floor wanders by over this length.

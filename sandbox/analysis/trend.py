@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import ruptures as rpt
-import statsmodels.api as sm
 from scipy import stats
+from statsmodels.regression.linear_model import GLSAR, OLS
 
 from sandbox.analysis.budget import DEFAULT_BUDGET_MB_S
 
@@ -118,10 +118,10 @@ def _slope_test(
         cols.append((tb >= step_at).astype(float))
     exog = np.column_stack(cols)
     maxlags = max(1, int(np.ceil(len(tb) ** (1 / 3))))
-    hac = sm.OLS(yb, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags}, use_t=True)
+    hac = OLS(yb, exog).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags}, use_t=True)
     with warnings.catch_warnings():  # a flat series makes the AR(1) estimate singular
         warnings.simplefilter("ignore")
-        gls = sm.GLSAR(yb, exog, rho=1).iterative_fit(maxiter=5)
+        gls = GLSAR(yb, exog, rho=1).iterative_fit(maxiter=5)
     slope = float(hac.params[1])
     se = float(max(hac.bse[1], gls.bse[1]))
     if not np.isfinite(se) or se <= 0:
