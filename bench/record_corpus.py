@@ -191,6 +191,11 @@ PLAN: list[Entry] = [
     _builtin("builtin-settle2-reuse-12pm", "endurance", "reuse", opm=12, settle=2),
     _user("user-settle3-driver-450k-20pm", "leak", "driver", 10, 20, "fresh", kb=450,
           settle=3),
+    # fifth session (issue 27): a settle point after every screenshot, with the GC alone and
+    # with the pressure signal too: does the signal make the floor wander?
+    _user("user-settle1gc-clean-fresh-24pm", "clean", "none", 10, 24, "fresh",
+          "--settle-gc-only", settle=1, note="sandbox.settle(browser, pressure=False)"),
+    _user("user-settle1-clean-fresh-24pm", "clean", "none", 10, 24, "fresh", settle=1),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s"

@@ -7,8 +7,8 @@ Outside a run these helpers do nothing and return False.
 
 - :func:`checkpoint`: any Python program, after it freed what it could.
 - :func:`settle` / :func:`settle_async`: a Playwright page (sync / async API): a full GC in
-  every page of its browser's contexts, a critical memory-pressure signal to the browser,
-  then :func:`checkpoint`.
+  every page of its browser's contexts, a critical memory-pressure signal to the browser
+  (unless ``pressure=False``), then :func:`checkpoint`.
 """
 
 from __future__ import annotations
@@ -99,10 +99,13 @@ def _pages(page: Any) -> list[Any]:
     return [p for context in contexts for p in context.pages if not p.is_closed()]
 
 
-def settle(page: Any, label: str | None = None, wait_s: float = SETTLE_WAIT_S) -> bool:
+def settle(page: Any, label: str | None = None, wait_s: float = SETTLE_WAIT_S,
+           pressure: bool = True) -> bool:
     """Playwright sync API: bring the browser's memory to its floor (GC, pressure signal,
     ``wait_s`` for what they free to leave), then :func:`checkpoint`. ``page``: any page of
-    the browser (closed too), or the browser itself. Does nothing (False) outside a run."""
+    the browser (closed too), or the browser itself; ``pressure``: False for the GC alone
+    (the pressure signal also purges the browser's caches). Does nothing (False) outside a
+    run."""
     if _socket() is None:
         return False
     for each in _pages(page):
@@ -112,7 +115,7 @@ def settle(page: Any, label: str | None = None, wait_s: float = SETTLE_WAIT_S) -
         finally:
             cdp.detach()
     browser = _browser(page)
-    if browser is not None:
+    if browser is not None and pressure:
         cdp = browser.new_browser_cdp_session()
         try:
             cdp.send(*_PRESSURE)
@@ -123,7 +126,7 @@ def settle(page: Any, label: str | None = None, wait_s: float = SETTLE_WAIT_S) -
 
 
 async def settle_async(page: Any, label: str | None = None,
-                       wait_s: float = SETTLE_WAIT_S) -> bool:
+                       wait_s: float = SETTLE_WAIT_S, pressure: bool = True) -> bool:
     """Playwright async API: as :func:`settle`."""
     import asyncio
 
@@ -136,7 +139,7 @@ async def settle_async(page: Any, label: str | None = None,
         finally:
             await cdp.detach()
     browser = _browser(page)
-    if browser is not None:
+    if browser is not None and pressure:
         cdp = await browser.new_browser_cdp_session()
         try:
             await cdp.send(*_PRESSURE)

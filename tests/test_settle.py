@@ -6,12 +6,16 @@ nothing."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import sandbox
+import sandbox.settle_points
 from sandbox.runreader import read_run, samples_to_arrays
 
 from .cli_helpers import only_run_dir, run_python
@@ -40,6 +44,48 @@ def test_outside_a_run_the_helpers_do_nothing(monkeypatch):
     monkeypatch.delenv("SANDBOX_SETTLE_FD", raising=False)
     assert sandbox.checkpoint() is False
     assert sandbox.settle(object()) is False
+
+
+class _Cdp:
+    def __init__(self, sent: list[str]) -> None:
+        self.sent = sent
+
+    def send(self, method: str, params: dict | None = None) -> None:
+        self.sent.append(method)
+
+    def detach(self) -> None:
+        pass
+
+
+class _Browser:
+    """A Playwright browser as settle() sees it: one context, two pages, CDP sessions that
+    record the methods sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        context = type("Context", (), {"new_cdp_session": lambda _, page: _Cdp(self.sent)})()
+        page = type("Page", (), {"context": context, "is_closed": lambda _: False})()
+        context.pages = [page, page]
+        self.contexts = [context]
+
+    def new_browser_cdp_session(self) -> _Cdp:
+        return _Cdp(self.sent)
+
+
+@pytest.mark.parametrize("pressure", [True, False])
+def test_settle_sends_the_pressure_signal_unless_told_not_to(monkeypatch, pressure):
+    ours, theirs = socket.socketpair()
+    answered = threading.Thread(target=lambda: (ours.recv(100), ours.sendall(b"ok\n")))
+    answered.start()
+    monkeypatch.setenv("SANDBOX_SETTLE_FD", str(theirs.fileno()))
+    monkeypatch.setattr(sandbox.settle_points, "_channel", None)
+    browser = _Browser()
+    assert sandbox.settle(browser, wait_s=0, pressure=pressure) is True
+    answered.join(5)
+    gc = ["HeapProfiler.collectGarbage"] * 2
+    assert browser.sent == gc + (["Memory.simulatePressureNotification"] if pressure else [])
+    for end in (ours, theirs, sandbox.settle_points._channel):
+        end.close()
 
 
 def test_reader_never_carries_a_settle_point_forward():

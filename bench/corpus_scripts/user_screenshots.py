@@ -24,7 +24,8 @@ script with a large transient allocation).
 
 --settle-every N: after every N screenshots (and the leak's step) ``sandbox.settle(browser)``:
 a GC in every page, a memory-pressure signal, then the harness's settle sample
-(docs/settle-points.md); the shot line then says ``settle=SECONDS``.
+(docs/settle-points.md); the shot line then says ``settle=SECONDS``. With --settle-gc-only:
+the GC alone, no pressure signal.
 """
 
 from __future__ import annotations
@@ -116,6 +117,8 @@ def main() -> int:
     p.add_argument("--churn-mb", type=int, default=0, help="allocate and free N MB per shot")
     p.add_argument("--settle-every", type=int, default=0,
                    help="a settle point every N screenshots (sandbox.settle); 0: none")
+    p.add_argument("--settle-gc-only", action="store_true",
+                   help="settle with the GC alone, no memory-pressure signal")
     args = p.parse_args()
 
     stop = threading.Event()
@@ -211,7 +214,7 @@ def main() -> int:
                 from sandbox import settle  # only here: the script also runs without sandbox
 
                 settle_start = time.monotonic()
-                settle(browser, f"shot {n}")
+                settle(browser, f"shot {n}", pressure=not args.settle_gc_only)
                 settled = f"settle={time.monotonic() - settle_start:.3f}s "
             status = "ok" if error is None else f"FAILED {error}"
             print(f"shot {n} {status} latency={latency:.3f}s bytes={size} "
