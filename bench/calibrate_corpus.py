@@ -171,19 +171,18 @@ def _with_leak(w: Window, rate_mb_s: float, settled: bool) -> RunData:
 def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15, 0.25)
                  ) -> dict[tuple[int, str, float], Counter]:
     """(length, judged on, added MB/s) -> outcomes over the windows of the clean traces
-    recorded with settle points, judged as the run is (on floors: the built-in workload's
-    settle points are fewer than the floors' windows) and, side by side, on the settle points
-    alone."""
+    recorded with settle points, judged on their floors (the settle samples dropped) and,
+    side by side, on the settle samples alone."""
     table: dict[tuple[int, str, float], Counter] = defaultdict(Counter)
     for trace in (tr for tr in traces if tr["kind"] == "clean"
                   and any(v is not None for v in tr["samples"].get("settle", ()))):
         for length in LENGTHS_S:
             for w in windows(trace, length):
                 for rate in rates:
+                    floors = judge_run_memory(_with_leak(w, rate, settled=False), DEFAULT_BUDGET)
+                    table[(length, "floors", rate)][floors.verdict.outcome] += 1
                     run = _with_leak(w, rate, settled=True)
-                    judged = judge_run_memory(run, DEFAULT_BUDGET)
-                    table[(length, judged.measured_on, rate)][judged.verdict.outcome] += 1
-                    t, y = run.samples["t"], run.samples[judged.signal or "anon"] / MB
+                    t, y = run.samples["t"], run.samples["anon"] / MB
                     points = np.isfinite(run.samples["settle"]) & np.isfinite(y)
                     on_points = judge_memory(t[points], y[points], DEFAULT_BUDGET,
                                              op_interval_s=w.op_interval, startup=BROWSER,
@@ -411,22 +410,36 @@ def starts(traces: list[dict]) -> tuple[dict[int, float], dict[int, float]]:
 WANDER_LENGTHS_S = (45, 60, 90, 120, 180, 240)
 
 
-def wander(traces: list[dict]) -> dict[int, tuple[int, float, float]]:
+def _settled(w: Window) -> tuple[np.ndarray, np.ndarray]:
+    """A window's settle samples: (t, anon MB)."""
+    settle = np.asarray([np.nan if v is None else v for v in w.columns["settle"]], float)
+    points = np.isfinite(settle) & np.isfinite(w.anon_mb)
+    return w.t[points], w.anon_mb[points]
+
+
+def wander(traces: list[dict], settled: bool = False,
+           lengths: tuple[int, ...] = WANDER_LENGTHS_S) -> dict[int, tuple[int, float, float]]:
     """What ``Startup.wander_k`` rests on: per tested length T, over stretches of the clean
     traces (one every 15 s, each after its own 45 s start-up cut), how far the stretch's rate
     strays from its whole trace's rate: (stretches, the fit's own median error x T^1.5, the
-    90th percentile of |stray| / 1.645 x T^1.5), both MB s^0.5."""
+    90th percentile of |stray| / 1.645 x T^1.5), both MB s^0.5. ``settled``: on the settle
+    samples alone (traces recorded with them)."""
     fit_only = replace(BROWSER, wander_k=0.0)
     strays: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for trace in (tr for tr in traces if tr["kind"] == "clean" and tr["duration_s"] >= 290):
         (w,) = windows(trace, workload_window(trace)[1] - workload_window(trace)[0])
-        y = w.anon_mb if np.isfinite(w.anon_mb).mean() > 0.8 else np.asarray(
-            [np.nan if v is None else v for v in w.columns["working_set"]], float) / MB
-        whole, _ = estimate_growth(w.t, y, w.op_interval, startup=fit_only)
-        for length in WANDER_LENGTHS_S:
+        if settled:
+            t, y = _settled(w)
+        else:
+            t = w.t
+            y = w.anon_mb if np.isfinite(w.anon_mb).mean() > 0.8 else np.asarray(
+                [np.nan if v is None else v for v in w.columns["working_set"]], float) / MB
+        whole, _ = estimate_growth(t, y, w.op_interval, startup=fit_only, as_floors=settled)
+        for length in lengths:
             for start in np.arange(45, w.t[-1] - length, 15):
-                inside = (w.t >= start - 45) & (w.t <= start + length)
-                g, _ = estimate_growth(w.t[inside], y[inside], w.op_interval, startup=fit_only)
+                inside = (t >= start - 45) & (t <= start + length)
+                g, _ = estimate_growth(t[inside], y[inside], w.op_interval, startup=fit_only,
+                                       as_floors=settled)
                 if g is not None and whole is not None:
                     strays[length].append((abs(g.rate - whole.rate), g.span_s, g.se))
     out = {}
@@ -436,6 +449,47 @@ def wander(traces: list[dict]) -> dict[int, tuple[int, float, float]]:
         out[length] = (len(rows), float(np.median(se)) * t15,
                        float(np.percentile(stray, 90)) / 1.645 * t15)
     return out
+
+
+def shortest_lines(traces: list[dict], lengths: tuple[int, ...] = (120, 150, 180)
+                   ) -> list[str]:
+    """Per run length, over the windows of every clean trace judged on their floors: within
+    and over when clean, over with a leak of exactly the budget and of 1.5x added: which
+    length is the shortest that tells 1.5x the budget from clean."""
+    limit = DEFAULT_BUDGET.value
+    lines = ["| run | windows | clean: within / over | at the budget: over | 1.5x: over |",
+             "|---|---|---|---|---|"]
+    for length in lengths:
+        counts: dict[float, Counter] = defaultdict(Counter)
+        for trace in (tr for tr in traces if tr["kind"] == "clean"):
+            for w in windows(trace, length):
+                for multiple in (0.0, 1.0, 1.5):
+                    extra = ramp(w, multiple * limit) if multiple else None
+                    counts[multiple][judge(w, DEFAULT_BUDGET, extra).outcome] += 1
+        n = sum(counts[0.0].values())
+        lines.append(f"| {length / 60:g} min | {n} | {counts[0.0]['within'] / n:.1%} / "
+                     f"{counts[0.0]['over']} | {counts[1.0]['over'] / n:.1%} | "
+                     f"{counts[1.5]['over'] / n:.1%} |")
+    return lines
+
+
+def settle_wander_lines(traces: list[dict], lengths: tuple[int, ...] = (60, 90, 120)
+                        ) -> list[str]:
+    """Per clean trace recorded with settle points: the wander (90th percentile stray / 1.645
+    x T^1.5, MB s^0.5) of its floors and of its settle samples, side by side."""
+    lines = ["| trace | settle | " + " | ".join(f"{n} s: floors / settle" for n in lengths)
+             + " |", "|---|---|" + "---|" * len(lengths)]
+    for trace in traces:
+        if trace["kind"] != "clean" or not any(
+                v is not None for v in trace["samples"].get("settle", ())):
+            continue
+        floors, settled = (wander([trace], s, lengths) for s in (False, True))
+        how = f"every {trace.get('settle_every') or '?'}" + (
+            ", GC only" if "pressure=False" in trace.get("note", "") else "")
+        cells = [f"{floors[n][2]:.1f} / {settled[n][2]:.1f}" if n in floors and n in settled
+                 else "n/a" for n in lengths]
+        lines.append(f"| `{trace['name']}` | {how} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _nominal(trace: dict) -> str:
@@ -507,6 +561,10 @@ def main() -> None:
         return
     if args.settle:
         print("\n".join(settle_lines(traces)))
+        print()
+        print("\n".join(settle_wander_lines(traces)))
+        print()
+        print("\n".join(shortest_lines(traces)))
         return
     if args.markdown:
         print(markdown(traces, args.seed))
