@@ -8,6 +8,8 @@ import ast
 import time
 from pathlib import Path
 
+import pytest
+
 import sandbox
 
 from .cli_helpers import start_sandbox
@@ -78,16 +80,19 @@ def test_the_runner_computes_nothing() -> None:
     assert not heavy
 
 
-def test_a_running_harness_carries_no_statistics_library(needs_cgroups, runs_dir) -> None:
+@pytest.mark.parametrize("progress", ["--no-progress", "--progress"])
+def test_a_running_harness_carries_no_statistics_library(needs_cgroups, runs_dir,
+                                                         progress) -> None:
     """scipy, statsmodels and pandas (~130 MB of the harness's memory) load when the run is
-    judged, not while it lasts: read from the live harness's own memory map."""
-    proc = start_sandbox("run", "--duration", "6s", "--no-progress", "--runs-dir",
+    judged, not while it lasts: read from the live harness's own memory map, also with a
+    progress line, whose slope is computed every 0.25 s from its 8th point (2 s in)."""
+    proc = start_sandbox("run", "--duration", "8s", progress, "--runs-dir",
                          str(runs_dir), "--", "sleep", "10")
     try:
         deadline = time.monotonic() + 30
         while not list(runs_dir.glob("*/samples.jsonl")) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(1)
+        time.sleep(4)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
     finally:
         out, err = proc.communicate(timeout=120)
