@@ -256,7 +256,7 @@ def estimate_growth(t: np.ndarray, y_mb: np.ndarray, op_interval_s: float | None
     transient in it would pass for growth). ``as_floors``: ``y_mb`` is floors already (settle
     points: memory brought to its floor and measured there), each sample its own window.
     Returns (Growth, None), or (None, why it cannot be measured)."""
-    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: 1 s less
+    from statsmodels.regression.linear_model import OLS  # not statsmodels.api: all of it
 
     ok = np.isfinite(t) & np.isfinite(y_mb)
     t, y_mb = np.asarray(t, float)[ok], np.asarray(y_mb, float)[ok]
