@@ -168,14 +168,18 @@ def _with_leak(w: Window, rate_mb_s: float, settled: bool) -> RunData:
                    samples=samples)
 
 
+def _has_settle_points(trace: dict) -> bool:
+    """Whether the trace was recorded with settle points (format 3, settling)."""
+    return any(v is not None for v in trace["samples"].get("settle", ()))
+
+
 def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15, 0.25)
                  ) -> dict[tuple[int, str, float], Counter]:
     """(length, judged on, added MB/s) -> outcomes over the windows of the clean traces
     recorded with settle points, judged on their floors (the settle samples dropped) and,
     side by side, on the settle samples alone."""
     table: dict[tuple[int, str, float], Counter] = defaultdict(Counter)
-    for trace in (tr for tr in traces if tr["kind"] == "clean"
-                  and any(v is not None for v in tr["samples"].get("settle", ()))):
+    for trace in (tr for tr in traces if tr["kind"] == "clean" and _has_settle_points(tr)):
         for length in LENGTHS_S:
             for w in windows(trace, length):
                 for rate in rates:
@@ -221,7 +225,7 @@ def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float
     look_plan = sequential.plan(BROWSER, cap_s, limit)
     out: dict[float, list[tuple[str, float]]] = defaultdict(list)
     for trace in (tr for tr in traces if tr["kind"] == "clean"):
-        if settled != any(v is not None for v in trace["samples"].get("settle", ())):
+        if settled != _has_settle_points(trace):
             continue
         for w in sliding_windows(trace, cap_s, every_start_s):
             for multiple in multiples:
@@ -480,8 +484,7 @@ def settle_wander_lines(traces: list[dict], lengths: tuple[int, ...] = (60, 90, 
     lines = ["| trace | settle | " + " | ".join(f"{n} s: floors / settle" for n in lengths)
              + " |", "|---|---|" + "---|" * len(lengths)]
     for trace in traces:
-        if trace["kind"] != "clean" or not any(
-                v is not None for v in trace["samples"].get("settle", ())):
+        if trace["kind"] != "clean" or not _has_settle_points(trace):
             continue
         floors, settled = (wander([trace], s, lengths) for s in (False, True))
         how = f"every {trace.get('settle_every') or '?'}" + (
