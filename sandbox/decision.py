@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.analysis.budget import BROWSER, COMMAND, parse_budget
+from sandbox.analysis.budget import COMMAND, browser_startup, parse_budget
 from sandbox.analysis.core import MemoryJudgement, judge_run_memory
 from sandbox.analysis.sequential import LookPlan, plan, time_to_decision
 from sandbox.config import RunConfig
 from sandbox.runreader import RunReadError, read_run
+from sandbox.workloads.environment import driver_semi_space_mb
 
 log = logging.getLogger("sandbox.decision")
 
@@ -51,8 +52,8 @@ class DecisionWatch:
         if limit is None:  # RunConfig.validate refuses it
             raise ValueError(f"--until-decided needs a budget per time, not {budget}")
         self.run_dir = run_dir
-        self.plan: LookPlan = plan(BROWSER if screenshots else COMMAND, config.duration_s,
-                                   limit)
+        startup = browser_startup(driver_semi_space_mb(config)) if screenshots else COMMAND
+        self.plan: LookPlan = plan(startup, config.duration_s, limit)
         self._looks = self.plan.looks
         self.taken = 0
         self.latest: Look | None = None

@@ -51,6 +51,7 @@ from sandbox.rundir import FILE_FORMATS, make_run_dir, write_json
 from sandbox.sampler import ticker
 from sandbox.sampler.settle import SettleChannel
 from sandbox.untrusted import shown
+from sandbox.workloads.environment import driver_semi_space_mb
 from sandbox.workloads.preflight import check_command
 
 if TYPE_CHECKING:
@@ -225,7 +226,8 @@ class Run:
                         workload = self.workload = self._start_workload(slice_)
                         self.meta.env = {"inherited": self.config.inherit_env,
                                          "passed": sorted(env_values(self.config.env)),
-                                         "names": workload.env_names}
+                                         "names": workload.env_names,
+                                         "node_semi_space_mb": workload.node_semi_space_mb}
                     elif forked is not None:
                         forked.release()
                     self._wait(stop, workload)
@@ -440,7 +442,8 @@ def run(config: RunConfig, *, show_progress: bool = True, facts: HostFacts | Non
     handler = logs.add_run_log(the_run.run_dir)
     if config.test is None and (short := too_short(
             config.workload, config.duration_s, parse_budget(config.budget),
-            config.operations_per_minute if config.workload == "screenshot" else None)):
+            config.operations_per_minute if config.workload == "screenshot" else None,
+            driver_semi_space_mb(config))):
         log.warning("%s", short)  # the run can be made, not judged: before it starts
     if config.test:
         log.info("run %s: test %s, slice backend %s", the_run.run_id, shown(config.test),

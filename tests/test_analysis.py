@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sandbox.analysis import analyze, trend_test
-from sandbox.analysis.budget import Budget, parse_budget
+from sandbox.analysis.budget import BROWSER, LEAN_DRIVER_BROWSER, Budget, parse_budget
 from sandbox.analysis.legacy import seed_severity
 from sandbox.analysis.verdict import Finding, exit_code
 from sandbox.model.alert import Alert
@@ -308,6 +308,22 @@ def test_a_short_browser_run_is_over_only_when_no_start_up_explains_it(tmp_path)
     assert climb.verdict.minutes_needed == 2, climb.verdict.reasons
 
 
+def test_a_browser_with_a_lean_driver_is_judged_after_a_shorter_start_up(tmp_path):
+    """A 70 s screenshot run whose floor climbs for 15 s and is level after: with its
+    Playwright driver's young generation kept at 1 MB (run.json env.node_semi_space_mb, as
+    the built-in workload starts it), 20 s are cut and it is within the budget; the same
+    samples with Node's default driver lose 45 s and cannot tell."""
+    t = np.arange(0, 70, 0.5)
+    floor = 200 + np.minimum(t, 15.0)
+    lean = analyze(read_run(write_run(tmp_path / "a", t, floor, cleanup=CLEAN_CLEANUP,
+                                      run_extra={"env": {"node_semi_space_mb": 1}})))
+    assert lean.verdict.outcome == "within", lean.verdict.reasons
+    default = analyze(read_run(write_run(tmp_path / "b", t, floor, cleanup=CLEAN_CLEANUP,
+                                         run_extra={"env": {"node_semi_space_mb": None}})))
+    assert default.verdict.outcome == "inconclusive", default.verdict.reasons
+    assert LEAN_DRIVER_BROWSER.cut_s < lean.verdict.warmup_cut_s < BROWSER.cut_s
+
+
 def test_a_test_body_is_judged_as_a_test_body(tmp_path):
     """The plugin's runs (config.test) are judged with a test body's start-up: 3 s of
     50 MB/s is over the budget, as the plugin says and `sandbox report` must say too."""
@@ -317,12 +333,16 @@ def test_a_test_body_is_judged_as_a_test_body(tmp_path):
 
 
 def test_too_short_is_said_up_front_with_the_duration_needed():
-    from sandbox.analysis.budget import BROWSER, DEFAULT_BUDGET, too_short
+    from sandbox.analysis.budget import DEFAULT_BUDGET, too_short
 
     line = too_short("screenshot", 20, DEFAULT_BUDGET, 30)
     needed = int(BROWSER.shortest_s(0.1)) + 1
     assert f"needs {needed} s at least (--duration {needed}s)" in line
     assert too_short("screenshot", 600, DEFAULT_BUDGET, 30) is None
+    lean = int(LEAN_DRIVER_BROWSER.shortest_s(0.1)) + 1  # the built-in workload's driver
+    assert lean < needed
+    assert f"needs {lean} s" in too_short("screenshot", 20, DEFAULT_BUDGET, 30, 1)
+    assert too_short("screenshot", lean, DEFAULT_BUDGET, 30, 1) is None
     assert "command needs" in too_short("command", 5, DEFAULT_BUDGET, None)
     assert "starts a browser" in too_short("command", 30, DEFAULT_BUDGET, None)
     assert too_short("command", 300, DEFAULT_BUDGET, None) is None

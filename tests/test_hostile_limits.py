@@ -155,13 +155,15 @@ def test_a_memory_bomb_without_flags_is_held_by_the_default(needs_cgroups, runs_
 def test_the_harness_environment_does_not_reach_the_workload(needs_cgroups, runs_dir):
     env = {SECRET: SECRET_VALUE, "D_PASSED": PASSED_VALUE}
     out, run_dir, run_json, report = run(
-        runs_dir, "--env", "D_PASSED", "--env", f"D_SET={SET_VALUE}", "--", "env", env=env)
+        runs_dir, "--env", "D_PASSED", "--env", f"D_SET={SET_VALUE}", "--env",
+        "NODE_OPTIONS=--max-semi-space-size=1", "--", "env", env=env)
     log = log_of(run_dir)
     assert SECRET not in log and SECRET_VALUE not in log, log
     assert f"D_PASSED={PASSED_VALUE}" in log and f"D_SET={SET_VALUE}" in log, log
     assert "PATH=" in log and "HOME=" in log, log
     assert run_json["env"]["inherited"] is False
-    assert run_json["env"]["passed"] == ["D_PASSED", "D_SET"]
+    assert run_json["env"]["passed"] == ["D_PASSED", "D_SET", "NODE_OPTIONS"]
+    assert run_json["env"]["node_semi_space_mb"] == 1  # what the verdict's start-up reads
     assert {"D_PASSED", "D_SET", "PATH", "HOME"} <= set(run_json["env"]["names"])
     assert SECRET not in run_json["env"]["names"]
     for name in ("run.json", "report.json", "report.txt"):  # names, never values

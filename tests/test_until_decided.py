@@ -6,12 +6,15 @@ verdict the look gave; the built-in ci scenario does the same on real Chromium (
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from sandbox.analysis.budget import BROWSER, COMMAND, Z_BOUND
+from sandbox.analysis.budget import BROWSER, COMMAND, LEAN_DRIVER_BROWSER, Z_BOUND
 from sandbox.analysis.sequential import boundary_z, look_times, plan
+from sandbox.config import RunConfig
+from sandbox.decision import DecisionWatch
 
 from .cli_helpers import only_run_dir, report_of, sandbox, start_sandbox
 
@@ -56,6 +59,17 @@ def test_plans_look_from_the_first_judgeable_length_to_the_cap():
     assert browser.looks[-1] == 600 and np.allclose(np.diff(browser.looks[:-1]), 15)
     command = plan(COMMAND, 180, 0.1)
     assert command.looks[0] < 20 and command.z < browser.z  # fewer looks, a lower boundary
+
+
+def test_the_built_in_workload_is_planned_for_its_lean_driver(tmp_path):
+    """The screenshot workload's driver always gets a small young generation (also after a
+    NODE_OPTIONS the user passes), so its looks start after the shorter start-up."""
+    config = RunConfig(until_decided=True, duration_s=600.0)
+    lean = LEAN_DRIVER_BROWSER.shortest_s(0.1)
+    assert DecisionWatch(config, tmp_path).plan.looks[0] == pytest.approx(lean)
+    passed = replace(config, env=["NODE_OPTIONS=--max-semi-space-size=16"])
+    assert DecisionWatch(passed, tmp_path).plan.looks[0] == pytest.approx(lean)
+    assert lean < BROWSER.shortest_s(0.1)
 
 
 def test_command_runs_stop_once_decided(needs_cgroups, runs_dir):

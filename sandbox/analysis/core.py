@@ -8,7 +8,6 @@ import numpy as np
 from scipy import stats
 
 from sandbox.analysis.budget import (
-    BROWSER,
     COMMAND,
     CRITICAL_MB_S,
     DEFAULT_BUDGET,
@@ -20,6 +19,7 @@ from sandbox.analysis.budget import (
     BudgetVerdict,
     Growth,
     Startup,
+    browser_startup,
     judge_budget,
     judge_memory,
     parse_budget,
@@ -278,12 +278,14 @@ BROWSER_ROLES = frozenset({"browser", "renderer", "gpu", "network", "utility", "
 def workload_startup(run: RunData) -> Startup:
     """How the run's workload starts: a pytest test body; the screenshot workload, or a
     command whose role sweeps saw a browser (or that had no sweeps: the longer cut is the
-    safe one), is a browser; a command without one is a plain command."""
+    safe one), is a browser, whose start-up is shorter when its Node was given a small
+    young generation; a command without one is a plain command."""
     if run.run.config.test:
         return TEST_BODY
-    if run.run.workload != "command" or not run.roles:
-        return BROWSER
-    return BROWSER if any(BROWSER_ROLES & s.roles.keys() for s in run.roles) else COMMAND
+    if run.run.workload == "command" and run.roles and not any(
+            BROWSER_ROLES & s.roles.keys() for s in run.roles):
+        return COMMAND
+    return browser_startup((run.run.env or {}).get("node_semi_space_mb"))
 
 
 def workload_window(run: RunData) -> tuple[float, float]:

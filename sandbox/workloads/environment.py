@@ -4,13 +4,16 @@ what is set for the harness (in CI: tokens, credentials) does not reach the work
 A workload gets the locale, terminal, time zone and search path of the harness, the variables
 its kind needs, its USER/LOGNAME, and what the user passes (``--env``); the launcher then
 points HOME and TMPDIR at the run's own. ``--inherit-env`` hands over the harness's whole
-environment instead (the old behaviour)."""
+environment instead (the old behaviour). The screenshot workload's Playwright driver also
+gets :data:`DRIVER_NODE_OPTIONS`."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
+from sandbox.config import RunConfig, env_values
 from sandbox.host.isolation import RunUser
 
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -23,6 +26,12 @@ SCREENSHOT = ("PLAYWRIGHT_BROWSERS_PATH", "PLAYWRIGHT_DRIVER_PATH", "SANDBOX_CHR
               "PYTHONPATH", "DISPLAY", "WAYLAND_DISPLAY", "XAUTHORITY", "FONTCONFIG_FILE",
               "FONTCONFIG_PATH")
 KIND_NEEDS = {"command": (), "screenshot": SCREENSHOT}
+#: The Playwright driver (Node) with V8's young generation kept at 1 MB per semi-space: by
+#: default it grows to 16 MB in a run's first 30 s and is given back, a climb and drop of the
+#: run's floor (+10 MB, then -18 MB) that the verdict's start-up cut must wait out
+#: (docs/settle-points.md, bench/driver_startup.py).
+DRIVER_NODE_OPTIONS = "--max-semi-space-size=1"
+_SEMI_SPACE = re.compile(r"--max[-_]semi[-_]space[-_]size[= ](\d+)\b")
 
 
 def workload_environment(kind: str, account: RunUser | None, *, passed: Mapping[str, str],
@@ -42,4 +51,23 @@ def workload_environment(kind: str, account: RunUser | None, *, passed: Mapping[
         if account is not None:
             env["USER"] = env["LOGNAME"] = account.name
     env.update(passed)
+    if kind == "screenshot":
+        env["NODE_OPTIONS"] = " ".join(filter(None, (env.get("NODE_OPTIONS"),
+                                                     DRIVER_NODE_OPTIONS)))
     return env
+
+
+def node_semi_space_mb(env: Mapping[str, str]) -> int | None:
+    """The young generation's semi-space cap (MB) that ``env``'s NODE_OPTIONS gives Node
+    (the last one given), None when it sets none."""
+    sizes = _SEMI_SPACE.findall(env.get("NODE_OPTIONS", ""))
+    return int(sizes[-1]) if sizes else None
+
+
+def driver_semi_space_mb(config: RunConfig) -> int | None:
+    """The young-generation cap the screenshot workload's driver will start with under
+    ``config`` (None for a command: its Node, if any, is its own)."""
+    if config.workload != "screenshot":
+        return None
+    return node_semi_space_mb(workload_environment(
+        "screenshot", None, passed=env_values(config.env), inherit=config.inherit_env))

@@ -34,7 +34,11 @@ from sandbox.host.slice import MARKER_ENV, Slice, SliceError, resolve_user
 from sandbox.model.operation import JsHeapMeasurement, Operation
 from sandbox.rundir import JS_HEAP, OPERATIONS, WORKLOAD_LOG, private_opener
 from sandbox.settle_points import ENV as SETTLE_ENV
-from sandbox.workloads.environment import SYSTEM_PATH, workload_environment
+from sandbox.workloads.environment import (
+    SYSTEM_PATH,
+    node_semi_space_mb,
+    workload_environment,
+)
 from sandbox.workloads.logfile import DEFAULT_LOG_CAP, CappedLog
 from sandbox.workloads.network import IsolatedNetwork, NetworkError
 from sandbox.workloads.screenshot.spec import ScreenshotSpec
@@ -68,6 +72,8 @@ class Workload:
     operations: int = 0
     failed: int = 0
     env_names: list[str] = field(default_factory=list)  # the variables it started with
+    #: its NODE_OPTIONS' young-generation cap (MB per semi-space), None without one
+    node_semi_space_mb: int | None = None
 
     @property
     def summary(self) -> dict[str, Any] | None:
@@ -256,9 +262,9 @@ def _spawn(
 ) -> Workload:
     account = _account(user)
     base = workload_environment("screenshot" if json_stdout else "command", account,
-                                passed={}, inherit=inherit_env)
-    env = {**base, **prepare_dirs(run_dir, account, private_fs),
-           "PYTHONDONTWRITEBYTECODE": "1", **passed_env}
+                                passed=passed_env, inherit=inherit_env)
+    env = {**base, **prepare_dirs(run_dir, account, private_fs),  # what is passed wins
+           "PYTHONDONTWRITEBYTECODE": "1", **{name: base[name] for name in passed_env}}
     if settle_fd is not None:  # docs/settle-points.md
         env[SETTLE_ENV] = str(settle_fd)
     isolated = None
@@ -291,7 +297,8 @@ def _spawn(
             isolated.remove()
         raise LaunchError(str(exc)) from exc
     workload = Workload(proc=proc, run_dir=run_dir, log=log, network=isolated,
-                        env_names=sorted({*env, MARKER_ENV}))
+                        env_names=sorted({*env, MARKER_ENV}),
+                        node_semi_space_mb=node_semi_space_mb(env))
     readers: list[tuple[Callable[..., None], tuple[Any, ...]]] = [
         (_copy_to_log, (proc.stderr if json_stdout else proc.stdout, log))]
     if json_stdout:
