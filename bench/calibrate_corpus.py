@@ -30,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus_io import load_trace, workload_window  # noqa: E402
+from corpus_io import driver_semi_space_mb, load_trace, workload_window  # noqa: E402
 
 from sandbox.analysis import analyze, sequential  # noqa: E402
 from sandbox.analysis.budget import (  # noqa: E402
@@ -39,6 +39,8 @@ from sandbox.analysis.budget import (  # noqa: E402
     FROM_START,
     Budget,
     BudgetVerdict,
+    Startup,
+    browser_startup,
     estimate_growth,
     judge_budget,
     judge_memory,
@@ -68,6 +70,12 @@ class Window:
     roles: list[dict] = field(default_factory=list)  # roles.jsonl records, t from the start
     js_heap: list[dict] = field(default_factory=list)  # jsheap records, t from the start
     workload: str = "builtin"  # builtin (operations.jsonl) or user-script (a command run)
+    node_semi_space_mb: int | None = None  # the Playwright driver's young generation cap
+
+    @property
+    def startup(self) -> Startup:
+        """The browser start-up its run is judged with (run.json env.node_semi_space_mb)."""
+        return browser_startup(self.node_semi_space_mb)
 
     def as_run(self) -> RunData:
         """The window as the run directory analyze() reads (cleanup verified and clean): a
@@ -83,6 +91,7 @@ class Window:
         info = RunInfo.from_dict({"run_id": self.name, "started": 0.0,
                                   "workload": "command" if command else "screenshot",
                                   "config": {"command": ["python3"]} if command else {},
+                                  "env": {"node_semi_space_mb": self.node_semi_space_mb},
                                   "workload_end_t": float(self.t[-1]) if len(self.t) else None})
         roles = [sweep for r in self.roles if (sweep := RoleSweep.from_record(r)) is not None]
         heap = [JsHeapMeasurement(t=r["t"], used_bytes=r.get("used_bytes"),
@@ -122,14 +131,15 @@ def windows(trace: dict, length_s: float, as_recorded: bool = False) -> Iterator
         heap = [{**r, "t": r["t"] - start} for r in trace.get("js_heap", ())
                 if start <= r["t"] <= end]
         yield Window(trace["name"], t[inside] - start, anon[inside], ops_in - start, columns,
-                     roles, heap, trace["workload"] if as_recorded else "builtin")
+                     roles, heap, trace["workload"] if as_recorded else "builtin",
+                     driver_semi_space_mb(trace))
         start = end
 
 
 def judge(w: Window, budget: Budget, extra_mb: np.ndarray | None = None) -> BudgetVerdict:
     """The verdict on a window, with ``extra_mb`` added to its anon (a synthetic leak)."""
     y = w.anon_mb if extra_mb is None else w.anon_mb + extra_mb
-    growth, why = estimate_growth(w.t, y, w.op_interval)
+    growth, why = estimate_growth(w.t, y, w.op_interval, startup=w.startup)
     rate = 1 / w.op_interval if w.op_interval else None
     return judge_budget(growth, budget, ops_per_s=rate, why_none=why)
 
@@ -174,42 +184,51 @@ def _has_settle_points(trace: dict) -> bool:
 
 
 def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15, 0.25)
-                 ) -> dict[tuple[int, str, float], Counter]:
-    """(length, judged on, added MB/s) -> outcomes over the windows of the clean traces
-    recorded with settle points, judged on their floors (the settle samples dropped) and,
-    side by side, on the settle samples alone."""
-    table: dict[tuple[int, str, float], Counter] = defaultdict(Counter)
+                 ) -> dict[tuple[int, str, str, float], Counter]:
+    """(length, driver start-up, judged on, added MB/s) -> outcomes over the windows of the
+    clean traces recorded with settle points, judged on their floors (the settle samples
+    dropped) and, side by side, on the settle samples alone."""
+    table: dict[tuple[int, str, str, float], Counter] = defaultdict(Counter)
     for trace in (tr for tr in traces if tr["kind"] == "clean" and _has_settle_points(tr)):
         for length in LENGTHS_S:
             for w in windows(trace, length):
+                driver = _driver(w)
                 for rate in rates:
                     floors = judge_run_memory(_with_leak(w, rate, settled=False), DEFAULT_BUDGET)
-                    table[(length, "floors", rate)][floors.verdict.outcome] += 1
+                    table[(length, driver, "floors", rate)][floors.verdict.outcome] += 1
                     run = _with_leak(w, rate, settled=True)
                     t, y = run.samples["t"], run.samples["anon"] / MB
                     points = np.isfinite(run.samples["settle"]) & np.isfinite(y)
                     on_points = judge_memory(t[points], y[points], DEFAULT_BUDGET,
-                                             op_interval_s=w.op_interval, startup=BROWSER,
+                                             op_interval_s=w.op_interval, startup=w.startup,
                                              as_floors=True)
-                    table[(length, "settle points", rate)][on_points.outcome] += 1
+                    table[(length, driver, "settle points", rate)][on_points.outcome] += 1
     return table
+
+
+def _driver(w: Window) -> str:
+    """The start-up a window's run is judged with, as the tables name it."""
+    return f"lean ({w.startup.cut_s:g} s cut)" if w.node_semi_space_mb else \
+        f"default ({w.startup.cut_s:g} s cut)"
 
 
 def settle_lines(traces: list[dict]) -> list[str]:
     """The settle-point table of docs/statistics.md."""
-    lines = ["| run | judged on | windows | clean: within / over | +0.1 MB/s over | "
-             "+0.15 MB/s over | +0.25 MB/s over |", "|---|---|---|---|---|---|---|"]
+    lines = ["| run | driver | judged on | windows | clean: within / over | +0.1 MB/s over | "
+             "+0.15 MB/s over | +0.25 MB/s over |", "|---|---|---|---|---|---|---|---|"]
     table = settle_table(traces)
+    drivers = sorted({driver for _, driver, _, _ in table})
     for length in LENGTHS_S:
-        for on in ("settle points", "floors"):
-            clean = table.get((length, on, 0.0))
-            if not clean:
-                continue
-            n = sum(clean.values())
-            over = [table[(length, on, r)]["over"] / n for r in (0.1, 0.15, 0.25)]
-            lines.append(f"| {length // 60} min | {on} | {n} | {clean['within'] / n:.0%} / "
-                         f"{clean['over'] / n:.0%} | " + " | ".join(f"{o:.0%}" for o in over)
-                         + " |")
+        for driver in drivers:
+            for on in ("settle points", "floors"):
+                clean = table.get((length, driver, on, 0.0))
+                if not clean:
+                    continue
+                n = sum(clean.values())
+                over = [table[(length, driver, on, r)]["over"] / n for r in (0.1, 0.15, 0.25)]
+                lines.append(f"| {length // 60} min | {driver} | {on} | {n} | "
+                             f"{clean['within'] / n:.0%} / {clean['over'] / n:.0%} | "
+                             + " | ".join(f"{o:.0%}" for o in over) + " |")
     return lines
 
 
@@ -222,16 +241,17 @@ def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float
     is taken out first and the multiple of the budget put in, so the window grows at exactly
     that rate with the real trace's noise. ``settled``: only traces with settle points."""
     limit = DEFAULT_BUDGET.value
-    look_plan = sequential.plan(BROWSER, cap_s, limit)
     out: dict[float, list[tuple[str, float]]] = defaultdict(list)
     for trace in (tr for tr in traces if tr["kind"] == "clean"):
         if settled != _has_settle_points(trace):
             continue
+        look_plan = sequential.plan(browser_startup(driver_semi_space_mb(trace)), cap_s, limit)
         for w in sliding_windows(trace, cap_s, every_start_s):
             for multiple in multiples:
                 added = 0.0
                 if multiple:
-                    drift = estimate_growth(w.t, w.anon_mb, w.op_interval)[0]
+                    drift = estimate_growth(w.t, w.anon_mb, w.op_interval,
+                                            startup=w.startup)[0]
                     added = multiple * limit - (drift.rate if drift else 0.0)
                 run = _with_leak(w, added, settled)
                 for at in look_plan.looks:
@@ -247,7 +267,8 @@ def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float
 def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
     """The --until-decided table: per added growth, windows, median and 90th percentile
     time to a decision, and the shares decided within / over / not by the cap."""
-    z = sequential.plan(BROWSER, cap_s, DEFAULT_BUDGET.value).z
+    zs = {startup.cut_s: sequential.plan(startup, cap_s, DEFAULT_BUDGET.value).z
+          for startup in {browser_startup(driver_semi_space_mb(tr)) for tr in traces}}
     lines = [f"| clean traces | added | windows | median s to decide | 90th pct s | within | "
              f"over | not decided by the {cap_s / 60:g} min cap |",
              "|---|---|---|---|---|---|---|---|"]
@@ -261,8 +282,10 @@ def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
                          f"{multiple:g}x budget | {n} | {p50} | {p90} | "
                          f"{outcomes['within'] / n:.0%} | {outcomes['over'] / n:.0%} | "
                          f"{outcomes['inconclusive'] / n:.0%} |")
-    lines.append(f"\nBounds ±{z:.2f} se at every look: the Pocock boundary of the plan's looks "
-                 f"(one look: 1.645).")
+    bounds = ", ".join(f"±{z:.2f} se with the {cut:g} s start-up cut"
+                       for cut, z in sorted(zs.items()))
+    lines.append(f"\nBounds at every look: the Pocock boundary of the plan's looks ({bounds}; "
+                 f"one look: 1.645).")
     return lines
 
 
@@ -404,11 +427,42 @@ def starts(traces: list[dict]) -> tuple[dict[int, float], dict[int, float]]:
         ks = []
         for trace in (tr for tr in traces if tr["kind"] == "clean"):
             for w in windows(trace, length, as_recorded=True):
-                g, _ = estimate_growth(w.t, w.anon_mb, w.op_interval, startup=BROWSER)
+                g, _ = estimate_growth(w.t, w.anon_mb, w.op_interval, startup=w.startup)
                 if g is not None:
                     ks.append(g.se * g.span_s ** 1.5)
         noise[length] = float(np.percentile(ks, 90))
     return highest, noise
+
+
+CUTS_S = (10.0, 15.0, 20.0, 25.0, 30.0)
+
+
+def cut_lines(traces: list[dict], lengths: tuple[int, ...] = (60, 90, 120)) -> list[str]:
+    """What LEAN_DRIVER_BROWSER's cut rests on: the first window of every clean trace whose
+    driver kept a small young generation, as recorded (its real start-up), judged with each
+    candidate cut: the windows over, and the highest rate measured (MB/s)."""
+    lean = [tr for tr in traces if tr["kind"] == "clean" and driver_semi_space_mb(tr)]
+    lines = [f"first windows of {len(lean)} clean lean-driver traces, as recorded: over / "
+             "within / windows, highest rate (MB/s)",
+             "| cut | " + " | ".join(f"{n} s run" for n in lengths) + " |",
+             "|---|" + "---|" * len(lengths)]
+    for cut in CUTS_S:
+        startup = replace(browser_startup(1), cut_s=cut)
+        cells = []
+        for length in lengths:
+            outcomes: Counter = Counter()
+            rates = []
+            for trace in lean:
+                w = next(windows(trace, length, as_recorded=True))
+                op_interval = w.op_interval if w.workload == "builtin" else None
+                g, why = estimate_growth(w.t, w.anon_mb, op_interval, startup=startup)
+                outcomes[judge_budget(g, DEFAULT_BUDGET, ops_per_s=None, why_none=why).outcome] += 1
+                if g is not None:
+                    rates.append(g.rate)
+            top = f"{max(rates):+.3f}" if rates else "n/a"
+            cells.append(f"{outcomes['over']} / {outcomes['within']} / {len(lean)}, {top}")
+        lines.append(f"| {cut:g} s | " + " | ".join(cells) + " |")
+    return lines
 
 
 WANDER_LENGTHS_S = (45, 60, 90, 120, 180, 240)
@@ -424,14 +478,14 @@ def _settled(w: Window) -> tuple[np.ndarray, np.ndarray]:
 def wander(traces: list[dict], settled: bool = False,
            lengths: tuple[int, ...] = WANDER_LENGTHS_S) -> dict[int, tuple[int, float, float]]:
     """What ``Startup.wander_k`` rests on: per tested length T, over stretches of the clean
-    traces (one every 15 s, each after its own 45 s start-up cut), how far the stretch's rate
+    traces (one every 15 s, each after its own start-up cut), how far the stretch's rate
     strays from its whole trace's rate: (stretches, the fit's own median error x T^1.5, the
     90th percentile of |stray| / 1.645 x T^1.5), both MB s^0.5. ``settled``: on the settle
     samples alone (traces recorded with them)."""
-    fit_only = replace(BROWSER, wander_k=0.0)
     strays: dict[int, list[tuple[float, float, float]]] = defaultdict(list)
     for trace in (tr for tr in traces if tr["kind"] == "clean" and tr["duration_s"] >= 290):
         (w,) = windows(trace, workload_window(trace)[1] - workload_window(trace)[0])
+        fit_only = replace(w.startup, wander_k=0.0)
         if settled:
             t, y = _settled(w)
         else:
@@ -441,7 +495,7 @@ def wander(traces: list[dict], settled: bool = False,
         whole, _ = estimate_growth(t, y, w.op_interval, startup=fit_only, as_floors=settled)
         for length in lengths:
             for start in np.arange(45, w.t[-1] - length, 15):
-                inside = (t >= start - 45) & (t <= start + length)
+                inside = (t >= start - fit_only.cut_s) & (t <= start + length)
                 g, _ = estimate_growth(t[inside], y[inside], w.op_interval, startup=fit_only,
                                        as_floors=settled)
                 if g is not None and whole is not None:
@@ -457,23 +511,26 @@ def wander(traces: list[dict], settled: bool = False,
 
 def shortest_lines(traces: list[dict], lengths: tuple[int, ...] = (120, 150, 180)
                    ) -> list[str]:
-    """Per run length, over the windows of every clean trace judged on their floors: within
-    and over when clean, over with a leak of exactly the budget and of 1.5x added: which
-    length is the shortest that tells 1.5x the budget from clean."""
+    """Per run length and driver start-up, over the windows of every clean trace judged on
+    their floors: within and over when clean, over with a leak of exactly the budget and of
+    1.5x added: which length is the shortest that tells 1.5x the budget from clean."""
     limit = DEFAULT_BUDGET.value
-    lines = ["| run | windows | clean: within / over | at the budget: over | 1.5x: over |",
-             "|---|---|---|---|---|"]
+    lines = ["| run | driver | windows | clean: within / over | at the budget: over | "
+             "1.5x: over |", "|---|---|---|---|---|---|"]
     for length in lengths:
-        counts: dict[float, Counter] = defaultdict(Counter)
+        counts: dict[tuple[str, float], Counter] = defaultdict(Counter)
         for trace in (tr for tr in traces if tr["kind"] == "clean"):
             for w in windows(trace, length):
                 for multiple in (0.0, 1.0, 1.5):
                     extra = ramp(w, multiple * limit) if multiple else None
-                    counts[multiple][judge(w, DEFAULT_BUDGET, extra).outcome] += 1
-        n = sum(counts[0.0].values())
-        lines.append(f"| {length / 60:g} min | {n} | {counts[0.0]['within'] / n:.1%} / "
-                     f"{counts[0.0]['over']} | {counts[1.0]['over'] / n:.1%} | "
-                     f"{counts[1.5]['over'] / n:.1%} |")
+                    outcome = judge(w, DEFAULT_BUDGET, extra).outcome
+                    counts[(_driver(w), multiple)][outcome] += 1
+        for driver in sorted({d for d, _ in counts}):
+            clean, at, over = (counts[(driver, m)] for m in (0.0, 1.0, 1.5))
+            n = sum(clean.values())
+            lines.append(f"| {length / 60:g} min | {driver} | {n} | "
+                         f"{clean['within'] / n:.1%} / {clean['over']} | "
+                         f"{at['over'] / n:.1%} | {over['over'] / n:.1%} |")
     return lines
 
 
@@ -589,6 +646,7 @@ def main() -> None:
         for length, (n, fit, stray) in wander(traces).items():
             print(f"  {length:>3} s tested: {n} stretches, fit's error x T^1.5 {fit:.1f}, "
                   f"90th pct stray / 1.645 x T^1.5 {stray:.1f}")
+        print("\n".join(cut_lines(traces)))
         return
     if args.checks:
         print("checks that warn on clean windows as recorded (user scripts as command runs):")

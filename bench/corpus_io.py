@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sandbox.workloads.environment import node_semi_space_mb
+
 FORMAT = 3
 #: Format 2 added ``roles``, ``js_heap``, ``nominal_count_per_s``, ``count_per_op`` and the
 #: ``tmp_bytes`` column; format 3 the ``settle`` column (the settle point's number, null
@@ -48,6 +50,12 @@ def save_trace(trace: dict[str, Any], path: str | Path) -> None:
     data = json.dumps(trace, separators=(",", ":")).encode()
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:
         fh.write(data)
+
+
+def driver_semi_space_mb(trace: dict[str, Any]) -> int | None:
+    """The young-generation cap of the trace's Playwright driver (format 3 traces from the
+    sixth session of issue 27 say; earlier ones had Node's default)."""
+    return node_semi_space_mb({"NODE_OPTIONS": trace.get("driver_node_options") or ""})
 
 
 def workload_window(trace: dict[str, Any]) -> tuple[float, float]:

@@ -43,6 +43,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sandbox.workloads.environment import DRIVER_NODE_OPTIONS
+
 BENCH = Path(__file__).resolve().parent
 PYTHON = sys.executable
 SANDBOX = str(Path(PYTHON).parent / "sandbox")
@@ -187,6 +189,14 @@ def bare_home(duration: float, opm: float, tmp: Path) -> list[dict]:
                          env=_fresh_home(tmp), cwd=str(tmp))
 
 
+def bare_leandriver(duration: float, opm: float, tmp: Path) -> list[dict]:
+    """bare with the harness's NODE_OPTIONS for the Playwright driver (its young generation
+    kept at 1 MB: workloads.environment.DRIVER_NODE_OPTIONS): what the shorter start-up
+    costs in CPU and latency."""
+    env = {**os.environ, "NODE_OPTIONS": DRIVER_NODE_OPTIONS}
+    return _run_workload([*WORKLOAD, "--config", _config(duration, opm)], duration, env=env)
+
+
 def bare_uid(duration: float, opm: float, tmp: Path) -> list[dict]:
     """bare as an unprivileged user (``nobody``, no groups) with a fresh HOME it owns (/root
     is not its): compare with bare-home for the UID alone."""
@@ -314,6 +324,7 @@ VARIANTS: dict[str, Callable[[float, float, Path], list[dict]]] = {
     "bare-memcg": bare_memcg,
     "bare-home": bare_home,
     "bare-uid": bare_uid,
+    "bare-leandriver": bare_leandriver,
     "bare-omnibox": bare_omnibox,
     "bare-uid-omnibox": bare_uid_omnibox,
     "bare-nocapnice": bare_nocapnice,

@@ -29,6 +29,8 @@ from typing import Any
 
 from corpus_io import FORMAT, SAMPLE_COLUMNS, anon_min_slope, load_trace, save_trace
 
+from sandbox.workloads.environment import DRIVER_NODE_OPTIONS
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 CORPUS = BENCH / "corpus"
@@ -62,6 +64,9 @@ class Entry:
     count_per_op: float | None = None  # fds / threads leaks: files or threads kept per op
     note: str = ""
     settle_every: int = 0  # a settle point every N screenshots (format 3); 0: none
+    #: the Playwright driver's NODE_OPTIONS: the built-in workload's own since issue 27's
+    #: sixth session; a user script's passed with --env
+    driver_node_options: str = ""
 
     @property
     def nominal_mb_per_s(self) -> float | None:
@@ -96,6 +101,8 @@ class Entry:
             if self.inject_rate_mb:
                 argv += ["--inject", "heap", "--inject-rate", f"{self.inject_rate_mb:g}"]
             return argv + ["--settle-every", str(self.settle_every)] + self.builtin_args
+        if self.driver_node_options:
+            argv += ["--env", f"NODE_OPTIONS={self.driver_node_options}"]
         return argv + [
             "--duration", f"{self.duration_s + COMMAND_SLACK_S:g}s", "--",
             str(PYTHON), str(SCRIPT), "--duration", f"{self.duration_s:g}",
@@ -106,7 +113,7 @@ class Entry:
 
 
 def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note="",
-          count=None, settle=0):
+          count=None, settle=0, node_options=""):
     args = list(extra)
     if mech != "none":
         args = ["--leak", mech, *args]
@@ -115,15 +122,18 @@ def _user(name, kind, mech, minutes, opm, ctx, *extra, kb=None, every=None, note
     if every is not None:
         args += ["--pages-every", str(every)]
     return Entry(name, kind, mech, minutes * 60, opm, ctx, script_args=args, kb_per_op=kb,
-                 pages_every=every, note=note, count_per_op=count, settle_every=settle)
+                 pages_every=every, note=note, count_per_op=count, settle_every=settle,
+                 driver_node_options=node_options)
 
 
-def _builtin(name, scenario, ctx, inject_rate=None, note="", opm=None, extra=(), settle=0):
+def _builtin(name, scenario, ctx, inject_rate=None, note="", opm=None, extra=(), settle=0,
+             node_options=""):
     duration, default_opm = BUILT_IN_SHAPES[scenario]
     return Entry(name, "leak" if inject_rate else "clean",
                  "inject-heap" if inject_rate else "none", duration, opm or default_opm, ctx,
                  scenario=scenario, inject_rate_mb=inject_rate, note=note,
-                 builtin_args=list(extra), settle_every=settle)
+                 builtin_args=list(extra), settle_every=settle,
+                 driver_node_options=node_options)
 
 
 PLAN: list[Entry] = [
@@ -196,6 +206,23 @@ PLAN: list[Entry] = [
     _user("user-settle1gc-clean-fresh-24pm", "clean", "none", 10, 24, "fresh",
           "--settle-gc-only", settle=1, note="sandbox.settle(browser, pressure=False)"),
     _user("user-settle1-clean-fresh-24pm", "clean", "none", 10, 24, "fresh", settle=1),
+    # sixth session (issue 27): the Playwright driver's young generation kept small (the
+    # built-in workload's own DRIVER_NODE_OPTIONS since): is the floor level sooner?
+    _builtin("builtin-settle3-fresh-24pm-semi1", "endurance", "fresh", opm=24, settle=3,
+             node_options=DRIVER_NODE_OPTIONS),
+    _user("user-settle1-clean-fresh-24pm-semi1", "clean", "none", 10, 24, "fresh", settle=1,
+          node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-settle3-reuse-20pm-semi1", "endurance", "reuse", opm=20, settle=3,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-settle3-fresh-12pm-semi1", "endurance", "fresh", opm=12, settle=3,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-settle3-fresh-30pm-semi1", "endurance", "fresh", opm=30, settle=3,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-settle3-inject-heap-0.375-24pm-semi1", "endurance", "fresh", opm=24,
+             inject_rate=0.375, settle=3, node_options=DRIVER_NODE_OPTIONS,
+             note="--inject heap 0.375 MB per screenshot (0.15 MB/s) in a long-lived page"),
+    _user("user-settle3-clean-reuse-30pm-semi1", "clean", "none", 10, 30, "reuse", settle=3,
+          node_options=DRIVER_NODE_OPTIONS),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s"
@@ -315,7 +342,7 @@ def make_trace(entry: Entry, run_dir: Path, argv: list[str], exit_code: int,
         "operations": operations(run_dir, rows),
         "nominal_count_per_s": entry.nominal_count_per_s, "count_per_op": entry.count_per_op,
         "roles": role_sweeps(run_dir), "js_heap": js_heap(run_dir),
-        "settle_every": entry.settle_every,
+        "settle_every": entry.settle_every, "driver_node_options": entry.driver_node_options,
     }
     slope = anon_min_slope(trace)
     trace["measured"] = {"anon_min_ols_mib_per_s": None if slope is None else round(slope, 5),
@@ -362,6 +389,22 @@ def record(entry: Entry, runs_root: Path, wait_s: float = 120) -> tuple[int, Pat
           f"anon-min OLS {trace['measured']['anon_min_ols_mib_per_s']} MiB/s, "
           f"{len(trace['operations'])} ops, {path.stat().st_size} bytes", flush=True)
     return code, path
+
+
+def store_kept_run(entry: Entry, run_dir: Path) -> int:
+    """Store ``entry`` from a run directory its recording kept (the harness exited 3 after
+    the workload's samples were all taken): the exit code is the re-rendered report's."""
+    report = json.loads((run_dir / "report.json").read_text())
+    run = json.loads((run_dir / "run.json").read_text())
+    trace = make_trace(entry, run_dir, entry.command(run_dir.parent), int(report["exit_code"]),
+                       float(run["started"]), 0)
+    trace["made"]["stored_from_kept_run"] = True
+    path = CORPUS / f"{entry.name}.json.gz"
+    save_trace(trace, path)
+    write_index()
+    print(f"stored {path} from {run_dir}: exit {trace['exit_code']}, "
+          f"{len(trace['operations'])} ops", flush=True)
+    return 0
 
 
 def index_rows() -> list[dict[str, Any]]:
@@ -419,6 +462,9 @@ def main() -> int:
     parser.add_argument("--runs-dir", type=Path, default=Path("/var/tmp/corpus-runs"),
                         help="where run directories go (readable by nobody)")
     parser.add_argument("--force", action="store_true", help="re-record stored entries")
+    parser.add_argument("--from-run", type=Path, metavar="RUN_DIR",
+                        help="store the one --only entry from this run directory, kept after "
+                             "a harness error once `sandbox report` re-rendered its report")
     parser.add_argument("--wait-chromium", type=float, default=120, metavar="SECONDS",
                         help="wait this long at most for other Chromium processes to end")
     parser.add_argument("--commit", action="store_true", help="git commit each trace")
@@ -440,6 +486,10 @@ def main() -> int:
         return 0
     if unknown := [n for n in args.only or [] if n not in by_name]:
         parser.error(f"unknown entries: {', '.join(unknown)}")
+    if args.from_run:
+        if len(args.only or ()) != 1:
+            parser.error("--from-run needs exactly one --only entry")
+        return store_kept_run(by_name[args.only[0]], args.from_run)
     if os.geteuid() != 0:
         parser.error("sandbox run needs root")
     args.runs_dir.mkdir(parents=True, exist_ok=True)
