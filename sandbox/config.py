@@ -62,7 +62,7 @@ class RunConfig:
     fail_on_inconclusive: bool = False
     js_heap: float = 0.0  # seconds between JS-heap measurements of long-lived pages; 0: off
     #: screenshots: a settle point every N operations; 0 (the default): none; on the corpus
-    #: settling made the floor wander more and decided no sooner (docs/settle-points.md)
+    #: the settle samples wander as the floors do and decided no sooner (docs/settle-points.md)
     settle_every: int = 0
     until_decided: bool = False  # stop once the memory verdict is decided; duration_s: the cap
     role_interval: float = 10.0  # seconds between per-role sweeps (sampler.roles)
