@@ -233,18 +233,17 @@ def settle_lines(traces: list[dict]) -> list[str]:
 
 
 def until_decided(traces: list[dict], cap_s: float = 300.0, every_start_s: float = 30.0,
-                  multiples: tuple[float, ...] = (0.0, 1.0, 1.25, 2.0),
-                  settled: bool = False) -> dict[float, list[tuple[str, float]]]:
+                  multiples: tuple[float, ...] = (0.0, 1.0, 1.25, 2.0)
+                  ) -> dict[float, list[tuple[str, float]]]:
     """multiple of the budget -> (outcome, time of the deciding look or the cap) per window
     of the clean traces, looked at as an --until-decided run is. A clean window is judged as
     recorded (0); for a leak, its own drift over the whole window (Chromium's 0.01-0.03 MB/s)
     is taken out first and the multiple of the budget put in, so the window grows at exactly
-    that rate with the real trace's noise. ``settled``: only traces with settle points."""
+    that rate with the real trace's noise. A trace with settle points is judged with them."""
     limit = DEFAULT_BUDGET.value
     out: dict[float, list[tuple[str, float]]] = defaultdict(list)
     for trace in (tr for tr in traces if tr["kind"] == "clean"):
-        if settled != _has_settle_points(trace):
-            continue
+        settled = _has_settle_points(trace)
         look_plan = sequential.plan(browser_startup(driver_semi_space_mb(trace)), cap_s, limit)
         for w in sliding_windows(trace, cap_s, every_start_s):
             for multiple in multiples:
@@ -272,13 +271,19 @@ def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
     lines = [f"| clean traces | added | windows | median s to decide | 90th pct s | within | "
              f"over | not decided by the {cap_s / 60:g} min cap |",
              "|---|---|---|---|---|---|---|---|"]
-    for settled in (False, True):
-        for multiple, results in sorted(until_decided(traces, cap_s, settled=settled).items()):
+    groups = {"other traces": lambda tr: not _has_settle_points(tr),
+              "settle-point traces": lambda tr: _has_settle_points(tr)
+              and not driver_semi_space_mb(tr),
+              "lean-driver settle-point traces": lambda tr: _has_settle_points(tr)
+              and bool(driver_semi_space_mb(tr))}
+    for group, member in groups.items():
+        chosen = [tr for tr in traces if member(tr)]
+        for multiple, results in sorted(until_decided(chosen, cap_s).items()):
             outcomes = Counter(o for o, _ in results)
             times = [t for o, t in results if o != "inconclusive"]
             n = len(results)
             p50, p90 = (f"{np.percentile(times, q):.0f}" if times else "n/a" for q in (50, 90))
-            lines.append(f"| {'settle-point traces' if settled else 'other traces'} | "
+            lines.append(f"| {group} | "
                          f"{multiple:g}x budget | {n} | {p50} | {p90} | "
                          f"{outcomes['within'] / n:.0%} | {outcomes['over'] / n:.0%} | "
                          f"{outcomes['inconclusive'] / n:.0%} |")
