@@ -186,8 +186,9 @@ def _has_settle_points(trace: dict) -> bool:
 def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15, 0.25)
                  ) -> dict[tuple[int, str, str, float], Counter]:
     """(length, driver start-up, judged on, added MB/s) -> outcomes over the windows of the
-    clean traces recorded with settle points, judged on their floors (the settle samples
-    dropped) and, side by side, on the settle samples alone."""
+    clean traces recorded with settle points, judged as the run is (on its settle samples
+    where it has enough, else on its floors), on their floors (the settle samples dropped)
+    and on the settle samples alone."""
     table: dict[tuple[int, str, str, float], Counter] = defaultdict(Counter)
     for trace in (tr for tr in traces if tr["kind"] == "clean" and _has_settle_points(tr)):
         for length in LENGTHS_S:
@@ -197,6 +198,8 @@ def settle_table(traces: list[dict], rates: tuple[float, ...] = (0.0, 0.1, 0.15,
                     floors = judge_run_memory(_with_leak(w, rate, settled=False), DEFAULT_BUDGET)
                     table[(length, driver, "floors", rate)][floors.verdict.outcome] += 1
                     run = _with_leak(w, rate, settled=True)
+                    as_run = judge_run_memory(run, DEFAULT_BUDGET).verdict.outcome
+                    table[(length, driver, "as the run judges", rate)][as_run] += 1
                     t, y = run.samples["t"], run.samples["anon"] / MB
                     points = np.isfinite(run.samples["settle"]) & np.isfinite(y)
                     on_points = judge_memory(t[points], y[points], DEFAULT_BUDGET,
@@ -220,7 +223,7 @@ def settle_lines(traces: list[dict]) -> list[str]:
     drivers = sorted({driver for _, driver, _, _ in table})
     for length in LENGTHS_S:
         for driver in drivers:
-            for on in ("settle points", "floors"):
+            for on in ("as the run judges", "floors", "settle points"):
                 clean = table.get((length, driver, on, 0.0))
                 if not clean:
                     continue
