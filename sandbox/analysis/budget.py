@@ -112,6 +112,7 @@ PAGE = Startup("page", 10.0, 0.2, 10.0, noise_k=0.0)
 #: start-up can explain (``Startup.start_growth_mb_s``).
 FROM_START = Startup("run", 10.0, 0.5, 8.0, noise_k=0.0)
 
+
 def browser_startup(node_semi_space_mb: int | None) -> Startup:
     """A browser's start-up, by its Playwright driver's young-generation cap (run.json's
     ``env.node_semi_space_mb``)."""
