@@ -2,9 +2,13 @@
 is over the budget (exit 1) and its clean twins (`sleep 30`, a 20 s Python loop allocating and
 freeing) are not (exit 0), each judged with a command's start-up, not a browser's 45 s; a 20 s
 run of the built-in screenshot workload says before it starts that it is too short, with the
-duration that would do. Four real runs at once."""
+duration that would do (64 s: its driver's start-up is the lean one). Four real runs at once."""
 
 from __future__ import annotations
+
+import math
+
+from sandbox.analysis.budget import LEAN_DRIVER_BROWSER
 
 from .cli_helpers import report_of, start_sandbox
 
@@ -40,6 +44,7 @@ def test_short_runs_are_judged_for_their_kind(needs_cgroups, needs_chromium, run
         verdict = report_of(runs_dir / name)["verdict"]
         assert (verdict["workload_kind"], verdict["outcome"]) == ("command", "within"), verdict
     assert "a 20 s run of the screenshot workload is too short" in out["site"][1], out["site"][1]
-    assert "(--duration 89s)" in out["site"][1]
+    needed = math.ceil(LEAN_DRIVER_BROWSER.shortest_s(0.1))  # the built-in's lean driver: 64 s
+    assert f"(--duration {needed}s)" in out["site"][1]
     site = report_of(runs_dir / "site")
     assert site["status"] == "INCONCLUSIVE" and site["verdict"]["minutes_needed"] == 2, site
