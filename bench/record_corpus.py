@@ -223,6 +223,16 @@ PLAN: list[Entry] = [
              note="--inject heap 0.375 MB per screenshot (0.15 MB/s) in a long-lived page"),
     _user("user-settle3-clean-reuse-30pm-semi1", "clean", "none", 10, 30, "reuse", settle=3,
           node_options=DRIVER_NODE_OPTIONS),
+    # seventh session (issue 27): the built-in workload as the `ci` scenario runs it (its lean
+    # driver, no settle points), for the --until-decided error rates of that configuration
+    _builtin("builtin-fresh-24pm-semi1", "endurance", "fresh", opm=24,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-reuse-20pm-semi1", "endurance", "reuse", opm=20,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-fresh-12pm-semi1", "endurance", "fresh", opm=12,
+             node_options=DRIVER_NODE_OPTIONS),
+    _builtin("builtin-fresh-30pm-semi1", "endurance", "fresh", opm=30,
+             node_options=DRIVER_NODE_OPTIONS),
 ]
 
 SHOT_LINE = re.compile(r"^shot (\d+) (ok|FAILED).*?latency=([\d.]+)s"
