@@ -26,9 +26,10 @@ SIZE_MB_S = 0.01
 ONE = 1.0
 TMP_RESOLUTION_MB = 0.01
 JS_HEAP_RESOLUTION_MB = 0.05
-#: least share of samples a count's series needs (the sampler reads cgroup.procs with its full
-#: records only, about two samples in three; the temp areas are walked once a second)
-COUNT_SHARE = 0.3
+#: least share of samples a series read on the sampler's full records needs: memory.stat (anon)
+#: and cgroup.procs are read on those only, about two samples in three and at least one a
+#: second (sampler.cgroup_reader.FULL_PERIOD_S); the temp areas are walked once a second
+FULL_RECORD_SHARE = 0.3
 #: JS heap measurements are taken after a forced GC every 10 s: no transient to outvote, two a
 #: part will do
 JS_HEAP_PER_PART = 2
