@@ -45,6 +45,7 @@ from sandbox.analysis.budget import (  # noqa: E402
     judge_budget,
     judge_memory,
 )
+from sandbox.analysis.checks import FULL_RECORD_SHARE  # noqa: E402
 from sandbox.analysis.core import judge_run_memory  # noqa: E402
 from sandbox.model.cleanup import CleanupFacts  # noqa: E402
 from sandbox.model.operation import JsHeapMeasurement, Operation  # noqa: E402
@@ -274,10 +275,13 @@ def until_decided_lines(traces: list[dict], cap_s: float = 300.0) -> list[str]:
     lines = [f"| clean traces | added | windows | median s to decide | 90th pct s | within | "
              f"over | not decided by the {cap_s / 60:g} min cap |",
              "|---|---|---|---|---|---|---|---|"]
-    groups = {"other traces": lambda tr: not _has_settle_points(tr),
-              "settle-point traces": lambda tr: _has_settle_points(tr)
+    groups = {"default driver": lambda tr: not _has_settle_points(tr)
               and not driver_semi_space_mb(tr),
-              "lean-driver settle-point traces": lambda tr: _has_settle_points(tr)
+              "default driver, settle points": lambda tr: _has_settle_points(tr)
+              and not driver_semi_space_mb(tr),
+              "lean driver (the ci scenario's)": lambda tr: not _has_settle_points(tr)
+              and bool(driver_semi_space_mb(tr)),
+              "lean driver, settle points": lambda tr: _has_settle_points(tr)
               and bool(driver_semi_space_mb(tr))}
     for group, member in groups.items():
         chosen = [tr for tr in traces if member(tr)]
@@ -498,7 +502,7 @@ def wander(traces: list[dict], settled: bool = False,
             t, y = _settled(w)
         else:
             t = w.t
-            y = w.anon_mb if np.isfinite(w.anon_mb).mean() > 0.8 else np.asarray(
+            y = w.anon_mb if np.isfinite(w.anon_mb).mean() >= FULL_RECORD_SHARE else np.asarray(
                 [np.nan if v is None else v for v in w.columns["working_set"]], float) / MB
         whole, _ = estimate_growth(t, y, w.op_interval, startup=fit_only, as_floors=settled)
         for length in lengths:
