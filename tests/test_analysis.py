@@ -2,6 +2,7 @@
 test_corpus.py), the seed's rule, findings and the exit-code mapping."""
 
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -322,6 +323,22 @@ def test_a_browser_with_a_lean_driver_is_judged_after_a_shorter_start_up(tmp_pat
                                          run_extra={"env": {"node_semi_space_mb": None}})))
     assert default.verdict.outcome == "inconclusive", default.verdict.reasons
     assert LEAN_DRIVER_BROWSER.cut_s < lean.verdict.warmup_cut_s < BROWSER.cut_s
+
+
+def test_memory_is_judged_on_anon_read_on_the_full_records_only(tmp_path):
+    """The sampler reads memory.stat (anon) on about two samples in three; the working set on
+    every one. A clean anon floor is judged on anon, not on a working set whose active file
+    cache grows 0.2 MB/s."""
+    t = np.arange(0, 300, 0.5)
+    run_dir = write_run(tmp_path / "run", t, np.full(t.size, 300.0), cleanup=CLEAN_CLEANUP)
+    records = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    for i, record in enumerate(records):
+        record["working_set"] += int(0.2 * record["t"] * 2**20)
+        if i % 3 == 2:  # a fast sample: no memory.stat
+            record["anon"] = record["file"] = record["inactive_file"] = None
+    (run_dir / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    res = analyze(read_run(run_dir))
+    assert res.verdict.signal == "anon" and res.verdict.outcome == "within", res.verdict
 
 
 def test_a_test_body_is_judged_as_a_test_body(tmp_path):
