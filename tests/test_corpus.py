@@ -151,3 +151,34 @@ def test_a_lean_driver_start_up_is_over_in_twenty_seconds(length_s):
     outcomes = Counter(cal.analyze(next(cal.windows(tr, length_s, as_recorded=True)).as_run())
                        .verdict.outcome for tr in CLEAN if cal.driver_semi_space_mb(tr))
     assert outcomes and set(outcomes) == {"within"}, outcomes
+
+
+UNTIL_DECIDED_GROUPS = {
+    "lean driver (the ci scenario's)": lambda tr: cal.driver_semi_space_mb(tr)
+    and not cal._has_settle_points(tr),
+    "lean driver, settle points": lambda tr: cal.driver_semi_space_mb(tr)
+    and cal._has_settle_points(tr),
+    "default driver": lambda tr: not cal.driver_semi_space_mb(tr),
+}
+
+
+@pytest.mark.parametrize("group", UNTIL_DECIDED_GROUPS)
+def test_until_decided_decides_soon_and_holds_its_error_rates(group):
+    """Issue 27's --until-decided figures, simulated on the clean traces as
+    `calibrate_corpus --until-decided` does (5-minute cap): clean windows and leaks of 2x the
+    budget decided in a median of at most 2 minutes, 1.25x in at most 5; a leak of exactly
+    the budget wrongly *over* and wrongly *within* in at most 5% of windows over all looks."""
+    chosen = [tr for tr in CLEAN if UNTIL_DECIDED_GROUPS[group](tr)]
+    results = cal.until_decided(chosen, 300.0)
+
+    def median_s(multiple: float, outcome: str) -> float:
+        runs = results[multiple]
+        assert all(o == outcome for o, _ in runs), (multiple, Counter(o for o, _ in runs))
+        return float(np.median([t for _, t in runs]))
+
+    assert len(results[0.0]) >= 30, len(results[0.0])
+    assert median_s(0.0, "within") <= 120 and median_s(2.0, "over") <= 120
+    assert median_s(1.25, "over") <= 300
+    at_budget = Counter(o for o, _ in results[1.0])
+    n = len(results[1.0])
+    assert at_budget["over"] <= 0.05 * n and at_budget["within"] <= 0.05 * n, at_budget
