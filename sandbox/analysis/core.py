@@ -52,9 +52,10 @@ VERDICT_SIGNALS = ("anon", "working_set", "uss")
 LEGACY_SIGNALS = ("memory_current", "working_set", "uss", "anon")
 
 
-def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...], share: float = 0.8
-          ) -> str | None:
-    """First series with at least ``share`` of finite values."""
+def _pick(samples: dict[str, np.ndarray], names: tuple[str, ...],
+          share: float = FULL_RECORD_SHARE) -> str | None:
+    """First series with at least ``share`` of finite values (default: enough for a series
+    the sampler reads on its full records only)."""
     for name in names:
         arr = samples.get(name)
         if arr is not None and len(arr) and np.mean(np.isfinite(arr)) >= share:
@@ -112,12 +113,12 @@ def _resource_trends(t: np.ndarray, s: dict[str, np.ndarray], startup: Startup
     analysis.checks."""
     out: dict[str, TrendResult] = {}
     # processes, not pids.current's tasks (a thread leak is the threads check's)
-    pids = _pick(s, ("nprocs", "pids_current"), share=FULL_RECORD_SHARE)
+    pids = _pick(s, ("nprocs", "pids_current"))
     if pids:
         out["processes"] = PROCESSES.growth(t, s[pids], startup)
-    if _pick(s, ("tmp_bytes",), share=FULL_RECORD_SHARE):
+    if _pick(s, ("tmp_bytes",)):
         out["tmp_mb"] = TMP_MB.growth(t, s["tmp_bytes"] / MB, startup)
-    if _pick(s, ("tmp_files",), share=FULL_RECORD_SHARE):
+    if _pick(s, ("tmp_files",)):
         out["tmp_files"] = TMP_FILES.growth(t, s["tmp_files"], startup)
     return out
 
@@ -217,7 +218,7 @@ def judge_run_memory(run: RunData, budget: Budget | None = None, *,
     startup = workload_startup(replace(run, roles=roles))
     z = float(Z_BOUND) if boundary is None else boundary
     run_s = float(t[-1] - t[0]) if len(t) else None
-    signal = _pick(s, VERDICT_SIGNALS, share=FULL_RECORD_SHARE)
+    signal = _pick(s, VERDICT_SIGNALS)
     settled = np.isfinite(s["settle"]) if "settle" in s else np.zeros(len(t), bool)
     if signal:
         y = s[signal] / MB
